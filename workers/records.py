@@ -1,0 +1,128 @@
+"""Plain, typed records that flow between the stages.
+
+Stages take and return these; they know nothing of Kafka. ``workers.codec`` turns them into the
+JSON messages described by ``schemas/*.json`` and back. Records are frozen dataclasses so that a
+stage cannot mutate what another stage handed it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SCHEMA_VERSION = 1
+
+ContentType = Literal["text/plain", "text/html"]
+
+# The closed set of reasons a message can be dead-lettered for. Keep in sync with
+# schemas/deadletter.json (a unit test checks it).
+RejectReason = Literal[
+    "invalid_utf8",  # value bytes are not UTF-8
+    "invalid_json",  # value is not a JSON document
+    "schema_violation",  # JSON, but required fields missing or wrongly typed
+    "too_large",  # value over NEWSFLOW_MAX_MESSAGE_BYTES
+    "empty_after_cleaning",  # nothing of an article was left after cleaning
+    "extraction_failed",  # HTML could not be parsed / extraction timed out
+    "processing_error",  # an unexpected exception in a stage (a bug or a poison message)
+]
+REJECT_REASONS: tuple[str, ...] = RejectReason.__args__  # type: ignore[attr-defined]
+
+# Reason codes for lines removed by the cleaning stage (audit trail). Keep in sync with
+# schemas/cleaned.json.
+RemovalReason = Literal[
+    "boilerplate",  # newsletter/marketing/cookie/copyright/share/navigation/ads ...
+    "repeated",  # a repeat of an earlier line or paragraph (captions captured twice)
+    "foreign_headline",  # a headline of another story at the start or end
+    "dateline",  # a bare dateline / byline / timestamp line
+    "caption_credit",  # a photo credit line
+    "empty",  # whitespace-only after normalisation
+]
+REMOVAL_REASONS: tuple[str, ...] = RemovalReason.__args__  # type: ignore[attr-defined]
+
+DuplicateKind = Literal["exact", "near", "redelivery"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An expected failure: the message goes to the dead-letter topic with this reason."""
+
+    reason: RejectReason
+    detail: str
+    article_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawArticle:
+    """A raw scraped article as a crawler published it (schemas/raw.json)."""
+
+    id: str
+    body: str
+    content_type: ContentType = "text/plain"
+    url: str | None = None
+    title: str | None = None
+    source: str | None = None
+    language: str | None = None
+    published_at: str | None = None
+    fetched_at: str | None = None
+    # When the worker first read the message (epoch seconds); set by the codec.
+    ingested_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedLine:
+    """One line the cleaning stage removed, and why."""
+
+    text: str
+    reason: RemovalReason
+    line_no: int  # 0-based index among the non-empty input lines
+
+
+@dataclass(frozen=True, slots=True)
+class CleanedArticle:
+    """Output of the cleaning stage (schemas/cleaned.json)."""
+
+    id: str
+    text: str  # paragraphs separated by one blank line
+    title: str | None = None
+    url: str | None = None
+    source: str | None = None
+    language: str | None = None  # ISO 639-1
+    language_confidence: float | None = None
+    author: str | None = None
+    published_at: str | None = None
+    fetched_at: str | None = None
+    ingested_at: float = 0.0
+    removed: tuple[RemovedLine, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+@dataclass(frozen=True, slots=True)
+class DedupVerdict:
+    """What dedup decided for one article."""
+
+    status: Literal["unique", "duplicate"]
+    kind: DuplicateKind | None = None
+    duplicate_of: str | None = None
+    similarity: float | None = None  # estimated Jaccard with duplicate_of
+    containment: float | None = None  # estimated containment of the shorter in the longer
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    text: str
+    start: int  # character offsets into CleanedArticle.text (or the title, see `in_title`)
+    end: int
+    in_title: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    name: str  # canonical name
+    label: str  # OntoNotes label: PERSON, ORG, GPE, LOC, NORP, FAC, EVENT, ...
+    qid: str | None
+    mentions: tuple[Mention, ...]
+    salience: float
+
+    @property
+    def count(self) -> int:
+        return len(self.mentions)

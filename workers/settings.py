@@ -1,0 +1,188 @@
+"""The one settings object of newsflow.
+
+Every field is read from an environment variable ``NEWSFLOW_<FIELD>`` (upper case), except the
+broker address, which also honours the conventional ``KAFKA_BOOTSTRAP_SERVERS``. Settings are
+built at the edge (``Settings()`` in the CLI, or explicitly in tests) and passed down; nothing in
+the package reads the environment at import time.
+
+The README's configuration table is generated from this class (``newsflow config --markdown``),
+so the descriptions here are the documentation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; frozen once built."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_", frozen=True, extra="ignore")
+
+    # --- Kafka -----------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS"),
+        description="Broker address list (host:port,...). Unset: the local broker that "
+        "`newsflow kafka up` starts on 127.0.0.1:`kafka_port`.",
+    )
+    kafka_port: int = Field(19092, description="Port of the local broker (`newsflow kafka up`).")
+    kafka_controller_port: int = Field(
+        19093, description="KRaft controller port of the local broker."
+    )
+    kafka_version: str = Field(
+        "4.1.1", description="Apache Kafka version the local broker is resolved at (Maven Central)."
+    )
+    kafka_home: Path = Field(
+        Path.home() / ".cache" / "newsflow" / "kafka",
+        description="Cache folder for the local broker's jars, config, logs and data.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Security protocol for the broker connection."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: str | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle (PEM) that verifies the brokers' TLS certificates."
+    )
+
+    # --- Topics ----------------------------------------------------------------------------
+    app_id: str = Field("newsflow", description="Faust application id (consumer group).")
+    topic_raw: str = Field("articles.raw", description="Input topic: raw scraped articles.")
+    topic_cleaned: str = Field("articles.cleaned", description="Cleaned articles.")
+    topic_unique: str = Field("articles.unique", description="Articles that passed dedup.")
+    topic_duplicates: str = Field("articles.duplicates", description="Duplicate notices.")
+    topic_enriched: str = Field("articles.enriched", description="Final enriched articles.")
+    topic_deadletter: str = Field(
+        "articles.deadletter", description="What could not be processed, with a reason."
+    )
+    partitions_raw: int = Field(4, description="Partitions of the raw topic (clean scales by it).")
+    partitions_cleaned: int = Field(
+        1,
+        description="Partitions of the cleaned topic. Dedup keeps one global index, so this is 1 "
+        "by design (see docs/dedup.md).",
+    )
+    partitions_unique: int = Field(
+        4, description="Partitions of the unique topic (tagging scales by it)."
+    )
+    partitions_outputs: int = Field(
+        4, description="Partitions of the enriched, duplicates and dead-letter topics."
+    )
+    replication_factor: int = Field(1, description="Replication factor of created topics.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once", description="Faust processing guarantee (see README, Guarantees)."
+    )
+
+    # --- Worker ----------------------------------------------------------------------------
+    store: str = Field(
+        "memory://", description="Faust table store: memory:// (tests, demo) or rocksdb://."
+    )
+    data_dir: Path = Field(
+        Path("var") / "newsflow", description="Worker state folder (RocksDB tables, etc.)."
+    )
+    web_port: int = Field(6066, description="HTTP port of /metrics, /health/live, /health/ready.")
+    web_host: str = Field("127.0.0.1", description="Bind address of the HTTP endpoints.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
+    log_format: Literal["console", "json"] = Field(
+        "console", description="Log format: console (human) or json (one object per line)."
+    )
+    max_message_bytes: int = Field(
+        1024 * 1024, description="Raw messages larger than this go to dead letters (too_large)."
+    )
+    deadletter_keep_bytes: int = Field(
+        64 * 1024, description="How much of an oversized message a dead letter keeps."
+    )
+    shutdown_timeout: float = Field(
+        25.0, description="Seconds a graceful shutdown may take before in-flight work is dropped "
+        "back to Kafka (uncommitted, so it is redelivered)."
+    )
+
+    # --- Cleaning --------------------------------------------------------------------------
+    html_max_bytes: int = Field(
+        2 * 1024 * 1024, description="HTML larger than this is cut before extraction."
+    )
+    html_timeout: float = Field(
+        5.0, description="Seconds trafilatura may spend on one page before it is dead-lettered."
+    )
+    min_clean_chars: int = Field(
+        1, description="A cleaned body shorter than this is dead-lettered (empty_after_cleaning)."
+    )
+
+    # --- Dedup -----------------------------------------------------------------------------
+    dedup_num_perm: int = Field(128, description="MinHash permutations.")
+    dedup_shingle_size: int = Field(5, description="Word shingle size for MinHash.")
+    dedup_jaccard_threshold: float = Field(
+        0.5, description="Estimated Jaccard at or above which a candidate is a near duplicate."
+    )
+    dedup_containment_threshold: float = Field(
+        0.8,
+        description="Estimated containment of the shorter text in the longer at or above which "
+        "a candidate is a near duplicate (truncated and updated copies).",
+    )
+    dedup_window_days: float = Field(
+        7.0, description="Index entries expire this many days after their event time."
+    )
+
+    # --- Entities --------------------------------------------------------------------------
+    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline used for NER.")
+    tag_batch_size: int = Field(32, description="Articles per tagging batch (stream.take).")
+    tag_batch_window: float = Field(
+        0.5, description="Seconds to wait for a batch to fill before tagging what is there."
+    )
+    tag_workers: int = Field(
+        default_factory=_default_cores,
+        description="Tagging worker processes (default: the cores this process may use).",
+    )
+    tag_include_numeric: bool = Field(
+        False, description="Also report numeric/date entity types (DATE, MONEY, CARDINAL, ...)."
+    )
+
+    # --- Data ------------------------------------------------------------------------------
+    shared_data_dir: Path = Field(
+        Path("..") / "shared" / "data",
+        description="Development data folder (news-dev.jsonl, seed-article.txt, ...).",
+    )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker address list in effect."""
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    def topic_names(self) -> dict[str, str]:
+        return {
+            "raw": self.topic_raw,
+            "cleaned": self.topic_cleaned,
+            "unique": self.topic_unique,
+            "duplicates": self.topic_duplicates,
+            "enriched": self.topic_enriched,
+            "deadletter": self.topic_deadletter,
+        }
+
+    def topic_partitions(self) -> dict[str, int]:
+        """Partition count per topic name."""
+        return {
+            self.topic_raw: self.partitions_raw,
+            self.topic_cleaned: self.partitions_cleaned,
+            self.topic_unique: self.partitions_unique,
+            self.topic_duplicates: self.partitions_outputs,
+            self.topic_enriched: self.partitions_outputs,
+            self.topic_deadletter: self.partitions_outputs,
+        }

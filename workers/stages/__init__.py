@@ -1,0 +1,1 @@
+"""Pure pipeline stages: plain records in, plain records out; no Kafka, no Faust."""
