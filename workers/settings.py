@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         "back to Kafka (uncommitted, so it is redelivered)."
     )
 
+    schemas_dir: Path | None = Field(
+        None,
+        description="Folder of the JSON Schemas (schemas/*.json). Unset: the repository's schemas/ "
+        "next to the installed package.",
+    )
+
     # --- Cleaning --------------------------------------------------------------------------
     html_max_bytes: int = Field(
         2 * 1024 * 1024, description="HTML larger than this is cut before extraction."

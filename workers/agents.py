@@ -1,0 +1,229 @@
+"""Per-message handling of the three agents, without Faust.
+
+``workers.app`` wires these handlers to topics; here they take message bytes and a ``Source``
+(topic/partition/offset) and hand results to a ``Sink``. Every input ends in exactly one output:
+the next topic, the duplicates topic or the dead-letter topic. Expected failures are
+``Rejected`` values; any exception from a stage is caught here, at the agent boundary, logged
+with the message's coordinates and dead-lettered as ``processing_error`` — a broken message must
+never kill an agent (Faust would acknowledge it and lose it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from workers.codec import Codec
+from workers.metrics import Metrics
+from workers.records import CleanedArticle, DedupVerdict, Entity, RawArticle, Rejected
+from workers.stages.clean import Cleaner
+from workers.stages.dedup import Deduplicator
+
+log = logging.getLogger("newsflow.agents")
+
+# The pipeline, declared once: stage name -> (input topic key, output topic keys). The names are
+# the `stage` label of every metric and the `stage` field of every log line and dead letter.
+PIPELINE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "clean": ("raw", ("cleaned", "deadletter")),
+    "dedup": ("cleaned", ("unique", "duplicates", "deadletter")),
+    "tag": ("unique", ("enriched", "deadletter")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+
+
+# send(topic_key, key, value): topic_key is one of "cleaned", "unique", ...
+Sink = Callable[[str, bytes, bytes], Awaitable[None]]
+
+
+class TagPoolLike(Protocol):
+    async def tag(
+        self, articles: Sequence[CleanedArticle]
+    ) -> tuple[list[tuple[Entity, ...] | Rejected], float]: ...
+
+
+def event_time(article: CleanedArticle | RawArticle) -> float:
+    """Seconds since the epoch of the article's fetch time, else its ingest time."""
+    from datetime import datetime
+
+    for stamp in (article.fetched_at,):
+        if stamp:
+            try:
+                return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                pass
+    return article.ingested_at
+
+
+class Handlers:
+    """The agents' logic: decode, run the stage, route the result, count it."""
+
+    def __init__(self, *, codec: Codec, metrics: Metrics, sink: Sink, cleaner: Cleaner,
+                 deduplicator: Deduplicator, tag_pool: TagPoolLike,
+                 executor: Executor | None = None, html_timeout: float = 5.0) -> None:
+        self.codec = codec
+        self.metrics = metrics
+        self.sink = sink
+        self.cleaner = cleaner
+        self.dedup = deduplicator
+        self.tag_pool = tag_pool
+        self.executor = executor
+        self.html_timeout = html_timeout
+
+    # --- shared -----------------------------------------------------------------------------
+    async def dead_letter(self, stage: str, rejected: Rejected, value: bytes | None,
+                          src: Source) -> None:
+        log.warning(
+            "dead-lettered: %s", rejected.detail[:300],
+            extra={"stage": stage, "reason": rejected.reason, "article_id": rejected.article_id,
+                   "topic": src.topic, "partition": src.partition, "offset": src.offset},
+        )
+        body = self.codec.encode_deadletter(
+            stage=stage, rejected=rejected, original=value, topic=src.topic,
+            partition=src.partition, offset=src.offset, failed_at=time.time(),
+        )
+        key = (rejected.article_id or f"{src.topic}:{src.partition}:{src.offset}").encode()
+        await self.sink("deadletter", key, body)
+        self.metrics.deadletters.labels(stage=stage, reason=rejected.reason).inc()
+        self.metrics.stage_out.labels(stage=stage, outcome="deadletter").inc()
+
+    def _crash(self, stage: str, exc: BaseException, src: Source,
+               article_id: str | None) -> Rejected:
+        log.exception(
+            "%s stage failed on a message", stage,
+            extra={"stage": stage, "article_id": article_id, "topic": src.topic,
+                   "partition": src.partition, "offset": src.offset},
+        )
+        return Rejected("processing_error", f"{type(exc).__name__}: {exc}", article_id)
+
+    # --- clean ------------------------------------------------------------------------------
+    async def on_raw(self, value: bytes | None, src: Source) -> str:
+        """Handle one message of articles.raw; returns the outcome."""
+        self.metrics.stage_in.labels(stage="clean").inc()
+        started = time.perf_counter()
+        raw: RawArticle | Rejected | None = None
+        try:
+            raw = self.codec.decode_raw(value)
+            if isinstance(raw, Rejected):
+                await self.dead_letter("clean", raw, value, src)
+                return "deadletter"
+            if raw.content_type == "text/html" and self.executor is not None:
+                # Extraction can take tens of ms: keep it off the event loop.
+                loop = asyncio.get_running_loop()
+                result = await asyncio.wait_for(
+                    loop.run_in_executor(self.executor, self.cleaner.clean, raw),
+                    timeout=self.html_timeout * 2,
+                )
+            else:
+                result = self.cleaner.clean(raw)
+        except Exception as exc:
+            aid = raw.id if isinstance(raw, RawArticle) else None
+            await self.dead_letter("clean", self._crash("clean", exc, src, aid), value, src)
+            return "deadletter"
+        if isinstance(result, Rejected):
+            await self.dead_letter("clean", result, value, src)
+            return "deadletter"
+        elapsed = time.perf_counter() - started
+        cleaned = replace(result, timings={**result.timings, "clean": elapsed})
+        await self.sink("cleaned", cleaned.id.encode(), self.codec.encode_cleaned(cleaned))
+        for removed in cleaned.removed:
+            self.metrics.lines_removed.labels(reason=removed.reason).inc()
+        self.metrics.stage_seconds.labels(stage="clean").observe(elapsed)
+        self.metrics.stage_out.labels(stage="clean", outcome="ok").inc()
+        return "ok"
+
+    # --- dedup ------------------------------------------------------------------------------
+    async def on_cleaned(self, value: bytes | None, src: Source) -> str:
+        self.metrics.stage_in.labels(stage="dedup").inc()
+        started = time.perf_counter()
+        decoded = self.codec.decode_cleaned(value)
+        if isinstance(decoded, Rejected):
+            await self.dead_letter("dedup", decoded, value, src)
+            return "deadletter"
+        article, _ = decoded
+        try:
+            verdict = self.dedup.check(article)
+        except Exception as exc:
+            await self.dead_letter("dedup", self._crash("dedup", exc, src, article.id), value, src)
+            return "deadletter"
+        elapsed = time.perf_counter() - started
+        article = replace(article, timings={**article.timings, "dedup": elapsed})
+        key = article.id.encode()
+        if verdict.status == "unique":
+            await self.sink("unique", key, self.codec.encode_cleaned(article, verdict))
+            outcome = "unique"
+        else:
+            body = self.codec.encode_duplicate(article, verdict, detected_at=time.time())
+            await self.sink("duplicates", key, body)
+            self.metrics.duplicates.labels(kind=verdict.kind or "near").inc()
+            outcome = "duplicate"
+        self.metrics.stage_seconds.labels(stage="dedup").observe(elapsed)
+        self.metrics.stage_out.labels(stage="dedup", outcome=outcome).inc()
+        self.metrics.dedup_entries.set(self.dedup.entries)
+        return outcome
+
+    # --- tag --------------------------------------------------------------------------------
+    async def on_unique_batch(self, batch: Sequence[tuple[bytes | None, Source]]) -> list[str]:
+        """Tag a batch of articles.unique messages; one outcome per message, in order."""
+        self.metrics.stage_in.labels(stage="tag").inc(len(batch))
+        started = time.perf_counter()
+        outcomes: list[str] = ["deadletter"] * len(batch)
+        good: list[tuple[int, CleanedArticle, DedupVerdict]] = []
+        for i, (value, src) in enumerate(batch):
+            decoded = self.codec.decode_cleaned(value)
+            if isinstance(decoded, Rejected):
+                await self.dead_letter("tag", decoded, value, src)
+                continue
+            article, verdict = decoded
+            good.append((i, article, verdict or DedupVerdict("unique")))
+        if not good:
+            return outcomes
+        articles = [a for _, a, _ in good]
+        try:
+            results, inference = await self.tag_pool.tag(articles)
+        except Exception as exc:
+            # The pool itself failed (e.g. a child died): tag one by one so that only the
+            # article that breaks it is dead-lettered.
+            log.warning("batch tagging failed (%s); retrying articles one at a time", exc)
+            results, inference = [], 0.0
+            for article in articles:
+                try:
+                    single, seconds = await self.tag_pool.tag([article])
+                    results.append(single[0])
+                    inference += seconds
+                except Exception as single_exc:
+                    results.append(Rejected("processing_error",
+                                            f"{type(single_exc).__name__}: {single_exc}",
+                                            article.id))
+        self.metrics.batch_size.observe(len(articles))
+        self.metrics.inference_seconds.observe(inference)
+        per_article = (time.perf_counter() - started) / len(articles)
+        for (i, article, verdict), result in zip(good, results, strict=True):
+            value, src = batch[i]
+            if isinstance(result, Rejected):
+                await self.dead_letter("tag", replace(result, article_id=article.id), value, src)
+                continue
+            now = time.time()
+            article = replace(article, timings={**article.timings, "tag": per_article})
+            body = self.codec.encode_enriched(article, verdict, result, enriched_at=now)
+            await self.sink("enriched", article.id.encode(), body)
+            for entity in result:
+                self.metrics.entities.labels(label=entity.label).inc()
+            self.metrics.e2e_seconds.observe(max(0.0, now - event_time(article)))
+            self.metrics.stage_seconds.labels(stage="tag").observe(per_article)
+            self.metrics.stage_out.labels(stage="tag", outcome="ok").inc()
+            outcomes[i] = "ok"
+        return outcomes

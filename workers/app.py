@@ -1,0 +1,275 @@
+"""The Faust application: wires the pure stages (via ``workers.agents.Handlers``) to topics.
+
+Nothing here cleans, deduplicates or tags; it declares topics, the dedup state table, the three
+agents, the HTTP endpoints (/metrics, /health/live, /health/ready) and two timers (consumer lag,
+event-loop lag). Build it with :func:`create_app` from a :class:`~workers.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from workers import __version__
+from workers.agents import Handlers, Source, TagPoolLike, event_time
+from workers.codec import Codec
+from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
+from workers.metrics import EventLoopMonitor, Metrics
+from workers.settings import Settings
+from workers.stages.clean import make_cleaner
+from workers.stages.dedup import make_deduplicator
+
+log = logging.getLogger("newsflow.app")
+
+LIVE_STALL_SECONDS = 5.0  # /health/live fails when the loop monitor has not ticked for this long
+
+
+def _broker_credentials(settings: Settings) -> Any:
+    protocol = settings.kafka_security_protocol
+    if protocol.startswith("SASL"):
+        mechanism = settings.kafka_sasl_mechanism
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            ssl_context=ssl_context(settings),
+            mechanism=mechanism,
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl_context(settings))
+    return None
+
+
+class Newsflow:
+    """One worker's Faust app, its stages and its health state."""
+
+    def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
+                 tag_pool: TagPoolLike | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.codec = Codec(settings.schemas_dir, max_message_bytes=settings.max_message_bytes,
+                           deadletter_keep_bytes=settings.deadletter_keep_bytes)
+        self.cleaner = make_cleaner(settings)
+        self.deduplicator = make_deduplicator(settings, normalise=_kb_normaliser())
+        self._tag_pool = tag_pool
+        self._pool_ready = asyncio.Event() if tag_pool is None else None
+        self.assigned = False
+        self.model_ready = tag_pool is not None
+        self._dedup_dirty = True
+        self.loop_monitor = EventLoopMonitor(self.metrics)
+        self.html_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html")
+
+        self.app = faust.App(
+            settings.app_id,
+            version=1,
+            broker=[f"kafka://{h.strip()}" for h in settings.bootstrap_servers.split(",")],
+            broker_credentials=_broker_credentials(settings),
+            store=settings.store,
+            datadir=str(settings.data_dir),
+            processing_guarantee=settings.processing_guarantee,
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=settings.partitions_raw,
+            topic_replication_factor=settings.replication_factor,
+            consumer_auto_offset_reset="earliest",
+            producer_max_request_size=MAX_REQUEST_BYTES,
+            consumer_max_fetch_size=MAX_REQUEST_BYTES,
+            web_enabled=True,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            web_in_thread=False,
+            worker_redirect_stdouts=False,
+            logging_config=None,
+        )
+        self.topics = {
+            key: self.app.topic(
+                name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                value_serializer="raw",
+                partitions=settings.topic_partitions()[name],
+            )
+            for key, name in settings.topic_names().items()
+        }
+        # Durable dedup state; its changelog topic restores it after a restart or rebalance.
+        self.dedup_table = self.app.Table(
+            "dedup-state", partitions=settings.partitions_cleaned, key_type=str,
+            value_type=bytes, key_serializer="json", value_serializer="raw",
+        )
+        self.handlers = Handlers(
+            codec=self.codec, metrics=self.metrics, sink=self._send, cleaner=self.cleaner,
+            deduplicator=self.deduplicator, tag_pool=self, executor=self.html_executor,
+            html_timeout=settings.html_timeout,
+        )
+        self._wire()
+
+    # --- sending ---------------------------------------------------------------------------
+    async def _send(self, topic_key: str, key: bytes, value: bytes) -> None:
+        # Inside an event, Faust attaches the send to the event: it is published before the
+        # event's offset is committed (at-least-once, or atomically under exactly_once).
+        await self.topics[topic_key].send(key=key, value=value)
+
+    # TagPoolLike, so that the handlers wait for the pool being warm.
+    async def tag(self, articles):  # type: ignore[no-untyped-def]
+        if self._pool_ready is not None:
+            await self._pool_ready.wait()
+        assert self._tag_pool is not None
+        return await self._tag_pool.tag(articles)
+
+    # --- wiring ----------------------------------------------------------------------------
+    def _wire(self) -> None:
+        app, handlers, s = self.app, self.handlers, self.settings
+
+        @app.agent(self.topics["raw"], name="clean")
+        async def clean(stream):  # type: ignore[no-untyped-def]
+            async for event in stream.events():
+                await handlers.on_raw(event.value, _source(event))
+
+        @app.agent(self.topics["cleaned"], name="dedup")
+        async def dedup(stream):  # type: ignore[no-untyped-def]
+            last_expiry = time.monotonic()
+            async for event in stream.events():
+                if self._dedup_dirty:
+                    self.deduplicator.bind_state(self.dedup_table)
+                    entries = self.deduplicator.rebuild()
+                    self._dedup_dirty = False
+                    log.info("dedup index rebuilt from the state table: %d entries", entries)
+                await handlers.on_cleaned(event.value, _source(event))
+                if time.monotonic() - last_expiry > 60.0:
+                    last_expiry = time.monotonic()
+                    self._expire_dedup(event)
+
+        @app.agent(self.topics["unique"], name="tag")
+        async def tag(stream):  # type: ignore[no-untyped-def]
+            async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
+                await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
+
+        @app.page("/metrics")
+        async def metrics_page(web, request):  # type: ignore[no-untyped-def]
+            body, content_type = self.metrics.render()
+            return web.bytes(body, content_type=content_type.split(";")[0])
+
+        @app.page("/health/live")
+        async def live(web, request):  # type: ignore[no-untyped-def]
+            stalled = time.monotonic() - self.loop_monitor.last_tick
+            ok = stalled < LIVE_STALL_SECONDS
+            return web.json({"live": ok, "loop_stalled_seconds": round(stalled, 3)},
+                            status=200 if ok else 503)
+
+        @app.page("/health/ready")
+        async def ready(web, request):  # type: ignore[no-untyped-def]
+            state = self.readiness()
+            return web.json(state, status=200 if state["ready"] else 503)
+
+        @app.task
+        async def start_pool() -> None:
+            await self._start_pool()
+
+        @app.task
+        async def loop_monitor() -> None:
+            await self.loop_monitor.run()
+
+        @app.timer(5.0)
+        async def consumer_lag() -> None:
+            await self._update_lag()
+
+        @app.on_partitions_assigned.connect
+        async def on_assigned(app, assigned, **kwargs):  # type: ignore[no-untyped-def]
+            self.assigned = True
+            self._dedup_dirty = True
+            self.metrics.ready.set(1 if self.readiness()["ready"] else 0)
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(app, revoked, **kwargs):  # type: ignore[no-untyped-def]
+            self._dedup_dirty = True
+
+        @app.on_before_shutdown.connect
+        async def on_shutdown(app, **kwargs):  # type: ignore[no-untyped-def]
+            self.metrics.ready.set(0)
+            self.close_pool()
+
+    def _expire_dedup(self, event: Any) -> None:
+        try:
+            dropped = self.deduplicator.expire(time.time())
+        except Exception:
+            log.exception("dedup expiry failed; will retry")
+            return
+        if dropped:
+            log.info("dedup: %d entries expired", dropped)
+        self.metrics.dedup_entries.set(self.deduplicator.entries)
+        self.metrics.dedup_state_bytes.set(self.deduplicator.state_bytes)
+
+    async def _start_pool(self) -> None:
+        self.metrics.set_build_info(self.settings.spacy_model)
+        self.metrics.initialise_labels()
+        if self._tag_pool is None:
+            from workers.tagpool import TagPool
+
+            started = time.perf_counter()
+            pool = TagPool(self.settings)
+            await pool.warm_up()
+            self._tag_pool = pool
+            log.info("tagging pool ready: %d processes, model %s, %.1f s",
+                     self.settings.tag_workers, self.settings.spacy_model,
+                     time.perf_counter() - started)
+            self.metrics.tag_workers.set(self.settings.tag_workers)
+        self.model_ready = True
+        if self._pool_ready is not None:
+            self._pool_ready.set()
+        self.metrics.ready.set(1 if self.readiness()["ready"] else 0)
+
+    def close_pool(self) -> None:
+        pool = self._tag_pool
+        if pool is not None and hasattr(pool, "close"):
+            pool.close()
+        self.html_executor.shutdown(wait=False, cancel_futures=True)
+
+    def readiness(self) -> dict[str, Any]:
+        consumer = self.app.consumer if self.app.producer else None
+        assignment = consumer.assignment() if consumer is not None and self.assigned else set()
+        return {
+            "ready": bool(self.assigned and self.model_ready),
+            "partitions_assigned": self.assigned,
+            "model_loaded": self.model_ready,
+            "assigned_partitions": len(assignment),
+            "version": __version__,
+        }
+
+    async def _update_lag(self) -> None:
+        consumer = self.app.consumer
+        names = set(self.settings.topic_names().values())
+        for tp in consumer.assignment():
+            if tp.topic not in names:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+                position = await consumer.position(tp)
+            except Exception:  # not fetched yet
+                continue
+            if highwater is None or position is None:
+                continue
+            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                max(0, highwater - position)
+            )
+
+
+def _source(event: Any) -> Source:
+    message = event.message
+    return Source(message.topic, message.partition, message.offset, message.key)
+
+
+def _kb_normaliser():  # type: ignore[no-untyped-def]
+    from workers.kb import KnowledgeBase
+
+    return KnowledgeBase.load().canonicalise_text
+
+
+def create_app(settings: Settings, **kwargs: Any) -> Newsflow:
+    """Build the worker's app; stages and validators are built here, once."""
+    return Newsflow(settings, **kwargs)
+
+
+__all__ = ["TP", "Newsflow", "create_app", "event_time"]

@@ -1,0 +1,68 @@
+"""``newsflow eval ...`` and ``newsflow bench ...``: thin CLI wrappers around the stage modules.
+
+Each command imports its module only when run, so ``newsflow --help`` stays fast and a stage's
+heavy dependencies (spaCy) load only for the commands that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from workers.settings import Settings
+
+
+def register(eval_app: typer.Typer, bench_app: typer.Typer,
+             settings: Callable[[], Settings], console: Console) -> None:
+    def call(module: str, func: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return getattr(import_module(module), func)(*args, **kwargs)
+
+    @eval_app.command("clean")
+    def eval_clean(
+        file: Path = typer.Argument(..., exists=True, help="Labelled JSONL (raw, gold, junk_lines)."),
+        out: Path | None = typer.Option(None, help="Write {id, text} per record here."),
+        worst: int = typer.Option(10, help="How many of the worst articles to list."),
+    ) -> None:
+        """Score the cleaning stage: line-removal precision/recall and token P/R/F1."""
+        call("workers.evaluation.clean", "eval_clean", file, settings(), out=out, worst=worst)
+
+    @eval_app.command("dedup")
+    def eval_dedup(
+        file: Path = typer.Argument(..., exists=True, help="A labelled stream (dedup-dev.jsonl format)."),
+        out: Path | None = typer.Option(None, help="Write {id, duplicate_of} per article here."),
+        pairs: Path | None = typer.Option(None, help="ECB+-style pairs file (default: <file>-pairs.tsv if present)."),
+    ) -> None:
+        """Score dedup: pairwise precision/recall/F1, recall per kind, ECB+ pair merging."""
+        call("workers.evaluation.dedup", "eval_dedup", file, settings(), out=out, pairs=pairs)
+
+    @eval_app.command("entities")
+    def eval_entities(
+        file: Path = typer.Argument(..., exists=True, help="CoNLL-2003 format file."),
+        out: Path | None = typer.Option(None, help="Write {doc, spans} per document here."),
+    ) -> None:
+        """Score entity tagging (span and type) against bare spaCy, same model, same run."""
+        call("workers.evaluation.entities", "eval_entities", file, settings(), out=out)
+
+    @bench_app.command("clean")
+    def bench_clean(limit: int = typer.Option(500, help="Articles to time.")) -> None:
+        """Per-article time of the cleaning stage (text and HTML) vs bare trafilatura."""
+        call("workers.bench.clean", "bench_clean", settings(), limit=limit)
+
+    @bench_app.command("dedup")
+    def bench_dedup(n: int = typer.Option(20000, help="Articles to push through the index.")) -> None:
+        """Dedup decisions per second, state bytes per article, index rebuild time."""
+        call("workers.bench.dedup", "bench_dedup", settings(), n=n)
+
+    @bench_app.command("entities")
+    def bench_entities(limit: int = typer.Option(300, help="Articles to tag.")) -> None:
+        """Tagging throughput vs bare nlp.pipe (single process and pool), event-loop lag."""
+        call("workers.bench.entities", "bench_entities", settings(), limit=limit)
+
+    @bench_app.command("metrics")
+    def bench_metrics(n: int = typer.Option(2000, help="Articles.")) -> None:
+        """Instrumentation cost per article, with and without metrics, same run."""
+        call("workers.bench.metrics_overhead", "bench_metrics_overhead", settings(), n=n)

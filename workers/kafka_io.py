@@ -1,0 +1,145 @@
+"""Plain aiokafka helpers for the CLI and the tests: topic creation, producing and reading topics.
+
+The worker itself talks to Kafka through Faust (``workers.app``); these helpers are for the edges:
+``newsflow topics create``, ``produce``, ``tail`` and the demo's result collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from workers.settings import Settings
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    """Connection settings shared by every aiokafka client we create."""
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        kwargs["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        kwargs.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    return kwargs
+
+
+async def create_topics(settings: Settings) -> dict[str, str]:
+    """Create the pipeline's topics with their partition counts; existing ones are kept."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    result: dict[str, str] = {}
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(name, partitions, settings.replication_factor,
+                     topic_configs={"max.message.bytes": str(MAX_REQUEST_BYTES)})
+            for name, partitions in settings.topic_partitions().items()
+            if name not in existing
+        ]
+        for name in settings.topic_partitions():
+            result[name] = "exists" if name in existing else "created"
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:  # another process raced us
+                pass
+    finally:
+        await admin.close()
+    return result
+
+
+async def delete_topics(settings: Settings, names: Iterable[str]) -> None:
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        **client_kwargs(settings), max_request_size=MAX_REQUEST_BYTES, acks="all",
+        linger_ms=5, **overrides,
+    )
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+async def read_topics(settings: Settings, topics: list[str], *, idle_timeout: float = 5.0,
+                      deadline: float | None = None, from_beginning: bool = True,
+                      follow: bool = False) -> AsyncIterator[Record]:
+    """Yield every record of ``topics`` (read_committed).
+
+    Without ``follow``, stops once no record arrived for ``idle_timeout`` seconds (or at the
+    absolute monotonic ``deadline``).
+    """
+    consumer = AIOKafkaConsumer(
+        **client_kwargs(settings), enable_auto_commit=False, group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        isolation_level="read_committed", fetch_max_bytes=MAX_REQUEST_BYTES * 2,
+        max_partition_fetch_bytes=MAX_REQUEST_BYTES,
+    )
+    await consumer.start()
+    try:
+        parts = []
+        for topic in topics:
+            for _ in range(50):
+                found = consumer.partitions_for_topic(topic)
+                if found:
+                    break
+                await consumer.force_metadata_update()
+                await asyncio.sleep(0.1)
+            parts += [TopicPartition(topic, p) for p in sorted(found or ())]
+        consumer.assign(parts)
+        if from_beginning:
+            await consumer.seek_to_beginning(*parts)
+        last = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            now = time.monotonic()
+            for tp, messages in batch.items():
+                for m in messages:
+                    last = now
+                    yield Record(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
+            if deadline is not None and now > deadline:
+                return
+            if not follow and now - last > idle_timeout:
+                return
+    finally:
+        await consumer.stop()
