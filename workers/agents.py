@@ -16,13 +16,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from workers.codec import Codec
-from workers.metrics import Metrics
 from workers.records import CleanedArticle, DedupVerdict, Entity, RawArticle, Rejected
-from workers.stages.clean import Cleaner
-from workers.stages.dedup import Deduplicator
+
+if TYPE_CHECKING:
+    from workers.metrics import Metrics
+    from workers.stages.clean import Cleaner
+    from workers.stages.dedup import Deduplicator
 
 log = logging.getLogger("newsflow.agents")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +18,7 @@ import faust
 from faust.types import TP
 
 from workers import __version__
-from workers.agents import Handlers, Source, TagPoolLike, event_time
+from workers.agents import Handlers, Sink, Source, TagPoolLike, event_time
 from workers.codec import Codec
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
@@ -49,7 +50,10 @@ class Newsflow:
     """One worker's Faust app, its stages and its health state."""
 
     def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
-                 tag_pool: TagPoolLike | None = None) -> None:
+                 tag_pool: TagPoolLike | None = None, sink: Sink | None = None,
+                 dedup_state: MutableMapping[str, bytes] | None = None) -> None:
+        """``sink`` and ``dedup_state`` replace the Kafka topics and the Faust table in the
+        agent tests (Faust's ``test_context()`` has no broker)."""
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.codec = Codec(settings.schemas_dir, max_message_bytes=settings.max_message_bytes,
@@ -100,9 +104,12 @@ class Newsflow:
             value_type=bytes, key_serializer="json", value_serializer="raw",
         )
         self.handlers = Handlers(
-            codec=self.codec, metrics=self.metrics, sink=self._send, cleaner=self.cleaner,
+            codec=self.codec, metrics=self.metrics, sink=sink or self._send, cleaner=self.cleaner,
             deduplicator=self.deduplicator, tag_pool=self, executor=self.html_executor,
             html_timeout=settings.html_timeout,
+        )
+        self._dedup_state: MutableMapping[str, bytes] = (
+            dedup_state if dedup_state is not None else self.dedup_table
         )
         self._wire()
 
@@ -133,7 +140,7 @@ class Newsflow:
             last_expiry = time.monotonic()
             async for event in stream.events():
                 if self._dedup_dirty:
-                    self.deduplicator.bind_state(self.dedup_table)
+                    self.deduplicator.bind_state(self._dedup_state)
                     entries = self.deduplicator.rebuild()
                     self._dedup_dirty = False
                     log.info("dedup index rebuilt from the state table: %d entries", entries)

@@ -136,6 +136,10 @@ class Codec:
         if isinstance(doc.get("id"), str) and doc["id"] or isinstance(doc.get("url"), str):
             aid = article_id(doc)
         problems = self.errors("raw", doc)
+        if "id" not in doc and "url" not in doc:
+            problems = ["the article needs an 'id' or a 'url' (it has neither)"] + [
+                p for p in problems if "any of the given schemas" not in p
+            ]
         if problems:
             return Rejected("schema_violation", "; ".join(problems[:5]), aid)
         assert aid is not None  # the schema requires id or url

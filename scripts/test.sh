@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run every test: lint, types, unit, agent, integration (real Kafka, real Prometheus) and deploy
+# validation. Installs what it needs; the Kafka broker is started once by the test session itself
+# (`newsflow kafka up`) and stopped at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || exit 1
+[ -x scripts/install-prometheus.sh ] && { scripts/install-prometheus.sh || exit 1; }
+[ -x scripts/install-deploy-tools.sh ] && { scripts/install-deploy-tools.sh || exit 1; }
+
+status=0
+echo "== ruff"; .venv/bin/ruff check workers tests || status=1
+echo "== mypy"; .venv/bin/mypy workers || status=1
+echo "== pytest"
+.venv/bin/pytest "$@"
+code=$?
+if [ $code -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; code=1; fi
+[ $code -ne 0 ] && status=$code
+exit $status
