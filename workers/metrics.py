@@ -21,6 +21,7 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
+import psutil
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -30,9 +31,11 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from workers import __version__
 from workers.loopmon import EventLoopMonitor
@@ -87,12 +90,54 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
+class ChildProcessCollector(Collector):
+    """CPU and memory of this process's children (the tagging pool), read at scrape time.
+
+    ``process_cpu_seconds_total`` covers only the parent, but most of a worker's CPU is spent
+    in the tagging children. When a child is replaced its time leaves the sum, which ``rate()``
+    treats as a counter reset.
+    """
+
+    def __init__(self, pid: int | None = None) -> None:
+        self._process = psutil.Process(pid)
+
+    def describe(self) -> list[Metric]:
+        return _child_families(0.0, 0.0)
+
+    def collect(self) -> list[Metric]:
+        cpu = rss = 0.0
+        try:
+            children = self._process.children(recursive=True)
+        except psutil.Error:
+            children = []
+        for child in children:
+            try:
+                with child.oneshot():
+                    times = child.cpu_times()
+                    cpu += times.user + times.system
+                    rss += child.memory_info().rss
+            except psutil.Error:  # exited between listing and reading
+                continue
+        return _child_families(cpu, rss)
+
+
+def _child_families(cpu: float, rss: float) -> list[Metric]:
+    return [
+        CounterMetricFamily(f"{PREFIX}_child_processes_cpu_seconds",
+                            "User and system CPU time of the worker's child processes.",
+                            value=cpu),
+        GaugeMetricFamily(f"{PREFIX}_child_processes_resident_memory_bytes",
+                          "Resident memory of the worker's child processes.", value=rss),
+    ]
+
+
 def new_registry() -> CollectorRegistry:
-    """A fresh registry with the process, platform and GC collectors registered."""
+    """A fresh registry with the process, platform, GC and child-process collectors."""
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
+    registry.register(ChildProcessCollector())
     return registry
 
 
