@@ -1,0 +1,1 @@
+"""Benchmarks of the stages (newsflow bench ...)."""

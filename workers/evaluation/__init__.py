@@ -1,0 +1,1 @@
+"""Offline scoring of the stages on labelled files (newsflow eval ...)."""

@@ -1,0 +1,153 @@
+"""``newsflow eval dedup FILE``: score the dedup stage on a labelled stream.
+
+The stream (``{"id","cluster","kind","title","body"}`` per line, arrival order) goes through the
+same cleaning and dedup code the pipeline runs, one article at a time, with a fresh in-memory
+state. Scoring follows ../shared/data/README.md:
+
+* pairwise precision/recall/F1 over all pairs of ids, predicted clusters being the transitive
+  closure of the reported ``duplicate_of`` links;
+* recall per ``kind``: of the gold pairs whose later article has that kind, the share merged;
+* with a pairs file (``--pairs``, or ``<stem>-pairs.tsv`` beside FILE, as for ECB+): the share of
+  ``copy`` pairs merged and of ``independent`` pairs merged (``ambiguous`` reported, not scored).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from workers.records import CleanedArticle, RawArticle, Rejected
+from workers.settings import Settings
+from workers.stages.dedup import make_deduplicator
+
+
+def _cleaner(settings: Settings) -> Any:
+    try:
+        from workers.stages.clean import make_cleaner
+    except ImportError:  # the cleaning stage not yet in the tree: pass the text through
+        return None
+    return make_cleaner(settings)
+
+
+def _clean(cleaner: Any, row: dict[str, Any]) -> CleanedArticle | Rejected:
+    raw = RawArticle(id=row["id"], title=row.get("title"), body=row["body"],
+                     content_type="text/plain")
+    if cleaner is None:
+        return CleanedArticle(id=raw.id, text=raw.body, title=raw.title)
+    result: CleanedArticle | Rejected = cleaner.clean(raw)
+    return result
+
+
+def _clusters(links: dict[str, str | None]) -> dict[str, str]:
+    """id -> root of its predicted cluster (transitive closure of duplicate_of links)."""
+    parent = {i: i for i in links}
+
+    def find(i: str) -> str:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in links.items():
+        if j is not None and j in parent:
+            parent[find(i)] = find(j)
+    return {i: find(i) for i in links}
+
+
+def _pair_scores(rows: list[dict[str, Any]], root: dict[str, str]) -> dict[str, Any]:
+    gold: dict[str, list[int]] = defaultdict(list)
+    for n, row in enumerate(rows):
+        gold[row["cluster"]].append(n)
+    pred: Counter[str] = Counter(root.values())
+    predicted = sum(c * (c - 1) // 2 for c in pred.values())
+    tp = 0
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for members in gold.values():
+        for a, b in itertools.combinations(members, 2):  # a before b in the stream
+            hit = root[rows[a]["id"]] == root[rows[b]["id"]]
+            tp += hit
+            by_kind[rows[b]["kind"]][0] += hit
+            by_kind[rows[b]["kind"]][1] += 1
+    positives = sum(len(m) * (len(m) - 1) // 2 for m in gold.values())
+    precision = tp / predicted if predicted else 1.0
+    recall = tp / positives if positives else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "pairs_gold": positives, "pairs_predicted": predicted, "pairs_correct": tp,
+        "precision": precision, "recall": recall, "f1": f1,
+        "recall_by_kind": {k: hit / n for k, (hit, n) in sorted(by_kind.items())},
+        "pairs_by_kind": {k: n for k, (_, n) in sorted(by_kind.items())},
+    }
+
+
+def _labelled_pairs(pairs: Path, root: dict[str, str]) -> dict[str, Any]:
+    merged: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for line in pairs.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        a, b, _, label = line.split("\t")
+        counts = merged[label.strip()]
+        counts[0] += root.get(a, a) == root.get(b, b)
+        counts[1] += 1
+    return {f"{label}_merged": hit / n for label, (hit, n) in sorted(merged.items())} | {
+        f"{label}_pairs": n for label, (_, n) in sorted(merged.items())
+    }
+
+
+def eval_dedup(
+    path: Path, settings: Settings, out: Path | None = None, pairs: Path | None = None
+) -> dict[str, Any]:
+    """Run the stream through clean + dedup, print a table and return the scores."""
+    rows = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    if pairs is None:
+        beside = path.with_name(f"{path.stem}-pairs.tsv")
+        pairs = beside if beside.is_file() else None
+    cleaner = _cleaner(settings)
+    dedup = make_deduplicator(settings)
+    links: dict[str, str | None] = {}
+    kinds: Counter[str] = Counter()
+    for row in track(rows, description=f"dedup {path.name}", transient=True):
+        cleaned = _clean(cleaner, row)
+        if isinstance(cleaned, Rejected):
+            links[row["id"]] = None
+            kinds["rejected"] += 1
+            continue
+        verdict = dedup.check(cleaned)
+        links[row["id"]] = verdict.duplicate_of
+        kinds[verdict.kind or "unique"] += 1
+    root = _clusters(links)
+    result: dict[str, Any] = {"articles": len(rows), "verdicts": dict(kinds),
+                              "state_bytes_per_article": dedup.state_bytes / max(1, len(rows))}
+    result |= _pair_scores(rows, root)
+    if pairs is not None:
+        result |= _labelled_pairs(pairs, root)
+    if out is not None:
+        out.write_bytes(b"".join(
+            orjson.dumps({"id": i, "duplicate_of": j}) + b"\n" for i, j in links.items()))
+    _print(result, path, cleaner is not None)
+    return result
+
+
+def _print(result: dict[str, Any], path: Path, cleaned: bool) -> None:
+    table = Table(title=f"dedup on {path.name}" + ("" if cleaned else " (no cleaner: raw text)"))
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("articles", "pairs_gold", "pairs_predicted", "precision", "recall", "f1"):
+        value = result[key]
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    for kind, value in result["recall_by_kind"].items():
+        table.add_row(f"recall {kind} ({result['pairs_by_kind'][kind]} pairs)", f"{value:.4f}")
+    for key, value in result.items():
+        if key.endswith("_merged"):
+            label = key.removesuffix("_merged")
+            table.add_row(f"{label} pairs merged (of {result[label + '_pairs']})", f"{value:.4f}")
+    table.add_row("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(result["verdicts"].items())))
+    table.add_row("state bytes / article", f"{result['state_bytes_per_article']:.1f}")
+    Console().print(table)

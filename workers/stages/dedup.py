@@ -1,0 +1,205 @@
+"""Deduplication stage: exact copies, near-duplicates and spun rewrites, before tagging.
+
+One ``Deduplicator`` sees every cleaned article (the cleaned topic has one partition, see
+docs/dedup.md) and decides, in arrival order:
+
+1. **redelivery** - the article id is already in the state: the message was delivered again;
+2. **exact** - the 64-bit hash of the normalised text equals a live unique article's;
+3. **near** - a candidate from the LSH band buckets (whole-text bands, plus bands of a lead
+   sketch) whose estimated Jaccard reaches ``dedup_jaccard_threshold``, or whose estimated
+   containment of the smaller shingle set in the larger reaches ``dedup_containment_threshold``
+   (truncated teasers, updates with a paragraph added);
+4. otherwise **unique**, and the article's packed sketch is recorded.
+
+Durable state is a ``MutableMapping[str, bytes]`` (article id -> packed entry, see
+``dedup_sketch``): a dict in tests and evaluation, a Faust table with a changelog topic in the
+worker. Band buckets, the exact-hash map and the expiry queue are derived from it and rebuilt by
+``rebuild()``. Duplicates are recorded by id and event time only, so their redelivery is
+recognised. Entries expire ``dedup_window_days`` after their event time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from datetime import datetime
+
+from workers.records import CleanedArticle, DedupVerdict
+from workers.settings import Settings
+from workers.stages.dedup_index import BandIndex, ExpiryQueue, band_keys
+from workers.stages.dedup_sketch import Sketch, Sketcher, estimate
+
+Normaliser = Callable[[str], str]
+_LEAD_ROWS = 2
+_DAY = 86_400.0
+
+
+def event_time(article: CleanedArticle) -> float:
+    """Epoch seconds of the article's event: published_at, else fetched_at, else ingestion."""
+    for stamp in (article.published_at, article.fetched_at):
+        if stamp:
+            try:
+                return datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                continue
+    return article.ingested_at
+
+
+class Deduplicator:
+    """Decides unique/duplicate per article; all durable state lives in ``state``."""
+
+    def __init__(
+        self, settings: Settings, normalise: Normaliser, state: MutableMapping[str, bytes]
+    ) -> None:
+        self._normalise = normalise
+        self._bands = settings.dedup_bands
+        self._rows = settings.dedup_band_rows
+        self._lead_bands = settings.dedup_lead_bands
+        if self._bands * self._rows > settings.dedup_num_perm:
+            raise ValueError("dedup_bands * dedup_band_rows must not exceed dedup_num_perm")
+        self._sketcher = Sketcher(
+            num_perm=settings.dedup_num_perm,
+            shingle_size=settings.dedup_shingle_size,
+            lead_words=settings.dedup_lead_words,
+            lead_perm=self._lead_bands * _LEAD_ROWS,
+        )
+        self._jaccard = settings.dedup_jaccard_threshold
+        self._containment = settings.dedup_containment_threshold
+        self._min_shingles = settings.dedup_min_containment_shingles
+        self._window = settings.dedup_window_days * _DAY
+        self._bands_index = BandIndex()
+        self._exact: dict[int, str] = {}
+        self._expiry = ExpiryQueue()
+        self._state: MutableMapping[str, bytes] = state
+        self._state_bytes = 0
+        self.rebuild()
+
+    # -- metrics ---------------------------------------------------------------------------
+    @property
+    def entries(self) -> int:
+        return len(self._state)
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of keys and values held in the state mapping."""
+        return self._state_bytes
+
+    # -- decisions -------------------------------------------------------------------------
+    def check(self, article: CleanedArticle) -> DedupVerdict:
+        """Decide on ``article`` and record it (its sketch if unique, its id if a duplicate)."""
+        if article.id in self._state:
+            return DedupVerdict(
+                "duplicate", "redelivery", article.id, similarity=1.0, containment=1.0
+            )
+        when = event_time(article)
+        sketch = self._sketcher.sketch(self._normalise(article.text))
+        verdict = self._match(sketch) if sketch is not None else None
+        if verdict is None:
+            self._record(article.id, when, sketch)
+            return DedupVerdict("unique")
+        self._record(article.id, when, sketch if verdict.kind == "near" else None)
+        return verdict
+
+    def _match(self, sketch: Sketch) -> DedupVerdict | None:
+        exact_id = self._exact.get(sketch.exact)
+        if exact_id is not None:
+            return DedupVerdict("duplicate", "exact", exact_id, similarity=1.0, containment=1.0)
+        best: tuple[float, float, str] | None = None
+        for other_id in self._bands_index.candidates(self._keys(sketch)):
+            value = self._state.get(other_id)
+            other = self._sketcher.unpack(value).sketch if value is not None else None
+            if other is None:
+                continue
+            jaccard, containment = estimate(sketch, other)
+            if jaccard < self._jaccard and (
+                containment < self._containment or min(sketch.size, other.size) < self._min_shingles
+            ):
+                continue
+            if best is None or (containment, jaccard) > best[:2]:
+                best = (containment, jaccard, other_id)
+        if best is None:
+            return None
+        return DedupVerdict(
+            "duplicate", "near", best[2],
+            similarity=round(best[1], 4), containment=round(best[0], 4),
+        )
+
+    def _keys(self, sketch: Sketch) -> list[int]:
+        return band_keys(sketch.signature, self._bands, self._rows, 0) + band_keys(
+            sketch.lead, self._lead_bands, _LEAD_ROWS, 1
+        )
+
+    # -- state -----------------------------------------------------------------------------
+    def _record(self, article_id: str, when: float, sketch: Sketch | None) -> None:
+        value = self._sketcher.pack(when, sketch)
+        self._state[article_id] = value
+        self._state_bytes += len(article_id.encode()) + len(value)
+        self._index(article_id, when, sketch)
+
+    def _index(self, article_id: str, when: float, sketch: Sketch | None) -> None:
+        self._expiry.push(when, article_id)
+        if sketch is not None:
+            self._bands_index.add(article_id, self._keys(sketch))
+            self._exact.setdefault(sketch.exact, article_id)
+
+    def rebuild(self) -> int:
+        """Rebuild the band buckets, exact map and expiry queue from the state; returns entries."""
+        self._bands_index.clear()
+        self._exact.clear()
+        queue: list[tuple[float, str]] = []
+        total = 0
+        for article_id, value in self._state.items():
+            entry = self._sketcher.unpack(value)
+            total += len(article_id.encode()) + len(value)
+            queue.append((entry.event_time, article_id))
+            if entry.sketch is not None:
+                self._bands_index.add(article_id, self._keys(entry.sketch))
+                self._exact.setdefault(entry.sketch.exact, article_id)
+        self._expiry.rebuild(queue)
+        self._state_bytes = total
+        return len(queue)
+
+    def bind_state(self, state: MutableMapping[str, bytes]) -> None:
+        """Use ``state`` (e.g. the recovered Faust table) from now on, and rebuild from it."""
+        self._state = state
+        self.rebuild()
+
+    def expire(self, now_event_time: float) -> int:
+        """Drop entries whose event time is older than the window before ``now_event_time``."""
+        dropped = 0
+        for when, article_id in self._expiry.pop_older_than(now_event_time - self._window):
+            value = self._state.get(article_id)
+            if value is None:
+                continue
+            entry = self._sketcher.unpack(value)
+            if entry.event_time != when:
+                continue  # a stale queue item; the live entry has its own
+            del self._state[article_id]
+            self._state_bytes -= len(article_id.encode()) + len(value)
+            if entry.sketch is not None:
+                self._bands_index.remove(article_id, self._keys(entry.sketch))
+                if self._exact.get(entry.sketch.exact) == article_id:
+                    del self._exact[entry.sketch.exact]
+            dropped += 1
+        return dropped
+
+
+def _default_normaliser() -> Normaliser:
+    """The entity stage's alias canonicaliser, or identity while workers.kb is not available."""
+    try:
+        from workers.kb import KnowledgeBase
+    except ImportError:
+        return lambda text: text
+    return KnowledgeBase.load().canonicalise_text  # type: ignore[no-any-return]
+
+
+def make_deduplicator(
+    settings: Settings,
+    normalise: Normaliser | None = None,
+    state: MutableMapping[str, bytes] | None = None,
+) -> Deduplicator:
+    """Build the deduplicator once at start-up (loads the knowledge base unless given)."""
+    return Deduplicator(
+        settings,
+        normalise if normalise is not None else _default_normaliser(),
+        state if state is not None else {},
+    )

@@ -1,0 +1,114 @@
+"""In-memory indexes of the dedup stage, all derived from the durable state mapping.
+
+* ``BandIndex`` - LSH band buckets. Each band of ``rows`` signature values (16 bits each, at most
+  four per band) becomes one 64-bit key that also encodes the band number; a bucket holds one id
+  or, on a collision, a list of ids, so the common single-member bucket costs one dict slot.
+* ``ExpiryQueue`` - a heap of (event time, id) for expiring entries without scanning the state.
+
+Nothing here is durable: after a restart or a rebalance the deduplicator rebuilds both from the
+state mapping (``Deduplicator.rebuild``).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from workers.stages.dedup_sketch import U16Array
+
+_BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def band_keys(values: U16Array, bands: int, rows: int, salt: int) -> list[int]:
+    """The bucket keys of the first ``bands * rows`` values, one per band."""
+    if not 1 <= rows <= 4:
+        raise ValueError(f"band rows must be 1..4 (16-bit values in a 64-bit key), got {rows}")
+    grid = values[: bands * rows].astype(np.uint64).reshape(bands, rows)
+    keys = grid[:, 0].copy()
+    for j in range(1, rows):
+        keys |= grid[:, j] << np.uint64(16 * j)
+    numbers = np.arange(1 + salt * bands, 1 + (salt + 1) * bands, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        keys ^= numbers * _BAND_SALT
+    return keys.tolist()  # type: ignore[no-any-return]
+
+
+class BandIndex:
+    """LSH buckets: band key -> id (or list of ids)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, str | list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def clear(self) -> None:
+        self._buckets.clear()
+
+    def add(self, article_id: str, keys: list[int]) -> None:
+        buckets = self._buckets
+        for key in keys:
+            held = buckets.get(key)
+            if held is None:
+                buckets[key] = article_id
+            elif isinstance(held, str):
+                if held != article_id:
+                    buckets[key] = [held, article_id]
+            elif article_id not in held:
+                held.append(article_id)
+
+    def remove(self, article_id: str, keys: list[int]) -> None:
+        buckets = self._buckets
+        for key in keys:
+            held = buckets.get(key)
+            if held is None:
+                continue
+            if isinstance(held, str):
+                if held == article_id:
+                    del buckets[key]
+            elif article_id in held:
+                held.remove(article_id)
+                if len(held) == 1:
+                    buckets[key] = held[0]
+
+    def candidates(self, keys: list[int]) -> set[str]:
+        found: set[str] = set()
+        buckets = self._buckets
+        for key in keys:
+            held = buckets.get(key)
+            if held is None:
+                continue
+            if isinstance(held, str):
+                found.add(held)
+            else:
+                found.update(held)
+        return found
+
+
+class ExpiryQueue:
+    """Entries by event time, oldest first (a min-heap; stale items are skipped by the caller)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def clear(self) -> None:
+        self._heap.clear()
+
+    def push(self, event_time: float, article_id: str) -> None:
+        heapq.heappush(self._heap, (event_time, article_id))
+
+    def rebuild(self, items: list[tuple[float, str]]) -> None:
+        heapq.heapify(items)
+        self._heap = items
+
+    def pop_older_than(self, cutoff: float) -> list[tuple[float, str]]:
+        """Remove and return every item with event time before ``cutoff``."""
+        out: list[tuple[float, str]] = []
+        heap = self._heap
+        while heap and heap[0][0] < cutoff:
+            out.append(heapq.heappop(heap))
+        return out
