@@ -25,7 +25,7 @@ from datetime import datetime
 
 from workers.records import CleanedArticle, DedupVerdict
 from workers.settings import Settings
-from workers.stages.dedup_index import BandIndex, ExpiryQueue, band_keys
+from workers.stages.dedup_index import BandIndex, BandKeys, ExpiryQueue
 from workers.stages.dedup_sketch import Sketch, Sketcher, estimate
 
 Normaliser = Callable[[str], str]
@@ -66,6 +66,8 @@ class Deduplicator:
         self._containment = settings.dedup_containment_threshold
         self._min_shingles = settings.dedup_min_containment_shingles
         self._window = settings.dedup_window_days * _DAY
+        self._full_keys = BandKeys(self._bands, self._rows, salt=0)
+        self._lead_keys = BandKeys(self._lead_bands, _LEAD_ROWS, salt=1)
         self._bands_index = BandIndex()
         self._exact: dict[int, str] = {}
         self._expiry = ExpiryQueue()
@@ -92,19 +94,22 @@ class Deduplicator:
             )
         when = event_time(article)
         sketch = self._sketcher.sketch(self._normalise(article.text))
-        verdict = self._match(sketch) if sketch is not None else None
-        if verdict is None:
-            self._record(article.id, when, sketch)
+        if sketch is None:
+            self._record(article.id, when, None, [])
             return DedupVerdict("unique")
-        self._record(article.id, when, sketch if verdict.kind == "near" else None)
-        return verdict
-
-    def _match(self, sketch: Sketch) -> DedupVerdict | None:
         exact_id = self._exact.get(sketch.exact)
         if exact_id is not None:
+            self._record(article.id, when, None, [])
             return DedupVerdict("duplicate", "exact", exact_id, similarity=1.0, containment=1.0)
+        keys = self._keys(sketch)
+        verdict = self._match(sketch, keys)
+        # Near duplicates are indexed too: a later copy may be closer to them than to the first.
+        self._record(article.id, when, sketch, keys)
+        return verdict if verdict is not None else DedupVerdict("unique")
+
+    def _match(self, sketch: Sketch, keys: list[int]) -> DedupVerdict | None:
         best: tuple[float, float, str] | None = None
-        for other_id in self._bands_index.candidates(self._keys(sketch)):
+        for other_id in self._bands_index.candidates(keys):
             value = self._state.get(other_id)
             other = self._sketcher.unpack(value).sketch if value is not None else None
             if other is None:
@@ -124,21 +129,18 @@ class Deduplicator:
         )
 
     def _keys(self, sketch: Sketch) -> list[int]:
-        return band_keys(sketch.signature, self._bands, self._rows, 0) + band_keys(
-            sketch.lead, self._lead_bands, _LEAD_ROWS, 1
-        )
+        return self._full_keys(sketch.signature) + self._lead_keys(sketch.lead)
 
     # -- state -----------------------------------------------------------------------------
-    def _record(self, article_id: str, when: float, sketch: Sketch | None) -> None:
+    def _record(
+        self, article_id: str, when: float, sketch: Sketch | None, keys: list[int]
+    ) -> None:
         value = self._sketcher.pack(when, sketch)
         self._state[article_id] = value
         self._state_bytes += len(article_id.encode()) + len(value)
-        self._index(article_id, when, sketch)
-
-    def _index(self, article_id: str, when: float, sketch: Sketch | None) -> None:
         self._expiry.push(when, article_id)
         if sketch is not None:
-            self._bands_index.add(article_id, self._keys(sketch))
+            self._bands_index.add(article_id, keys)
             self._exact.setdefault(sketch.exact, article_id)
 
     def rebuild(self) -> int:
@@ -189,7 +191,7 @@ def _default_normaliser() -> Normaliser:
         from workers.kb import KnowledgeBase
     except ImportError:
         return lambda text: text
-    return KnowledgeBase.load().canonicalise_text  # type: ignore[no-any-return]
+    return KnowledgeBase.load().canonicalise_text
 
 
 def make_deduplicator(

@@ -20,18 +20,23 @@ from workers.stages.dedup_sketch import U16Array
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
 
 
-def band_keys(values: U16Array, bands: int, rows: int, salt: int) -> list[int]:
-    """The bucket keys of the first ``bands * rows`` values, one per band."""
-    if not 1 <= rows <= 4:
-        raise ValueError(f"band rows must be 1..4 (16-bit values in a 64-bit key), got {rows}")
-    grid = values[: bands * rows].astype(np.uint64).reshape(bands, rows)
-    keys = grid[:, 0].copy()
-    for j in range(1, rows):
-        keys |= grid[:, j] << np.uint64(16 * j)
-    numbers = np.arange(1 + salt * bands, 1 + (salt + 1) * bands, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        keys ^= numbers * _BAND_SALT
-    return keys.tolist()  # type: ignore[no-any-return]
+class BandKeys:
+    """Maps a signature to its bucket keys, one per band of ``rows`` 16-bit values."""
+
+    def __init__(self, bands: int, rows: int, salt: int) -> None:
+        if not 1 <= rows <= 4:
+            raise ValueError(f"band rows must be 1..4 (16-bit values in a 64-bit key), got {rows}")
+        self.bands = bands
+        self.rows = rows
+        self._shifts = (np.arange(rows, dtype=np.uint64) * np.uint64(16))[None, :]
+        numbers = np.arange(1 + salt * bands, 1 + (salt + 1) * bands, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            self._salts = numbers * _BAND_SALT
+
+    def __call__(self, values: U16Array) -> list[int]:
+        grid = values[: self.bands * self.rows].astype(np.uint64).reshape(self.bands, self.rows)
+        keys = np.bitwise_or.reduce(grid << self._shifts, axis=1) ^ self._salts
+        return keys.tolist()  # type: ignore[no-any-return]
 
 
 class BandIndex:

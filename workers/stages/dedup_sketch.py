@@ -112,7 +112,7 @@ class Sketcher:
         lead_n = max(1, min(len(shingles), self.lead_words - self.shingle_size + 1))
         return Sketch(
             exact=exact,
-            size=len(set(shingles.tolist())),
+            size=_distinct(shingles),
             signature=_minhash(shingles, self.num_perm, _SEED_FULL),
             lead=_minhash(shingles[:lead_n], self.lead_perm, _SEED_LEAD),
         )
@@ -139,6 +139,11 @@ def _minhash(shingles: npt.NDArray[np.uint64], num_perm: int, seed: int) -> U16A
         shingles, [0, len(shingles)], num_perm, seed
     )
     return np.asarray(matrix.to_rows()[0], dtype=np.uint32).astype("<u2")
+
+
+def _distinct(values: npt.NDArray[np.uint64]) -> int:
+    ordered = np.sort(values)
+    return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
 
 
 def estimate(a: Sketch, b: Sketch) -> tuple[float, float]:
