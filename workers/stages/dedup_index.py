@@ -36,7 +36,7 @@ class BandKeys:
     def __call__(self, values: U16Array) -> list[int]:
         grid = values[: self.bands * self.rows].astype(np.uint64).reshape(self.bands, self.rows)
         keys = np.bitwise_or.reduce(grid << self._shifts, axis=1) ^ self._salts
-        return keys.tolist()  # type: ignore[no-any-return]
+        return keys.tolist()
 
 
 class BandIndex:
