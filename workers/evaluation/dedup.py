@@ -139,10 +139,11 @@ def _print(result: dict[str, Any], path: Path, cleaned: bool) -> None:
     table = Table(title=f"dedup on {path.name}" + ("" if cleaned else " (no cleaner: raw text)"))
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key in ("articles", "pairs_gold", "pairs_predicted", "precision", "recall", "f1"):
+    shown = ("articles", "pairs_gold", "pairs_predicted", "precision", "recall", "f1")
+    for key in shown if result["pairs_gold"] else ("articles", "pairs_predicted"):
         value = result[key]
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    for kind, value in result["recall_by_kind"].items():
+    for kind, value in result["recall_by_kind"].items() if result["pairs_gold"] else ():
         table.add_row(f"recall {kind} ({result['pairs_by_kind'][kind]} pairs)", f"{value:.4f}")
     for key, value in result.items():
         if key.endswith("_merged"):
