@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-import pytest
 
 from workers.evaluation.dedup import _clusters, eval_dedup
 from workers.settings import Settings
