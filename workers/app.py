@@ -154,6 +154,8 @@ class Newsflow:
             async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
 
+        self.agents = {"clean": clean, "dedup": dedup, "tag": tag}
+
         @app.page("/metrics")
         async def metrics_page(web, request):  # type: ignore[no-untyped-def]
             body, content_type = self.metrics.render()
@@ -265,7 +267,8 @@ class Newsflow:
 
 def _source(event: Any) -> Source:
     message = event.message
-    return Source(message.topic, message.partition, message.offset, message.key)
+    return Source(str(message.topic), message.partition or 0, max(0, message.offset or 0),
+                  message.key)
 
 
 def _kb_normaliser():  # type: ignore[no-untyped-def]

@@ -1,0 +1,137 @@
+"""Agent wiring with Faust's ``test_context()``: no broker; the real cleaning and dedup stages, a
+recording sink in place of the output topics and a fake tagging pool in place of spaCy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import pytest
+
+from workers.app import Newsflow, create_app
+from workers.codec import Codec
+from workers.metrics import Metrics
+from workers.records import CleanedArticle, Entity, Mention, Rejected
+from workers.settings import Settings
+
+
+class FakePool:
+    """Tags every capitalised word 'Acme' as an ORG; fails on articles whose id says so."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    async def tag(self, articles: Sequence[CleanedArticle]):  # type: ignore[no-untyped-def]
+        self.batches.append(len(articles))
+        out: list[tuple[Entity, ...] | Rejected] = []
+        for article in articles:
+            if "poison" in article.id:
+                out.append(Rejected("processing_error", "model blew up", article.id))
+                continue
+            start = article.text.find("Acme")
+            mentions = (Mention("Acme", start, start + 4),) if start >= 0 else ()
+            out.append((Entity("Acme", "ORG", None, mentions, 1.0),) if mentions else ())
+        return out, 0.01
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    async def __call__(self, topic: str, key: bytes, value: bytes) -> None:
+        self.sent.append((topic, key, value))
+
+    def on(self, topic: str) -> list[dict]:
+        return [orjson.loads(v) for t, _, v in self.sent if t == topic]
+
+
+@pytest.fixture
+def wired() -> tuple[Newsflow, Recorder, FakePool]:
+    recorder, pool = Recorder(), FakePool()
+    settings = Settings(app_id="agents-test", tag_batch_size=4, tag_batch_window=0.05)
+    newsflow = create_app(settings, metrics=Metrics(), tag_pool=pool, sink=recorder,
+                          dedup_state={})
+    newsflow.app.finalize()
+    newsflow.app.conf.store = "memory://"
+    return newsflow, recorder, pool
+
+
+ARTICLE = (
+    "Acme Corporation said on Tuesday that it would open a new factory in the north of the "
+    "country, creating several hundred jobs over the next two years.\n\n"
+    "The company's chief executive told reporters the decision followed months of talks with "
+    "local officials about planning permission and road access to the site."
+)
+
+
+def raw(aid: str, body: str = ARTICLE, **extra: object) -> bytes:
+    return orjson.dumps({"id": aid, "body": body, "title": "Acme opens factory", **extra})
+
+
+async def test_clean_agent_routes_good_and_bad_messages(wired) -> None:  # type: ignore[no-untyped-def]
+    newsflow, recorder, _ = wired
+    async with newsflow.agents["clean"].test_context() as agent:
+        await agent.put(raw("a1"), key=b"a1")
+        await agent.put(b"{not json", key=None)
+        await agent.put(b"\xff\xfe", key=None)
+        await agent.put(raw("a2", body="   \n  "), key=b"a2")
+    cleaned = recorder.on("cleaned")
+    assert [d["id"] for d in cleaned] == ["a1"]
+    assert Codec().errors("cleaned", cleaned[0]) == []
+    assert "Acme Corporation" in cleaned[0]["text"]
+    reasons = [d["reason"] for d in recorder.on("deadletter")]
+    assert reasons == ["invalid_json", "invalid_utf8", "empty_after_cleaning"]
+    assert all(Codec().errors("deadletter", d) == [] for d in recorder.on("deadletter"))
+
+
+async def test_clean_agent_survives_a_stage_exception(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    newsflow, recorder, _ = wired
+
+    def explode(raw):  # type: ignore[no-untyped-def]
+        raise RuntimeError("bug in a rule")
+
+    monkeypatch.setattr(newsflow.cleaner, "clean", explode)
+    async with newsflow.agents["clean"].test_context() as agent:
+        await agent.put(raw("b1"), key=b"b1")
+        await agent.put(raw("b2"), key=b"b2")
+    letters = recorder.on("deadletter")
+    assert [(d["id"], d["reason"]) for d in letters] == [("b1", "processing_error"),
+                                                          ("b2", "processing_error")]
+    assert "bug in a rule" in letters[0]["error"]
+
+
+async def test_dedup_agent_sends_copies_to_duplicates(wired) -> None:  # type: ignore[no-untyped-def]
+    newsflow, recorder, _ = wired
+    async with newsflow.agents["clean"].test_context() as agent:
+        for aid in ("c1", "c2", "c1"):
+            await agent.put(raw(aid), key=aid.encode())
+    cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
+    async with newsflow.agents["dedup"].test_context() as agent:
+        for value in cleaned:
+            await agent.put(value)
+    unique = recorder.on("unique")
+    dups = recorder.on("duplicates")
+    assert [d["id"] for d in unique] == ["c1"]
+    assert [(d["id"], d["kind"], d["duplicate_of"]) for d in dups] == [
+        ("c2", "exact", "c1"), ("c1", "redelivery", "c1")]
+    assert all(Codec().errors("duplicate", d) == [] for d in dups)
+
+
+async def test_tag_agent_batches_and_dead_letters_only_the_failing_article(wired) -> None:  # type: ignore[no-untyped-def]
+    newsflow, recorder, pool = wired
+    codec = Codec()
+    async with newsflow.agents["clean"].test_context() as agent:
+        for aid in ("d1", "d2-poison", "d3"):
+            await agent.put(raw(aid, body=ARTICLE + f" Reference {aid}."), key=aid.encode())
+    cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
+    async with newsflow.agents["tag"].test_context() as agent:
+        for value in cleaned:
+            await agent.put(value)
+        await agent.put(b"garbage")
+    enriched = recorder.on("enriched")
+    assert sorted(d["id"] for d in enriched) == ["d1", "d3"]
+    assert all(codec.errors("enriched", d) == [] for d in enriched)
+    assert enriched[0]["entities"][0]["name"] == "Acme"
+    letters = {d["id"]: d["reason"] for d in recorder.on("deadletter")}
+    assert letters == {"d2-poison": "processing_error", None: "invalid_json"}
+    assert sum(pool.batches) == 3
