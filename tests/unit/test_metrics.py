@@ -1,0 +1,239 @@
+"""workers.metrics: naming conventions, label sets, registry isolation, build info, loop monitor."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import platform
+import re
+import time
+
+import pytest
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from workers import __version__
+from workers.metrics import (
+    DUPLICATE_KINDS,
+    ENTITY_LABELS,
+    STAGE_OUTCOMES,
+    STAGES,
+    ChildProcessCollector,
+    EventLoopMonitor,
+    Metrics,
+)
+from workers.records import REJECT_REASONS, REMOVAL_REASONS, DuplicateKind
+
+# The names the agents and the app use (workers/agents.py, workers/app.py).
+INTERFACE = {
+    "stage_in": ("newsflow_stage_messages_in", "counter", {"stage"}),
+    "stage_out": ("newsflow_stage_messages_out", "counter", {"stage", "outcome"}),
+    "stage_seconds": ("newsflow_stage_duration_seconds", "histogram", {"stage"}),
+    "e2e_seconds": ("newsflow_end_to_end_latency_seconds", "histogram", set()),
+    "batch_size": ("newsflow_tag_batch_size_articles", "histogram", set()),
+    "inference_seconds": ("newsflow_tag_inference_seconds", "histogram", set()),
+    "duplicates": ("newsflow_duplicates", "counter", {"kind"}),
+    "deadletters": ("newsflow_deadletters", "counter", {"stage", "reason"}),
+    "lines_removed": ("newsflow_clean_lines_removed", "counter", {"reason"}),
+    "entities": ("newsflow_entities", "counter", {"label"}),
+    "consumer_lag": ("newsflow_consumer_lag_messages", "gauge", {"topic", "partition"}),
+    "loop_lag": ("newsflow_event_loop_lag_seconds", "histogram", set()),
+    "dedup_entries": ("newsflow_dedup_index_entries", "gauge", set()),
+    "dedup_state_bytes": ("newsflow_dedup_state_bytes", "gauge", set()),
+    "tag_workers": ("newsflow_tag_pool_workers", "gauge", set()),
+    "ready": ("newsflow_ready", "gauge", set()),
+    "build_info": ("newsflow_build", "info", set()),
+}
+ALLOWED_LABELS = {"stage", "outcome", "reason", "kind", "label", "topic", "partition"}
+# A metric name ends in a base unit or a counted thing; gauges that are flags are listed.
+UNIT_SUFFIX = re.compile(r"_(seconds|bytes|messages|articles|entries|workers)$")
+UNITLESS_OK = {"newsflow_ready", "newsflow_build", "newsflow_duplicates", "newsflow_deadletters",
+               "newsflow_entities", "newsflow_clean_lines_removed", "newsflow_stage_messages_in",
+               "newsflow_stage_messages_out"}
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(CollectorRegistry())
+
+
+def _families(m: Metrics) -> dict[str, object]:
+    return {f.name: f for f in text_string_to_metric_families(m.render()[0].decode())}
+
+
+@pytest.mark.parametrize("attr", sorted(INTERFACE))
+def test_interface_names_types_and_labels(metrics: Metrics, attr: str) -> None:
+    name, kind, labels = INTERFACE[attr]
+    metric = getattr(metrics, attr)
+    assert metric._name == name
+    assert metric._type == kind
+    assert set(metric._labelnames) == labels
+
+
+def test_names_follow_conventions(metrics: Metrics) -> None:
+    for family in metrics.registry.collect():
+        if not family.name.startswith("newsflow_"):
+            continue
+        assert family.name.count("newsflow") == 1, family.name
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", family.name), family.name
+        if family.type in ("histogram", "gauge") and family.name not in UNITLESS_OK:
+            assert UNIT_SUFFIX.search(family.name), f"{family.name} has no unit suffix"
+        assert not family.name.endswith(("_milliseconds", "_ms", "_kb", "_mb")), family.name
+        assert family.documentation, f"{family.name} has no help text"
+
+
+def test_counters_are_exposed_with_total(metrics: Metrics) -> None:
+    metrics.initialise_labels()
+    text = metrics.render()[0].decode()
+    counters = re.findall(r"^# TYPE (newsflow_\S+) counter$", text, re.M)
+    assert counters
+    assert all(name.endswith("_total") for name in counters), counters
+
+
+def test_label_sets_are_small_fixed_and_carry_no_ids(metrics: Metrics) -> None:
+    metrics.initialise_labels()
+    metrics.consumer_lag.labels(topic="articles.raw", partition="0").set(3)
+    for family in metrics.registry.collect():
+        if not family.name.startswith("newsflow_") or family.type == "info":
+            continue
+        for sample in family.samples:
+            assert set(sample.labels) - {"le"} <= ALLOWED_LABELS, (family.name, sample.labels)
+
+
+def test_initialise_labels_creates_every_fixed_series_at_zero(metrics: Metrics) -> None:
+    metrics.initialise_labels()
+    fams = _families(metrics)
+    def values(name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        return {tuple(sorted(s.labels.items())): s.value for s in fams[name].samples  # type: ignore[attr-defined]
+                if s.name == name + "_total"}
+
+    out = values("newsflow_stage_messages_out")
+    assert len(out) == sum(len(v) for v in STAGE_OUTCOMES.values())
+    assert set(values("newsflow_stage_messages_in")) == {(("stage", s),) for s in STAGES}
+    dead = values("newsflow_deadletters")
+    assert {dict(k)["reason"] for k in dead} == set(REJECT_REASONS)
+    assert len(dead) == len(STAGES) * len(REJECT_REASONS)
+    assert {dict(k)["reason"] for k in values("newsflow_clean_lines_removed")} == set(
+        REMOVAL_REASONS)
+    assert {dict(k)["kind"] for k in values("newsflow_duplicates")} == set(DUPLICATE_KINDS)
+    assert len(values("newsflow_entities")) == len(ENTITY_LABELS)
+    assert all(v == 0 for name in ("newsflow_stage_messages_out", "newsflow_deadletters")
+               for v in values(name).values())
+    stage_counts = [s for s in fams["newsflow_stage_duration_seconds"].samples  # type: ignore[attr-defined]
+                    if s.name.endswith("_count")]
+    assert {s.labels["stage"] for s in stage_counts} == set(STAGES)
+
+
+def test_duplicate_kinds_match_records() -> None:
+    assert set(DUPLICATE_KINDS) == set(DuplicateKind.__args__)  # type: ignore[attr-defined]
+
+
+def test_registry_is_replaceable_and_not_global() -> None:
+    own = CollectorRegistry()
+    first = Metrics(own)
+    first.stage_in.labels(stage="clean").inc(5)
+    assert own.get_sample_value("newsflow_stage_messages_in_total", {"stage": "clean"}) == 5
+    assert REGISTRY.get_sample_value("newsflow_stage_messages_in_total", {"stage": "clean"}) is None
+    with pytest.raises(ValueError, match="Duplicated"):
+        Metrics(own)  # the metrics really live in the registry handed in
+    second = Metrics()
+    assert second.registry is not REGISTRY
+    assert second.registry.get_sample_value(
+        "newsflow_stage_messages_in_total", {"stage": "clean"}) is None
+
+
+def test_default_registry_has_process_and_platform_collectors() -> None:
+    names = {f.name for f in Metrics().registry.collect()}
+    assert {"process_cpu_seconds", "process_resident_memory_bytes", "python_info",
+            "newsflow_child_processes_cpu_seconds"} <= names
+
+
+def test_build_info(metrics: Metrics) -> None:
+    metrics.set_build_info("en_core_web_sm")
+    sample = next(s for f in metrics.registry.collect() if f.name == "newsflow_build"
+                  for s in f.samples)
+    assert sample.name == "newsflow_build_info"
+    assert sample.value == 1
+    assert sample.labels["version"] == __version__
+    assert sample.labels["python"] == platform.python_version()
+    assert sample.labels["spacy_model"] == "en_core_web_sm"
+    assert re.match(r"\d+\.\d+", sample.labels["faust"])
+    assert re.match(r"\d+\.\d+", sample.labels["aiokafka"])
+
+
+def test_render_is_valid_exposition(metrics: Metrics) -> None:
+    metrics.initialise_labels()
+    metrics.stage_seconds.labels(stage="clean").observe(0.003)
+    metrics.e2e_seconds.observe(1.5)
+    body, content_type = metrics.render()
+    assert content_type.startswith("text/plain")
+    fams = _families(metrics)
+    hist = fams["newsflow_stage_duration_seconds"]
+    count = next(s for s in hist.samples  # type: ignore[attr-defined]
+                 if s.name.endswith("_count") and s.labels["stage"] == "clean")
+    assert count.value == 1
+    assert b"newsflow_end_to_end_latency_seconds_bucket{le=\"2.5\"} 1.0" in body
+
+
+@pytest.mark.parametrize(("attr", "low", "high"), [
+    ("stage_seconds", 0.0001, 1.0),  # dedup ~50 µs ... HTML extraction 100 ms+
+    ("e2e_seconds", 0.01, 60.0),
+    ("inference_seconds", 0.05, 5.0),
+    ("batch_size", 1.0, 32.0),
+    ("loop_lag", 0.001, 1.0),
+])
+def test_buckets_cover_the_measured_ranges(metrics: Metrics, attr: str, low: float,
+                                           high: float) -> None:
+    buckets = [b for b in getattr(metrics, attr)._upper_bounds if b != float("inf")]
+    assert buckets == sorted(set(buckets))
+    assert buckets[0] <= low and buckets[-1] >= high
+
+
+async def test_event_loop_monitor_sees_a_blocked_loop(metrics: Metrics) -> None:
+    monitor = EventLoopMonitor(metrics)
+    task = asyncio.create_task(monitor.run(interval=0.01))
+    await asyncio.sleep(0.05)
+    before = monitor.last_tick
+    time.sleep(0.2)  # block the loop on purpose
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert monitor.max_lag >= 0.15
+    assert monitor.last_tick > before
+    count = metrics.registry.get_sample_value("newsflow_event_loop_lag_seconds_count")
+    assert count is not None and count >= 3
+    fast = metrics.registry.get_sample_value("newsflow_event_loop_lag_seconds_bucket",
+                                             {"le": "0.1"})
+    assert fast is not None and fast <= count - 1  # the blocked tick is over 0.1 s
+    assert monitor.reset_max() >= 0.15 and monitor.max_lag == 0.0
+
+
+def test_event_loop_monitor_rejects_bad_interval() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        asyncio.run(EventLoopMonitor().run(interval=0))
+
+
+def _spin(seconds: float, done: multiprocessing.synchronize.Event) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    done.set()
+    time.sleep(30)
+
+
+def test_child_process_collector_counts_children_cpu() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    done = ctx.Event()
+    child = ctx.Process(target=_spin, args=(0.3, done), daemon=True)
+    child.start()
+    try:
+        assert done.wait(30)
+        families = {f.name: f for f in ChildProcessCollector().collect()}
+        cpu = families["newsflow_child_processes_cpu_seconds"].samples[0].value
+        rss = families["newsflow_child_processes_resident_memory_bytes"].samples[0].value
+        assert cpu >= 0.25
+        assert rss > 1_000_000
+    finally:
+        child.terminate()
+        child.join(5)
