@@ -129,7 +129,9 @@ class Settings(BaseSettings):
     )
 
     # --- Dedup -----------------------------------------------------------------------------
-    dedup_num_perm: int = Field(128, description="MinHash permutations.")
+    dedup_num_perm: int = Field(
+        64, description="MinHash permutations (for LSH banding; at least bands x rows)."
+    )
     dedup_shingle_size: int = Field(5, description="Word shingle size for MinHash.")
     dedup_jaccard_threshold: float = Field(
         0.5,
@@ -161,6 +163,22 @@ class Settings(BaseSettings):
     )
     dedup_lead_bands: int = Field(
         8, description="LSH bands (of 2 values each) over the lead sketch."
+    )
+    dedup_max_fingerprints: int = Field(
+        1024,
+        description="Most shingle fingerprints (2 bytes each) kept per article; longer articles "
+        "keep a nested hash sample, which bounds an entry at about 2 KB.",
+    )
+    dedup_lead_threshold: float = Field(
+        0.3,
+        description="Share of one text's lead (its first dedup_lead_words words, as shingles) "
+        "found in the other at or above which the two are treated as the same story, so that "
+        "dedup_lead_containment_threshold applies instead of dedup_containment_threshold.",
+    )
+    dedup_lead_containment_threshold: float = Field(
+        0.45,
+        description="Containment at or above which a candidate sharing the lead (see "
+        "dedup_lead_threshold) is a near duplicate: edited wire copies keep the lead.",
     )
     dedup_min_containment_shingles: int = Field(
         20,

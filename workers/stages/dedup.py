@@ -26,7 +26,7 @@ from datetime import datetime
 from workers.records import CleanedArticle, DedupVerdict
 from workers.settings import Settings
 from workers.stages.dedup_index import BandIndex, BandKeys, ExpiryQueue
-from workers.stages.dedup_sketch import Sketch, Sketcher, estimate
+from workers.stages.dedup_sketch import Similarity, Sketch, Sketcher, compare
 
 Normaliser = Callable[[str], str]
 _LEAD_ROWS = 2
@@ -61,10 +61,13 @@ class Deduplicator:
             shingle_size=settings.dedup_shingle_size,
             lead_words=settings.dedup_lead_words,
             lead_perm=self._lead_bands * _LEAD_ROWS,
+            max_fingerprints=settings.dedup_max_fingerprints,
         )
         self._jaccard = settings.dedup_jaccard_threshold
         self._containment = settings.dedup_containment_threshold
         self._min_shingles = settings.dedup_min_containment_shingles
+        self._lead_containment = settings.dedup_lead_containment_threshold
+        self._lead_shared = settings.dedup_lead_threshold
         self._window = settings.dedup_window_days * _DAY
         self._full_keys = BandKeys(self._bands, self._rows, salt=0)
         self._lead_keys = BandKeys(self._lead_bands, _LEAD_ROWS, salt=1)
@@ -114,13 +117,11 @@ class Deduplicator:
             other = self._sketcher.unpack(value).sketch if value is not None else None
             if other is None:
                 continue
-            jaccard, containment = estimate(sketch, other)
-            if jaccard < self._jaccard and (
-                containment < self._containment or min(sketch.size, other.size) < self._min_shingles
-            ):
+            similar = compare(sketch, other)
+            if not self._is_duplicate(similar):
                 continue
-            if best is None or (containment, jaccard) > best[:2]:
-                best = (containment, jaccard, other_id)
+            if best is None or (similar.containment, similar.jaccard) > best[:2]:
+                best = (similar.containment, similar.jaccard, other_id)
         if best is None:
             return None
         return DedupVerdict(
@@ -128,8 +129,19 @@ class Deduplicator:
             similarity=round(best[1], 4), containment=round(best[0], 4),
         )
 
+    def _is_duplicate(self, similar: Similarity) -> bool:
+        if similar.jaccard >= self._jaccard:
+            return True
+        if similar.smaller < self._min_shingles:
+            return False
+        # A copy keeps its story's lead; a new story reusing background paragraphs has its own.
+        return similar.containment >= self._containment or (
+            similar.containment >= self._lead_containment and similar.lead >= self._lead_shared
+        )
+
     def _keys(self, sketch: Sketch) -> list[int]:
-        return self._full_keys(sketch.signature) + self._lead_keys(sketch.lead)
+        signature, lead = self._sketcher.band_values(sketch)
+        return self._full_keys(signature) + self._lead_keys(lead)
 
     # -- state -----------------------------------------------------------------------------
     def _record(
