@@ -13,6 +13,7 @@ exact repeats the way a feed does. Measured on one core (this process):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,17 +26,32 @@ from workers.records import CleanedArticle
 from workers.settings import Settings
 from workers.stages.dedup import make_deduplicator
 
+_WORD = re.compile(r"\w+")
 
-def _articles(settings: Settings, n: int) -> list[CleanedArticle]:
+
+def _articles(settings: Settings, n: int, duplicate_share: float) -> list[CleanedArticle]:
+    """A stream of ``n`` articles of which about ``duplicate_share`` repeat an earlier story.
+
+    Rounds after the first make unique articles by suffixing every word with the round number
+    (same lengths and token statistics as real news, no shared shingles); the duplicates are
+    the round-0 story with a new first line (near) or unchanged (exact).
+    """
     path = settings.shared_data_dir / "news-dev.jsonl"
     if not path.is_file():
         raise SystemExit(f"benchmark data not found: {path} (set NEWSFLOW_SHARED_DATA_DIR)")
     bodies = [orjson.loads(line)["body"] for line in path.read_bytes().splitlines() if line]
     out = []
+    every = max(1, round(1 / duplicate_share)) if duplicate_share else 0
     for i in range(n):
         body = bodies[i % len(bodies)]
         round_no = i // len(bodies)
-        text = body if round_no == 0 else f"Update {round_no} of this story.\n\n{body}"
+        if round_no and every and i % every == 0:
+            lead = f"Update {round_no}: the story so far."
+            text = body if i % (2 * every) == 0 else f"{lead}\n\n{body}"
+        elif round_no:
+            text = _WORD.sub(lambda m, r=round_no: f"{m.group(0)}q{r}", body)  # type: ignore[misc]
+        else:
+            text = body
         out.append(CleanedArticle(id=f"bench/{i}", text=text, ingested_at=1.7e9 + i))
     return out
 
@@ -62,9 +78,11 @@ def _kb_normaliser() -> Callable[[str], str] | None:
     return KnowledgeBase.load().canonicalise_text
 
 
-def bench_dedup(settings: Settings, n: int = 20000) -> dict[str, Any]:
+def bench_dedup(
+    settings: Settings, n: int = 20000, duplicate_share: float = 0.3
+) -> dict[str, Any]:
     """Run the benchmark, print a table and return the figures."""
-    articles = _articles(settings, n)
+    articles = _articles(settings, n, duplicate_share)
     rate, kinds, (dedup, state) = _throughput(settings, articles, lambda text: text)
     result: dict[str, Any] = {
         "articles": n,

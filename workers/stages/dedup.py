@@ -14,8 +14,9 @@ docs/dedup.md) and decides, in arrival order:
 Durable state is a ``MutableMapping[str, bytes]`` (article id -> packed entry, see
 ``dedup_sketch``): a dict in tests and evaluation, a Faust table with a changelog topic in the
 worker. Band buckets, the exact-hash map and the expiry queue are derived from it and rebuilt by
-``rebuild()``. Duplicates are recorded by id and event time only, so their redelivery is
-recognised. Entries expire ``dedup_window_days`` after their event time.
+``rebuild()``. Exact copies are recorded by id and event time only (enough to recognise their
+redelivery); near duplicates keep their sketch, because a later copy may be closer to them than
+to the first version. Entries expire ``dedup_window_days`` after their event time.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Deduplicator:
 
     # -- decisions -------------------------------------------------------------------------
     def check(self, article: CleanedArticle) -> DedupVerdict:
-        """Decide on ``article`` and record it (its sketch if unique, its id if a duplicate)."""
+        """Decide on ``article`` and record it (its id and event time; its sketch unless it is
+        an exact copy or a redelivery)."""
         if article.id in self._state:
             return DedupVerdict(
                 "duplicate", "redelivery", article.id, similarity=1.0, containment=1.0
@@ -98,21 +100,21 @@ class Deduplicator:
         when = event_time(article)
         sketch = self._sketcher.sketch(self._normalise(article.text))
         if sketch is None:
-            self._record(article.id, when, None, [])
+            self._record(article.id, when, None)
             return DedupVerdict("unique")
         exact_id = self._exact.get(sketch.exact)
         if exact_id is not None:
-            self._record(article.id, when, None, [])
+            self._record(article.id, when, None)
             return DedupVerdict("duplicate", "exact", exact_id, similarity=1.0, containment=1.0)
-        keys = self._keys(sketch)
-        verdict = self._match(sketch, keys)
         # Near duplicates are indexed too: a later copy may be closer to them than to the first.
-        self._record(article.id, when, sketch, keys)
+        candidates = self._bands_index.add_and_match(article.id, self._keys(sketch))
+        verdict = self._match(sketch, candidates)
+        self._record(article.id, when, sketch)
         return verdict if verdict is not None else DedupVerdict("unique")
 
-    def _match(self, sketch: Sketch, keys: list[int]) -> DedupVerdict | None:
+    def _match(self, sketch: Sketch, candidates: set[str]) -> DedupVerdict | None:
         best: tuple[float, float, str] | None = None
-        for other_id in self._bands_index.candidates(keys):
+        for other_id in candidates:
             value = self._state.get(other_id)
             other = self._sketcher.unpack(value).sketch if value is not None else None
             if other is None:
@@ -144,15 +146,13 @@ class Deduplicator:
         return self._full_keys(signature) + self._lead_keys(lead)
 
     # -- state -----------------------------------------------------------------------------
-    def _record(
-        self, article_id: str, when: float, sketch: Sketch | None, keys: list[int]
-    ) -> None:
+    def _record(self, article_id: str, when: float, sketch: Sketch | None) -> None:
+        """Write the state entry; the band buckets already hold a sketched article."""
         value = self._sketcher.pack(when, sketch)
         self._state[article_id] = value
         self._state_bytes += len(article_id.encode()) + len(value)
         self._expiry.push(when, article_id)
         if sketch is not None:
-            self._bands_index.add(article_id, keys)
             self._exact.setdefault(sketch.exact, article_id)
 
     def rebuild(self) -> int:

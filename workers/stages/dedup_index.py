@@ -77,6 +77,23 @@ class BandIndex:
                 if len(held) == 1:
                     buckets[key] = held[0]
 
+    def add_and_match(self, article_id: str, keys: list[int]) -> set[str]:
+        """Add ``article_id`` under ``keys``; return the ids that were already in its buckets."""
+        found: set[str] = set()
+        buckets = self._buckets
+        for key in keys:
+            held = buckets.get(key)
+            if held is None:
+                buckets[key] = article_id
+            elif isinstance(held, str):
+                if held != article_id:
+                    found.add(held)
+                    buckets[key] = [held, article_id]
+            elif article_id not in held:
+                found.update(held)
+                held.append(article_id)
+        return found
+
     def candidates(self, keys: list[int]) -> set[str]:
         found: set[str] = set()
         buckets = self._buckets
