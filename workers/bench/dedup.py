@@ -24,7 +24,7 @@ from rich.table import Table
 
 from workers.records import CleanedArticle
 from workers.settings import Settings
-from workers.stages.dedup import make_deduplicator
+from workers.stages.dedup import load_normaliser, make_deduplicator
 
 _WORD = re.compile(r"\w+")
 
@@ -70,14 +70,6 @@ def _throughput(
     return len(articles) / (time.process_time() - start), kinds, (dedup, state)
 
 
-def _kb_normaliser() -> Callable[[str], str] | None:
-    try:
-        from workers.kb import KnowledgeBase
-    except ImportError:
-        return None
-    return KnowledgeBase.load().canonicalise_text
-
-
 def bench_dedup(
     settings: Settings, n: int = 20000, duplicate_share: float = 0.3
 ) -> dict[str, Any]:
@@ -90,7 +82,7 @@ def bench_dedup(
         "verdicts": kinds,
         "state_bytes_per_article": dedup.state_bytes / dedup.entries,
     }
-    kb = _kb_normaliser()
+    kb = load_normaliser()
     if kb is not None:
         result["decisions_per_s_with_kb"] = _throughput(settings, articles[:5000], kb)[0]
 

@@ -21,6 +21,7 @@ to the first version. Entries expire ``dedup_window_days`` after their event tim
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, MutableMapping
 from datetime import datetime
 
@@ -197,13 +198,17 @@ class Deduplicator:
         return dropped
 
 
-def _default_normaliser() -> Normaliser:
-    """The entity stage's alias canonicaliser, or identity while workers.kb is not available."""
+def load_normaliser() -> Normaliser | None:
+    """The entity stage's alias canonicaliser (workers.kb), or None if it is not available."""
     try:
         from workers.kb import KnowledgeBase
-    except ImportError:
-        return lambda text: text
-    return KnowledgeBase.load().canonicalise_text
+
+        return KnowledgeBase.load().canonicalise_text
+    except (ImportError, FileNotFoundError) as exc:
+        logging.getLogger(__name__).warning(
+            "dedup: knowledge base unavailable (%s); entity aliases are not canonicalised", exc
+        )
+        return None
 
 
 def make_deduplicator(
@@ -214,6 +219,6 @@ def make_deduplicator(
     """Build the deduplicator once at start-up (loads the knowledge base unless given)."""
     return Deduplicator(
         settings,
-        normalise if normalise is not None else _default_normaliser(),
+        normalise or load_normaliser() or (lambda text: text),
         state if state is not None else {},
     )

@@ -82,10 +82,10 @@ class BandIndex:
         found: set[str] = set()
         buckets = self._buckets
         for key in keys:
-            held = buckets.get(key)
-            if held is None:
-                buckets[key] = article_id
-            elif isinstance(held, str):
+            held = buckets.setdefault(key, article_id)
+            if held is article_id:
+                continue  # a new bucket (the common case)
+            if isinstance(held, str):
                 if held != article_id:
                     found.add(held)
                     buckets[key] = [held, article_id]
