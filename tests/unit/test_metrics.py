@@ -237,3 +237,35 @@ def test_child_process_collector_counts_children_cpu() -> None:
     finally:
         child.terminate()
         child.join(5)
+
+
+def test_cached_labels_return_the_live_child(metrics: Metrics) -> None:
+    child = metrics.stage_out.labels(stage="dedup", outcome="unique")
+    assert metrics.stage_out.labels(stage="dedup", outcome="unique") is child
+    assert metrics.stage_out.labels("dedup", "unique") is child  # positional: same series
+    child.inc(2)
+    metrics.stage_out.remove("dedup", "unique")  # drops the series and the cache
+    metrics.stage_out.labels(stage="dedup", outcome="unique").inc()
+    assert metrics.registry.get_sample_value(
+        "newsflow_stage_messages_out_total", {"stage": "dedup", "outcome": "unique"}) == 1
+    with pytest.raises(ValueError, match="Incorrect label names"):
+        metrics.stage_out.labels(stage="dedup")
+    with pytest.raises(ValueError, match="No label names"):
+        metrics.e2e_seconds.labels(stage="x")
+
+
+def test_benchmark_replays_the_agents_calls(metrics: Metrics) -> None:
+    from workers.bench.metrics_overhead import clean_calls, dedup_calls, tag_calls
+
+    clean_calls(metrics, ["boilerplate", "repeated", "boilerplate"])
+    dedup_calls(metrics, "near", 7)
+    tag_calls(metrics, ["PERSON", "ORG"], True, 4)
+    value = metrics.registry.get_sample_value
+    assert value("newsflow_clean_lines_removed_total", {"reason": "boilerplate"}) == 2
+    assert value("newsflow_duplicates_total", {"kind": "near"}) == 1
+    assert value("newsflow_stage_messages_out_total", {"stage": "dedup",
+                                                      "outcome": "duplicate"}) == 1
+    assert value("newsflow_dedup_index_entries") == 7
+    assert value("newsflow_stage_messages_in_total", {"stage": "tag"}) == 4
+    assert value("newsflow_entities_total", {"label": "ORG"}) == 1
+    assert value("newsflow_end_to_end_latency_seconds_count") == 1
