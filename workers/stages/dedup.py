@@ -28,7 +28,7 @@ from datetime import datetime
 from workers.records import CleanedArticle, DedupVerdict
 from workers.settings import Settings
 from workers.stages.dedup_index import BandIndex, BandKeys, ExpiryQueue
-from workers.stages.dedup_sketch import Similarity, Sketch, Sketcher, compare
+from workers.stages.dedup_sketch import Similarity, Sketch, Sketcher, compare, lead_share
 
 Normaliser = Callable[[str], str]
 _LEAD_ROWS = 2
@@ -121,7 +121,7 @@ class Deduplicator:
             if other is None:
                 continue
             similar = compare(sketch, other)
-            if not self._is_duplicate(similar):
+            if not self._is_duplicate(similar, sketch, other):
                 continue
             if best is None or (similar.containment, similar.jaccard) > best[:2]:
                 best = (similar.containment, similar.jaccard, other_id)
@@ -132,15 +132,15 @@ class Deduplicator:
             similarity=round(best[1], 4), containment=round(best[0], 4),
         )
 
-    def _is_duplicate(self, similar: Similarity) -> bool:
-        if similar.jaccard >= self._jaccard:
+    def _is_duplicate(self, similar: Similarity, a: Sketch, b: Sketch) -> bool:
+        if similar.jaccard >= self._jaccard or (
+            similar.smaller >= self._min_shingles and similar.containment >= self._containment
+        ):
             return True
-        if similar.smaller < self._min_shingles:
+        if similar.smaller < self._min_shingles or similar.containment < self._lead_containment:
             return False
         # A copy keeps its story's lead; a new story reusing background paragraphs has its own.
-        return similar.containment >= self._containment or (
-            similar.containment >= self._lead_containment and similar.lead >= self._lead_shared
-        )
+        return lead_share(a, b, similar.level) >= self._lead_shared
 
     def _keys(self, sketch: Sketch) -> list[int]:
         signature, lead = self._sketcher.band_values(sketch)

@@ -93,8 +93,8 @@ class Similarity(NamedTuple):
 
     jaccard: float
     containment: float  # of the smaller shingle set in the larger
-    lead: float  # the larger share of either text's lead found anywhere in the other
     smaller: int  # distinct shingles of the smaller set (as compared)
+    level: int  # the sample level compared at
 
 
 class Sketcher:
@@ -197,12 +197,17 @@ def _share(part: U16Array, whole: U16Array) -> float:
 
 
 def compare(a: Sketch, b: Sketch) -> Similarity:
-    """Similarity of two sketches, at the coarser of their sample levels."""
+    """Jaccard and containment of two sketches, at the coarser of their sample levels."""
     level = max(a.level, b.level)
     x, y = _sampled(a.fingerprints, level), _sampled(b.fingerprints, level)
     if not len(x) or not len(y):
-        return Similarity(0.0, 0.0, 0.0, 0)
+        return Similarity(0.0, 0.0, 0, level)
     shared = len(np.intersect1d(x, y, assume_unique=True))
     smaller = min(len(x), len(y))
-    lead = max(_share(_sampled(a.lead, level), y), _share(_sampled(b.lead, level), x))
-    return Similarity(shared / (len(x) + len(y) - shared), shared / smaller, lead, smaller)
+    return Similarity(shared / (len(x) + len(y) - shared), shared / smaller, smaller, level)
+
+
+def lead_share(a: Sketch, b: Sketch, level: int) -> float:
+    """The larger share of either sketch's lead found anywhere in the other."""
+    x, y = _sampled(a.fingerprints, level), _sampled(b.fingerprints, level)
+    return max(_share(_sampled(a.lead, level), y), _share(_sampled(b.lead, level), x))
