@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prometheus_client import CollectorRegistry
 
 # Series names Prometheus sees for each metric type (text exposition).
@@ -98,6 +97,8 @@ def dashboard_expressions(dashboard_json_path: str | Path,
 
 def load_rule_groups(rules_dir: str | Path) -> list[dict[str, Any]]:
     """All rule groups of the ``*.yml``/``*.yaml`` files in ``rules_dir``, in file order."""
+    import yaml  # PyYAML is a dev dependency; only tests and tooling read rule files
+
     groups: list[dict[str, Any]] = []
     root = Path(rules_dir)
     for path in sorted([*root.glob("*.yml"), *root.glob("*.yaml")]):
