@@ -57,17 +57,22 @@ def _articles(settings: Settings, n: int, duplicate_share: float) -> list[Cleane
 
 
 def _throughput(
-    settings: Settings, articles: list[CleanedArticle], normalise: Callable[[str], str] | None
+    settings: Settings, articles: list[CleanedArticle], normalise: Callable[[str], str] | None,
+    repeats: int = 3,
 ) -> tuple[float, dict[str, int], Any]:
-    state: dict[str, bytes] = {}
-    dedup = make_deduplicator(settings, normalise=normalise, state=state)
-    kinds: dict[str, int] = {}
-    start = time.process_time()
-    for article in articles:
-        verdict = dedup.check(article)
-        key = verdict.kind or "unique"
-        kinds[key] = kinds.get(key, 0) + 1
-    return len(articles) / (time.process_time() - start), kinds, (dedup, state)
+    """Best of ``repeats`` runs (CPU seconds of this process), each with a fresh state."""
+    best = 0.0
+    for _ in range(repeats):
+        state: dict[str, bytes] = {}
+        dedup = make_deduplicator(settings, normalise=normalise, state=state)
+        kinds: dict[str, int] = {}
+        start = time.process_time()
+        for article in articles:
+            verdict = dedup.check(article)
+            key = verdict.kind or "unique"
+            kinds[key] = kinds.get(key, 0) + 1
+        best = max(best, len(articles) / (time.process_time() - start))
+    return best, kinds, (dedup, state)
 
 
 def bench_dedup(
@@ -99,7 +104,7 @@ def bench_dedup(
 
 
 def _print(result: dict[str, Any]) -> None:
-    table = Table(title="dedup benchmark (one core)")
+    table = Table(title="dedup benchmark (one core, best of 3 runs)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("articles", str(result["articles"]))

@@ -81,10 +81,13 @@ class BandIndex:
         """Add ``article_id`` under ``keys``; return the ids that were already in its buckets."""
         found: set[str] = set()
         buckets = self._buckets
-        for key in keys:
-            held = buckets.setdefault(key, article_id)
-            if held is article_id:
-                continue  # a new bucket (the common case)
+        taken = buckets.keys() & keys  # set operations in C: most keys open a new bucket
+        if not taken:
+            buckets.update(dict.fromkeys(keys, article_id))
+        elif len(taken) < len(keys):
+            buckets.update(dict.fromkeys([key for key in keys if key not in taken], article_id))
+        for key in taken:
+            held = buckets[key]
             if isinstance(held, str):
                 if held != article_id:
                     found.add(held)

@@ -124,9 +124,8 @@ class Sketcher:
             return folded.encode().translate(_ASCII_WORDS).split()
         return _WORD.findall(folded)
 
-    def shingle_hashes(self, tokens: list[bytes] | list[str]) -> npt.NDArray[np.uint64]:
+    def shingle_hashes(self, hashed: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         """64-bit hashes of the word k-shingles (a text shorter than k is one shingle)."""
-        hashed = np.asarray(RMinHash.hash_token_sets([tokens])[0], dtype=np.uint64)
         k = min(self.shingle_size, len(hashed))
         n = len(hashed) - k + 1
         out = hashed[:n] * _MIX[0]
@@ -139,10 +138,10 @@ class Sketcher:
         tokens = self.tokens(text)
         if not tokens:
             return None
-        joined = b" ".join(tokens) if isinstance(tokens[0], bytes) else " ".join(tokens).encode()
-        exact = int.from_bytes(hashlib.blake2b(joined, digest_size=8).digest(), "little")
-        hashed = self.shingle_hashes(tokens)
-        fingerprints = (hashed >> np.uint64(48)).astype(np.uint16)
+        hashed = np.asarray(RMinHash.hash_token_sets([tokens])[0], dtype=np.uint64)
+        # The exact hash covers the token sequence (as rensa's 64-bit token hashes).
+        exact = int.from_bytes(hashlib.blake2b(hashed.tobytes(), digest_size=8).digest(), "little")
+        fingerprints = (self.shingle_hashes(hashed) >> np.uint64(48)).astype(np.uint16)
         _, first = np.unique(fingerprints, return_index=True)
         fingerprints = fingerprints[np.sort(first)]
         lead = fingerprints[: self.lead_shingles]
