@@ -143,3 +143,20 @@ def series_names(registry: CollectorRegistry) -> set[str]:
     for family in registry.collect():
         names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
     return names
+
+
+def local_config(target: str, rules_dir: str | Path, *, job: str = "newsflow",
+                 interval: str = "1s") -> str:
+    """A Prometheus config scraping one ``host:port`` with the repo's rules (integration tests).
+
+    JSON is valid YAML, so the result can be written straight to ``prometheus.yml``. Alert
+    expressions select nothing while the worker is healthy: check each query's status, not
+    that it returns series.
+    """
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(Path(rules_dir).resolve() / "*.yml")],
+        "scrape_configs": [{"job_name": job, "metrics_path": "/metrics",
+                            "static_configs": [{"targets": [target]}]}],
+    }
+    return json.dumps(config, indent=2)

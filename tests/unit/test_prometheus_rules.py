@@ -131,3 +131,13 @@ def test_scrape_config_targets_the_compose_worker() -> None:
     (sd,) = job["dns_sd_configs"]
     assert sd["names"] == ["worker"] and sd["port"] == 6066
     assert "rules/*.yml" in config["rule_files"]
+
+
+def test_local_config_for_integration_tests_is_valid(promtool: str, tmp_path: Path) -> None:
+    from workers.promexpr import local_config
+
+    path = tmp_path / "prometheus.yml"
+    path.write_text(local_config("127.0.0.1:6066", RULES))
+    result = _run(promtool, "check", "config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rule files found" in result.stdout + result.stderr
