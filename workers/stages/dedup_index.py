@@ -18,6 +18,7 @@ import numpy as np
 from workers.stages.dedup_sketch import U16Array
 
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
+_VIEWS = {1: np.dtype("<u2"), 2: np.dtype("<u4"), 4: np.dtype("<u8")}
 
 
 class BandKeys:
@@ -34,9 +35,13 @@ class BandKeys:
             self._salts = numbers * _BAND_SALT
 
     def __call__(self, values: U16Array) -> list[int]:
-        grid = values[: self.bands * self.rows].astype(np.uint64).reshape(self.bands, self.rows)
-        keys = np.bitwise_or.reduce(grid << self._shifts, axis=1) ^ self._salts
-        return keys.tolist()
+        used = np.ascontiguousarray(values[: self.bands * self.rows], dtype="<u2")
+        if self.rows in _VIEWS:  # the band's values side by side are one little-endian word
+            packed = used.view(_VIEWS[self.rows]).astype(np.uint64)
+        else:
+            grid = used.astype(np.uint64).reshape(self.bands, self.rows)
+            packed = np.bitwise_or.reduce(grid << self._shifts, axis=1)
+        return (packed ^ self._salts).tolist()
 
 
 class BandIndex:
