@@ -269,3 +269,9 @@ def test_benchmark_replays_the_agents_calls(metrics: Metrics) -> None:
     assert value("newsflow_stage_messages_in_total", {"stage": "tag"}) == 4
     assert value("newsflow_entities_total", {"label": "ORG"}) == 1
     assert value("newsflow_end_to_end_latency_seconds_count") == 1
+
+
+def test_stage_labels_are_the_pipeline_stage_names() -> None:
+    from workers.agents import PIPELINE
+
+    assert tuple(PIPELINE) == STAGES
