@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 from workers.codec import Codec
 from workers.records import CleanedArticle, DedupVerdict, Entity, RawArticle, Rejected
 
+from workers.stages.dedup import event_time as dedup_event_time
+
 if TYPE_CHECKING:
     from workers.metrics import Metrics
     from workers.stages.clean import Cleaner
@@ -84,6 +86,7 @@ class Handlers:
         self.tag_pool = tag_pool
         self.executor = executor
         self.html_timeout = html_timeout
+        self.max_event_time = 0.0  # newest event time dedup has seen (drives expiry)
 
     # --- shared -----------------------------------------------------------------------------
     async def dead_letter(self, stage: str, rejected: Rejected, value: bytes | None,
@@ -158,6 +161,7 @@ class Handlers:
         article, _ = decoded
         try:
             verdict = self.dedup.check(article)
+            self.max_event_time = max(self.max_event_time, dedup_event_time(article))
         except Exception as exc:
             await self.dead_letter("dedup", self._crash("dedup", exc, src, article.id), value, src)
             return "deadletter"

@@ -59,7 +59,7 @@ class Newsflow:
         self.codec = Codec(settings.schemas_dir, max_message_bytes=settings.max_message_bytes,
                            deadletter_keep_bytes=settings.deadletter_keep_bytes)
         self.cleaner = make_cleaner(settings)
-        self.deduplicator = make_deduplicator(settings, normalise=_kb_normaliser())
+        self.deduplicator = make_deduplicator(settings)
         self._tag_pool = tag_pool
         self._pool_ready = asyncio.Event() if tag_pool is None else None
         self.assigned = False
@@ -202,7 +202,7 @@ class Newsflow:
 
     def _expire_dedup(self, event: Any) -> None:
         try:
-            dropped = self.deduplicator.expire(time.time())
+            dropped = self.deduplicator.expire(self.handlers.max_event_time)
         except Exception:
             log.exception("dedup expiry failed; will retry")
             return
@@ -269,12 +269,6 @@ def _source(event: Any) -> Source:
     message = event.message
     return Source(str(message.topic), message.partition or 0, max(0, message.offset or 0),
                   message.key)
-
-
-def _kb_normaliser():  # type: ignore[no-untyped-def]
-    from workers.kb import KnowledgeBase
-
-    return KnowledgeBase.load().canonicalise_text
 
 
 def create_app(settings: Settings, **kwargs: Any) -> Newsflow:
