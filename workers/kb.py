@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,13 @@ class KnowledgeBase:
         if surface == surface.lower():
             return None
         return self._demonyms.get(fold(surface))
+
+    def find(self, text: str) -> Iterator[tuple[int, int, KBEntry]]:
+        """Every alias occurrence in ``text``: (start, end, entry), left to right, longest first."""
+        for match in self._pattern.finditer(text):
+            entry = self.lookup(match.group())
+            if entry is not None:
+                yield match.start(), match.end(), entry
 
     def canonicalise_text(self, text: str) -> str:
         """Replace every alias occurrence in ``text`` with its entry's canonical name."""

