@@ -18,7 +18,9 @@ import numpy as np
 from workers.stages.dedup_sketch import U16Array
 
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
-_VIEWS = {1: np.dtype("<u2"), 2: np.dtype("<u4"), 4: np.dtype("<u8")}
+_VIEWS: dict[int, np.dtype[np.unsignedinteger]] = {
+    1: np.dtype("<u2"), 2: np.dtype("<u4"), 4: np.dtype("<u8")
+}
 
 
 class BandKeys:
