@@ -1,0 +1,152 @@
+"""Line rules of the cleaning stage, compiled once from ``workers/data/boilerplate.toml``.
+
+The rules answer three questions about one normalised line:
+
+* is it boilerplate (newsletter plea, cookie notice, copyright, share prompt, advert marker,
+  related link, photo credit, byline)? -> a :data:`records.RemovalReason` or ``None``;
+* is it a bare dateline/timestamp or a navigation crumb trail?
+* is it shaped like a headline (short, no sentence ending), and which content words does it
+  carry (for the "headline of another story" test in :mod:`workers.stages.clean`)?
+
+All phrase knowledge lives in the TOML file; this module only knows how to apply it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from workers.records import REMOVAL_REASONS, RemovalReason
+
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
+_SENTENCE_END = re.compile(r"[.!;:]['\"’”)\]]*\s*$")
+
+
+def default_rules_path() -> Path:
+    """The boilerplate pattern file shipped with the package."""
+    return Path(str(resources.files("workers") / "data" / "boilerplate.toml"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    name: str
+    reason: RemovalReason
+    max_words: int
+    pattern: re.Pattern[str]
+
+
+class LineRules:
+    """Compiled boilerplate, dateline, crumb and headline rules (built once per cleaner)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.families: list[_Family] = []
+        for fam in data["family"]:
+            reason = fam["reason"]
+            if reason not in REMOVAL_REASONS:
+                raise ValueError(
+                    f"boilerplate family {fam['name']!r} has reason {reason!r}; "
+                    f"use one of {REMOVAL_REASONS} (records.RemovalReason)"
+                )
+            flags = 0 if fam.get("case_sensitive") else re.IGNORECASE
+            joined = "|".join(f"(?:{p})" for p in fam["patterns"])
+            self.families.append(
+                _Family(fam["name"], reason, int(fam["max_words"]), re.compile(joined, flags))
+            )
+        self.date_words = frozenset(w.lower() for w in data["dateline_words"])
+        self.date_anchors = frozenset(w.lower() for w in data["dateline_anchor_words"])
+        self.date_max_tokens = int(data["dateline_max_tokens"])
+        seps = "".join(re.escape(s) for s in data["crumb_separators"])
+        self.crumb_split = re.compile(rf"\s*[{seps}]\s*")
+        self.crumb_max_segment_words = int(data["crumb_max_segment_words"])
+        self.crumb_max_segments = int(data["crumb_max_segments"])
+        heads = data["headlines"]
+        self.headline_max_words = int(heads["max_words"])
+        self.headline_max_chars = int(heads["max_chars"])
+        self.stopwords = frozenset(w.lower() for w in heads["stopwords"])
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> LineRules:
+        with open(path or default_rules_path(), "rb") as fh:
+            return cls(tomllib.load(fh))
+
+    # --- per-line questions ----------------------------------------------------------------
+    def junk_reason(self, line: str) -> RemovalReason | None:
+        """Why ``line`` (ftfy-fixed, whitespace-normalised) is junk, or None to keep it."""
+        words = len(line.split())
+        for fam in self.families:
+            if words <= fam.max_words and fam.pattern.search(line):
+                return fam.reason
+        if self.is_dateline(line):
+            return "dateline"
+        if self.is_crumb(line):
+            return "boilerplate"
+        return None
+
+    def is_dateline(self, line: str) -> bool:
+        """A line made only of dates, times and words such as "updated" / "ago"."""
+        tokens = _TOKEN.findall(line.lower())
+        if not tokens or len(tokens) > self.date_max_tokens:
+            return False
+        if not all(t.isdigit() or t in self.date_words for t in tokens):
+            return False
+        return any(t.isdigit() or t in self.date_anchors for t in tokens)
+
+    def is_crumb(self, line: str) -> bool:
+        """A navigation trail such as "Home > World > Business"."""
+        if _SENTENCE_END.search(line):
+            return False
+        parts = [p for p in self.crumb_split.split(line.strip()) if p]
+        if not 2 <= len(parts) <= self.crumb_max_segments:
+            return False
+        # every separator must be spaced or the line is e.g. a date (12/05/2020) or a URL
+        if re.search(r"\w[/·•]\w", line):
+            return False
+        return all(
+            0 < len(p.split()) <= self.crumb_max_segment_words and p[:1].isupper() for p in parts
+        )
+
+    def is_headline_shaped(self, line: str) -> bool:
+        """Short, no sentence-final full stop: how headlines of other stories look."""
+        words = line.split()
+        if not words or len(words) > self.headline_max_words or len(line) > self.headline_max_chars:
+            return False
+        stripped = line.rstrip(" '\"’”)")
+        if stripped.endswith("...") or stripped.endswith("…"):
+            return True
+        return not _SENTENCE_END.search(line)
+
+    def content_words(self, text: str) -> set[str]:
+        """Lower-cased words that carry meaning (no stopwords, no one-letter words)."""
+        out = set()
+        for w in _WORD.findall(text.lower()):
+            w = w.replace("’", "'")
+            if w.endswith("'s"):
+                w = w[:-2]
+            if len(w) > 1 and w not in self.stopwords and not w.isdigit():
+                out.add(w)
+        return out
+
+
+def shares_word(words: set[str], body: dict[str, list[str]]) -> bool:
+    """Whether any of ``words`` occurs in ``body`` (see :func:`word_index`), allowing a short
+    inflection: "Iraq"/"Iraqi", "elect"/"elected", "minister"/"ministers" match, whereas
+    "organs"/"organisation" do not."""
+    for w in words:
+        for b in body.get(w[:4], ()):
+            if b == w or (min(len(b), len(w)) >= 4 and abs(len(b) - len(w)) <= 3
+                          and (b.startswith(w) or w.startswith(b))):
+                return True
+    return False
+
+
+def word_index(words: set[str]) -> dict[str, list[str]]:
+    """Words grouped by their first four characters, for :func:`shares_word`."""
+    index: dict[str, list[str]] = {}
+    for w in words:
+        index.setdefault(w[:4], []).append(w)
+    return index
