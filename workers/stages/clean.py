@@ -50,6 +50,8 @@ _LANG_SAMPLE_CHARS = 3000
 # content words and the body has at least _MIN_BODY_WORDS of them to compare with.
 _MIN_HEADLINE_WORDS = 2
 _MIN_BODY_WORDS = 10
+# More headline-shaped lines than this in a row at an edge are a list of the article's own.
+_MAX_HEADLINE_RUN = 6
 
 
 @dataclass(slots=True)
@@ -103,7 +105,6 @@ class Cleaner:
             body, author = page.text, page.author
             title = title or page.title
             published = published or page.date
-        body = self._fix(body)
         if title is not None:
             title = _normalise(self._fix(title)) or None
 
@@ -121,7 +122,7 @@ class Cleaner:
         if len(text) < max(1, self.settings.min_clean_chars) or not _HAS_WORD.search(text):
             return Rejected(reason="empty_after_cleaning", article_id=raw.id,
                             detail=f"{len(lines)} lines in, nothing of an article left")
-        removed = tuple(RemovedLine(text=ln.text or ln.raw.strip(), reason=ln.reason,
+        removed = tuple(RemovedLine(text=ln.raw.strip(), reason=ln.reason,
                                     line_no=ln.no) for ln in lines if ln.reason is not None)
         return CleanedArticle(
             id=raw.id, text=text, title=title, url=raw.url, source=raw.source,
@@ -145,7 +146,7 @@ class Cleaner:
         for raw_line in body.splitlines():
             if not raw_line.strip():
                 continue
-            text = _normalise(raw_line)
+            text = _normalise(self._fix(raw_line))
             line = _Line(no=len(lines), raw=raw_line, text=text, key=_key(text))
             lines.append(line)
             if not line.key:
@@ -196,14 +197,20 @@ class Cleaner:
         body = self._body_words(kept, None, title)
         if sum(map(len, body.values())) < _MIN_BODY_WORDS:
             return
-        for order in (kept, list(reversed(kept))):
+        for order in (kept, kept[::-1]):
+            run = []
             for line in order:
                 if not self.rules.is_headline_shaped(line.text):
                     break
+                run.append(line)
+            if len(run) > _MAX_HEADLINE_RUN or len(run) == len(kept):
+                continue  # a list or a table of the article's own (results, line-ups)
+            for line in run:
                 words = self.rules.content_words(line.text)
-                if len(words) >= _MIN_HEADLINE_WORDS and len(line.text.split()) >= 3 \
-                        and not shares_word(words, body):
-                    line.reason = "foreign_headline"
+                if len(words) < _MIN_HEADLINE_WORDS or len(line.text.split()) < 3 \
+                        or shares_word(words, body):
+                    break  # the article's own short line: what lies beyond it is the article's
+                line.reason = "foreign_headline"
 
     def _language(self, text: str) -> tuple[str | None, float | None]:
         sample = text[:_LANG_SAMPLE_CHARS]

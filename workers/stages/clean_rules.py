@@ -88,13 +88,13 @@ class LineRules:
         return None
 
     def is_dateline(self, line: str) -> bool:
-        """A line made only of dates, times and words such as "updated" / "ago"."""
+        """A publication stamp: only dates, times and date words, with "updated", "ago", ..."""
         tokens = _TOKEN.findall(line.lower())
         if not tokens or len(tokens) > self.date_max_tokens:
             return False
         if not all(t.isdigit() or t in self.date_words for t in tokens):
             return False
-        return any(t.isdigit() or t in self.date_anchors for t in tokens)
+        return any(t in self.date_anchors for t in tokens)
 
     def is_crumb(self, line: str) -> bool:
         """A navigation trail such as "Home > World > Business"."""
