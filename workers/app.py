@@ -101,7 +101,7 @@ class Newsflow:
         # Durable dedup state; its changelog topic restores it after a restart or rebalance.
         self.dedup_table = self.app.Table(
             "dedup-state", partitions=settings.partitions_cleaned, key_type=str,
-            value_type=bytes, key_serializer="json", value_serializer="raw",
+            value_type=bytes,  # str keys go as JSON, bytes values raw (Faust picks by type)
         )
         self.handlers = Handlers(
             codec=self.codec, metrics=self.metrics, sink=sink or self._send, cleaner=self.cleaner,
