@@ -34,6 +34,10 @@ RawSpan = tuple[int, int, str]  # (start_char, end_char, OntoNotes label) from t
 _POSSESSIVE = re.compile(r"(?:['’]s?)$")
 # What may sit between the KB names of one model span for it to be split into them.
 _GLUE = re.compile(r"^[\s,/&()\-]*(?:and)?[\s,/&()\-]*$")
+_TAIL_WORDS = re.compile(r"(?:\s+[a-z][a-z\-]*)+$")
+_SEPARATOR = re.compile(r"\s*[,;()]\s*")
+_LEAD_JUNK = re.compile(r"^[\s\W_]+")
+_TAIL_JUNK = re.compile(r"(?:\s*['’]s?|[\s\-–—,;:(\"'“”‘’/]+)+$")
 
 
 @dataclass(slots=True)
@@ -62,22 +66,16 @@ def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: b
     """Rule 1 on one part (title or text): model spans relabelled, split or extended by the KB."""
     hits = list(kb.find(part))
     kept: list[Span] = []
-    for start, end, label in model:
-        text = part[start:end]
-        entry = kb.lookup(text)
-        if entry is not None:
-            kept.append(Span(start, end, text, entry.label, in_title, entry, entry.name))
+    for raw_start, raw_end, label in model:
+        start, end = _trim(part, raw_start, raw_end)
+        if kb.lookup(part[start:end]) is None:
+            start, end = _trim_words(part, start, end)
+        if start >= end:
             continue
-        country = kb.demonym(text)
-        if country is not None:
-            demonym = country.demonyms[0] if country.demonyms else _name(text)
-            kept.append(Span(start, end, text, "NORP", in_title, country, demonym))
-            continue
-        inside = [h for h in hits if start <= h[0] and h[1] <= end]
-        if inside and _tiles(part, start, end, inside):
-            kept.extend(Span(s, e, part[s:e], x.label, in_title, x, x.name) for s, e, x in inside)
-            continue
-        kept.append(Span(start, end, text, label, in_title))
+        if label in NUMERIC_LABELS and any(_overlaps((start, end), h[:2]) for h in hits):
+            continue  # "England 1996-08-31" read as a date: the KB name wins
+        for s, e in _pieces(part, start, end, kb):
+            kept.append(_model_span(part, s, e, label, in_title, kb))
     for start, end, entry in hits:
         covering = [k for k in kept if _overlaps((k.start, k.end), (start, end))]
         if any(k.start + _article(k.text) < start or k.end > end for k in covering):
@@ -86,6 +84,64 @@ def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: b
         kept.append(Span(start, end, part[start:end], entry.label, in_title, entry, entry.name))
     kept.sort(key=lambda s: s.start)
     return kept
+
+
+def _model_span(part: str, start: int, end: int, label: str, in_title: bool,
+                kb: KnowledgeBase) -> Span:
+    text = part[start:end]
+    entry = kb.lookup(text)
+    if entry is not None:
+        return Span(start, end, text, entry.label, in_title, entry, entry.name)
+    country = kb.demonym(text)
+    if country is not None:
+        demonym = country.demonyms[0] if country.demonyms else _name(text)
+        return Span(start, end, text, "NORP", in_title, country, demonym)
+    return Span(start, end, text, label, in_title)
+
+
+def _trim(part: str, start: int, end: int) -> tuple[int, int]:
+    """Drop punctuation, spaces and a possessive the model left at a span's edges."""
+    text = part[start:end]
+    lead = len(text) - len(_LEAD_JUNK.sub("", text))
+    tail = _TAIL_JUNK.search(text[lead:])
+    return start + lead, end - (len(tail.group()) if tail else 0)
+
+
+def _trim_words(part: str, start: int, end: int) -> tuple[int, int]:
+    """Drop a lower-case "the" before and lower-case words after a name ("Interfax news agency")."""
+    text = part[start:end]
+    if text.startswith("the "):
+        start += 4
+    tail = _TAIL_WORDS.search(part, start, end)
+    if tail is not None and tail.start() > start:
+        end = tail.start()
+    return start, end
+
+
+def _pieces(part: str, start: int, end: int, kb: KnowledgeBase) -> list[tuple[int, int]]:
+    """A span listing names ("Brussels Belgium", "The Oval, London") split where the KB says so."""
+    cuts = [(m.start(), m.end()) for m in _SEPARATOR.finditer(part, start, end)]
+    if not cuts:
+        return _words_split(part, start, end, kb)
+    pieces, position = [], start
+    for cut_start, cut_end in cuts:
+        pieces.append((position, cut_start))
+        position = cut_end
+    pieces.append((position, end))
+    pieces = [p for p in (_trim(part, *p) for p in pieces) if p[0] < p[1]]
+    if not any(kb.lookup(part[s:e]) is not None for s, e in pieces):
+        return [(start, end)]
+    return [piece for s, e in pieces for piece in _words_split(part, s, e, kb)]
+
+
+def _words_split(part: str, start: int, end: int, kb: KnowledgeBase) -> list[tuple[int, int]]:
+    """Split a span that is only KB names separated by spaces or "and" into those names."""
+    if kb.lookup(part[start:end]) is not None:
+        return [(start, end)]
+    inside = [h for h in kb.find(part[start:end])]
+    if inside and _tiles(part[start:end], 0, end - start, inside):
+        return [(start + s, start + e) for s, e, _ in inside]
+    return [(start, end)]
 
 
 def _article(text: str) -> int:
@@ -102,21 +158,21 @@ def _tiles(part: str, start: int, end: int, hits: list[tuple[int, int, KBEntry]]
     return bool(_GLUE.match(part[position:end]))
 
 
-def resolve_people(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
+def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase) -> list[Span]:
     """Rule 2: partial names to the article's full PERSON names; add untagged surname mentions."""
     full: dict[str, tuple[str, ...]] = {}
     for span in spans:
         words = tuple(_name(span.text).split())
         if (span.label == "PERSON" and span.entry is None and len(words) >= 2
-                and words[0][0].isupper()):
+                and words[0][0].isupper() and kb.lookup(words[0]) is None):
             full.setdefault(" ".join(words), words)
     if not full:
         return spans
     for span in spans:
-        if span.entry is not None and span.label != "PERSON":
-            continue  # KB names stay KB names unless the model itself called them a person
         words = tuple(_name(span.text).split())
         owner = " ".join(words) if " ".join(words) in full else _owner(words, full)
+        if owner is not None and span.entry is not None and words[-1] != full[owner][-1]:
+            continue  # a KB name ("Jordan") is a person only as a known person's surname
         if owner is not None:
             span.key, span.label, span.person, span.entry = owner, "PERSON", True, None
     for name, words in full.items():
@@ -129,6 +185,30 @@ def resolve_people(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
                 if not any(s.in_title == in_title and _overlaps((s.start, s.end), where)
                            for s in spans):
                     spans.append(Span(*where, surname, "PERSON", in_title, None, name, True))
+    spans.sort(key=lambda s: (not s.in_title, s.start))
+    return spans
+
+
+def propagate_names(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
+    """Add the untagged occurrences of names the model tagged elsewhere in the article."""
+    names = {}
+    for span in spans:
+        surface = _name(span.text)
+        if (span.entry is None and not span.person and span.label not in NUMERIC_LABELS
+                and len(surface) >= 3 and surface[0].isupper()):
+            names.setdefault(surface, span.label)
+    if not names:
+        return spans
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?!\w)"
+    )
+    occupied = {in_title: [(s.start, s.end) for s in spans if s.in_title == in_title]
+                for in_title in parts}
+    for in_title, part in parts.items():
+        for match in pattern.finditer(part):
+            where = (match.start(), match.end())
+            if not any(_overlaps(where, o) for o in occupied[in_title]):
+                spans.append(Span(*where, match.group(), names[match.group()], in_title))
     spans.sort(key=lambda s: (not s.in_title, s.start))
     return spans
 
@@ -202,10 +282,13 @@ def resolve(
     text_spans: Iterable[RawSpan],
     kb: KnowledgeBase,
     include_numeric: bool = False,
+    propagate: bool = True,
 ) -> tuple[Entity, ...]:
     """All rules on one article."""
     spans = kb_spans(title, title_spans, kb, True) if title else []
     spans += kb_spans(text, text_spans, kb, False)
     parts = {False: text} if not title else {True: title, False: text}
-    spans = resolve_people(spans, parts)
+    spans = resolve_people(spans, parts, kb)
+    if propagate:
+        spans = propagate_names(spans, parts)
     return entities(group(spans, include_numeric), text)
