@@ -234,9 +234,20 @@ class LocalKafka:
 
 async def wait_for_broker(bootstrap: str, timeout: float = 60.0) -> None:
     """Wait until the broker answers a metadata request."""
+    deadline = time.monotonic() + timeout
+    # aiokafka logs every refused connection at ERROR while the broker starts; that is expected.
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        await _poll(bootstrap, deadline)
+    finally:
+        quiet.setLevel(level)
+
+
+async def _poll(bootstrap: str, deadline: float) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
@@ -249,4 +260,4 @@ async def wait_for_broker(bootstrap: str, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.5)
         finally:
             await admin.close()
-    raise KafkaSetupError(f"broker {bootstrap} did not answer within {timeout:.0f} s: {last}")
+    raise KafkaSetupError(f"broker {bootstrap} did not answer in time: {last}")
