@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from workers.codec import Codec
 from workers.records import CleanedArticle, DedupVerdict, Entity, RawArticle, Rejected
-
 from workers.stages.dedup import event_time as dedup_event_time
 
 if TYPE_CHECKING:
@@ -75,9 +74,18 @@ def event_time(article: CleanedArticle | RawArticle) -> float:
 class Handlers:
     """The agents' logic: decode, run the stage, route the result, count it."""
 
-    def __init__(self, *, codec: Codec, metrics: Metrics, sink: Sink, cleaner: Cleaner,
-                 deduplicator: Deduplicator, tag_pool: TagPoolLike,
-                 executor: Executor | None = None, html_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        metrics: Metrics,
+        sink: Sink,
+        cleaner: Cleaner,
+        deduplicator: Deduplicator,
+        tag_pool: TagPoolLike,
+        executor: Executor | None = None,
+        html_timeout: float = 5.0,
+    ) -> None:
         self.codec = codec
         self.metrics = metrics
         self.sink = sink
@@ -89,28 +97,48 @@ class Handlers:
         self.max_event_time = 0.0  # newest event time dedup has seen (drives expiry)
 
     # --- shared -----------------------------------------------------------------------------
-    async def dead_letter(self, stage: str, rejected: Rejected, value: bytes | None,
-                          src: Source) -> None:
+    async def dead_letter(
+        self, stage: str, rejected: Rejected, value: bytes | None, src: Source
+    ) -> None:
         log.warning(
-            "dead-lettered: %s", rejected.detail[:300],
-            extra={"stage": stage, "reason": rejected.reason, "article_id": rejected.article_id,
-                   "topic": src.topic, "partition": src.partition, "offset": src.offset},
+            "dead-lettered: %s",
+            rejected.detail[:300],
+            extra={
+                "stage": stage,
+                "reason": rejected.reason,
+                "article_id": rejected.article_id,
+                "topic": src.topic,
+                "partition": src.partition,
+                "offset": src.offset,
+            },
         )
         body = self.codec.encode_deadletter(
-            stage=stage, rejected=rejected, original=value, topic=src.topic,
-            partition=src.partition, offset=src.offset, failed_at=time.time(),
+            stage=stage,
+            rejected=rejected,
+            original=value,
+            topic=src.topic,
+            partition=src.partition,
+            offset=src.offset,
+            failed_at=time.time(),
         )
         key = (rejected.article_id or f"{src.topic}:{src.partition}:{src.offset}").encode()
         await self.sink("deadletter", key, body)
         self.metrics.deadletters.labels(stage=stage, reason=rejected.reason).inc()
         self.metrics.stage_out.labels(stage=stage, outcome="deadletter").inc()
 
-    def _crash(self, stage: str, exc: BaseException, src: Source,
-               article_id: str | None) -> Rejected:
+    def _crash(
+        self, stage: str, exc: BaseException, src: Source, article_id: str | None
+    ) -> Rejected:
         log.exception(
-            "%s stage failed on a message", stage,
-            extra={"stage": stage, "article_id": article_id, "topic": src.topic,
-                   "partition": src.partition, "offset": src.offset},
+            "%s stage failed on a message",
+            stage,
+            extra={
+                "stage": stage,
+                "article_id": article_id,
+                "topic": src.topic,
+                "partition": src.partition,
+                "offset": src.offset,
+            },
         )
         return Rejected("processing_error", f"{type(exc).__name__}: {exc}", article_id)
 
@@ -211,9 +239,13 @@ class Handlers:
                     results.append(single[0])
                     inference += seconds
                 except Exception as single_exc:
-                    results.append(Rejected("processing_error",
-                                            f"{type(single_exc).__name__}: {single_exc}",
-                                            article.id))
+                    results.append(
+                        Rejected(
+                            "processing_error",
+                            f"{type(single_exc).__name__}: {single_exc}",
+                            article.id,
+                        )
+                    )
         self.metrics.batch_size.observe(len(articles))
         self.metrics.inference_seconds.observe(inference)
         per_article = (time.perf_counter() - started) / len(articles)

@@ -49,15 +49,24 @@ def _broker_credentials(settings: Settings) -> Any:
 class Newsflow:
     """One worker's Faust app, its stages and its health state."""
 
-    def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
-                 tag_pool: TagPoolLike | None = None, sink: Sink | None = None,
-                 dedup_state: MutableMapping[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        tag_pool: TagPoolLike | None = None,
+        sink: Sink | None = None,
+        dedup_state: MutableMapping[str, bytes] | None = None,
+    ) -> None:
         """``sink`` and ``dedup_state`` replace the Kafka topics and the Faust table in the
         agent tests (Faust's ``test_context()`` has no broker)."""
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.codec = Codec(settings.schemas_dir, max_message_bytes=settings.max_message_bytes,
-                           deadletter_keep_bytes=settings.deadletter_keep_bytes)
+        self.codec = Codec(
+            settings.schemas_dir,
+            max_message_bytes=settings.max_message_bytes,
+            deadletter_keep_bytes=settings.deadletter_keep_bytes,
+        )
         self.cleaner = make_cleaner(settings)
         self.deduplicator = make_deduplicator(settings)
         self._tag_pool = tag_pool
@@ -92,7 +101,10 @@ class Newsflow:
         )
         self.topics = {
             key: self.app.topic(
-                name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
                 value_serializer="raw",
                 partitions=settings.topic_partitions()[name],
             )
@@ -100,12 +112,19 @@ class Newsflow:
         }
         # Durable dedup state; its changelog topic restores it after a restart or rebalance.
         self.dedup_table = self.app.Table(
-            "dedup-state", partitions=settings.partitions_cleaned, key_type=str,
+            "dedup-state",
+            partitions=settings.partitions_cleaned,
+            key_type=str,
             value_type=bytes,  # str keys go as JSON, bytes values raw (Faust picks by type)
         )
         self.handlers = Handlers(
-            codec=self.codec, metrics=self.metrics, sink=sink or self._send, cleaner=self.cleaner,
-            deduplicator=self.deduplicator, tag_pool=self, executor=self.html_executor,
+            codec=self.codec,
+            metrics=self.metrics,
+            sink=sink or self._send,
+            cleaner=self.cleaner,
+            deduplicator=self.deduplicator,
+            tag_pool=self,
+            executor=self.html_executor,
             html_timeout=settings.html_timeout,
         )
         self._dedup_state: MutableMapping[str, bytes] = (
@@ -120,7 +139,7 @@ class Newsflow:
         await self.topics[topic_key].send(key=key, value=value)
 
     # TagPoolLike, so that the handlers wait for the pool being warm.
-    async def tag(self, articles):  # type: ignore[no-untyped-def]
+    async def tag(self, articles):
         if self._pool_ready is not None:
             await self._pool_ready.wait()
         assert self._tag_pool is not None
@@ -131,12 +150,12 @@ class Newsflow:
         app, handlers, s = self.app, self.handlers, self.settings
 
         @app.agent(self.topics["raw"], name="clean")
-        async def clean(stream):  # type: ignore[no-untyped-def]
+        async def clean(stream):
             async for event in stream.events():
                 await handlers.on_raw(event.value, _source(event))
 
         @app.agent(self.topics["cleaned"], name="dedup")
-        async def dedup(stream):  # type: ignore[no-untyped-def]
+        async def dedup(stream):
             last_expiry = time.monotonic()
             async for event in stream.events():
                 if self._dedup_dirty:
@@ -150,26 +169,27 @@ class Newsflow:
                     self._expire_dedup(event)
 
         @app.agent(self.topics["unique"], name="tag")
-        async def tag(stream):  # type: ignore[no-untyped-def]
+        async def tag(stream):
             async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
 
         self.agents = {"clean": clean, "dedup": dedup, "tag": tag}
 
         @app.page("/metrics")
-        async def metrics_page(web, request):  # type: ignore[no-untyped-def]
+        async def metrics_page(web, request):
             body, content_type = self.metrics.render()
             return web.bytes(body, content_type=content_type.split(";")[0])
 
         @app.page("/health/live")
-        async def live(web, request):  # type: ignore[no-untyped-def]
+        async def live(web, request):
             stalled = time.monotonic() - self.loop_monitor.last_tick
             ok = stalled < LIVE_STALL_SECONDS
-            return web.json({"live": ok, "loop_stalled_seconds": round(stalled, 3)},
-                            status=200 if ok else 503)
+            return web.json(
+                {"live": ok, "loop_stalled_seconds": round(stalled, 3)}, status=200 if ok else 503
+            )
 
         @app.page("/health/ready")
-        async def ready(web, request):  # type: ignore[no-untyped-def]
+        async def ready(web, request):
             state = self.readiness()
             return web.json(state, status=200 if state["ready"] else 503)
 
@@ -185,18 +205,18 @@ class Newsflow:
         async def consumer_lag() -> None:
             await self._update_lag()
 
-        @app.on_partitions_assigned.connect
-        async def on_assigned(app, assigned, **kwargs):  # type: ignore[no-untyped-def]
+        @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def on_assigned(app, assigned, **kwargs):
             self.assigned = True
             self._dedup_dirty = True
             self.metrics.ready.set(1 if self.readiness()["ready"] else 0)
 
-        @app.on_partitions_revoked.connect
-        async def on_revoked(app, revoked, **kwargs):  # type: ignore[no-untyped-def]
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def on_revoked(app, revoked, **kwargs):
             self._dedup_dirty = True
 
-        @app.on_before_shutdown.connect
-        async def on_shutdown(app, **kwargs):  # type: ignore[no-untyped-def]
+        @app.on_before_shutdown.connect  # type: ignore[arg-type]
+        async def on_shutdown(app, **kwargs):
             self.metrics.ready.set(0)
             self.close_pool()
 
@@ -221,9 +241,12 @@ class Newsflow:
             pool = TagPool(self.settings)
             await pool.warm_up()
             self._tag_pool = pool
-            log.info("tagging pool ready: %d processes, model %s, %.1f s",
-                     self.settings.tag_workers, self.settings.spacy_model,
-                     time.perf_counter() - started)
+            log.info(
+                "tagging pool ready: %d processes, model %s, %.1f s",
+                self.settings.tag_workers,
+                self.settings.spacy_model,
+                time.perf_counter() - started,
+            )
             self.metrics.tag_workers.set(self.settings.tag_workers)
         self.model_ready = True
         if self._pool_ready is not None:
@@ -267,8 +290,9 @@ class Newsflow:
 
 def _source(event: Any) -> Source:
     message = event.message
-    return Source(str(message.topic), message.partition or 0, max(0, message.offset or 0),
-                  message.key)
+    return Source(
+        str(message.topic), message.partition or 0, max(0, message.offset or 0), message.key
+    )
 
 
 def create_app(settings: Settings, **kwargs: Any) -> Newsflow:

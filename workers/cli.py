@@ -13,14 +13,19 @@ from rich.console import Console
 from workers.errors import NewsflowError
 from workers.settings import Settings
 
-app = typer.Typer(help="newsflow: streaming news cleaning, deduplication and entity tagging.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-kafka_app = typer.Typer(help="A local single-node Kafka broker (KRaft) for development.",
-                        no_args_is_help=True)
+app = typer.Typer(
+    help="newsflow: streaming news cleaning, deduplication and entity tagging.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+kafka_app = typer.Typer(
+    help="A local single-node Kafka broker (KRaft) for development.", no_args_is_help=True
+)
 topics_app = typer.Typer(help="Pipeline topics.", no_args_is_help=True)
 eval_app = typer.Typer(help="Score a stage on a labelled file.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks (per-article CPU, throughput, memory).",
-                        no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks (per-article CPU, throughput, memory).", no_args_is_help=True
+)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(eval_app, name="eval")
@@ -50,13 +55,18 @@ def demo(
     """Start local Kafka and a worker, run a corpus through the pipeline, print a summary."""
     from workers.demo import run_demo
 
-    raise typer.Exit(run_demo(_settings(), limit=limit, corpus=corpus, keep=keep,
-                              timeout=timeout, console=console))
+    raise typer.Exit(
+        run_demo(
+            _settings(), limit=limit, corpus=corpus, keep=keep, timeout=timeout, console=console
+        )
+    )
 
 
 @app.command()
 def produce(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, one raw article a line."),
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSONL, one raw article a line."
+    ),
     topic: str | None = typer.Option(None, help="Topic (default: the raw topic)."),
     limit: int | None = typer.Option(None, help="Send at most this many lines."),
 ) -> None:
@@ -74,7 +84,9 @@ def produce(
 
 @app.command()
 def tail(
-    topic: str = typer.Argument(..., help="Topic name, or one of raw/cleaned/unique/duplicates/enriched/deadletter."),
+    topic: str = typer.Argument(
+        ..., help="Topic name, or one of raw/cleaned/unique/duplicates/enriched/deadletter."
+    ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep waiting for new messages."),
     limit: int | None = typer.Option(None, help="Stop after this many messages."),
     raw_json: bool = typer.Option(False, "--json", help="Print each value as one JSON line."),
@@ -101,7 +113,7 @@ def tail(
     console.print(f"[dim]{count} messages from {name}[/dim]", highlight=False)
 
 
-def _print_record(rec) -> None:  # type: ignore[no-untyped-def]
+def _print_record(rec) -> None:
     head = f"[bold]{rec.topic}[/bold] p{rec.partition} @{rec.offset} key={rec.key!r}"
     try:
         doc = orjson.loads(rec.value or b"null")
@@ -137,8 +149,10 @@ def kafka_up() -> None:
     local = LocalKafka(_settings())
     with console.status("starting Kafka (the first run downloads it from Maven Central)"):
         started = local.up()
-    console.print(f"Kafka {'started' if started else 'already running'} on "
-                  f"{local.settings.bootstrap_servers} (pid {local.pid()}, log {local.log_file})")
+    console.print(
+        f"Kafka {'started' if started else 'already running'} on "
+        f"{local.settings.bootstrap_servers} (pid {local.pid()}, log {local.log_file})"
+    )
 
 
 @kafka_app.command("down")

@@ -66,8 +66,13 @@ def article_id(doc: Mapping[str, Any]) -> str:
 class Codec:
     """Validators for every message type, built once."""
 
-    def __init__(self, schemas_dir: Path | None = None, *, max_message_bytes: int = 1 << 20,
-                 deadletter_keep_bytes: int = 64 << 10) -> None:
+    def __init__(
+        self,
+        schemas_dir: Path | None = None,
+        *,
+        max_message_bytes: int = 1 << 20,
+        deadletter_keep_bytes: int = 64 << 10,
+    ) -> None:
         self.schemas_dir = schemas_dir or default_schemas_dir()
         self.max_message_bytes = max_message_bytes
         self.deadletter_keep_bytes = deadletter_keep_bytes
@@ -76,7 +81,8 @@ class Codec:
     def _build_validators(self) -> dict[str, Draft202012Validator]:
         try:
             docs = {
-                p.name: orjson.loads(p.read_bytes()) for p in sorted(self.schemas_dir.glob("*.json"))
+                p.name: orjson.loads(p.read_bytes())
+                for p in sorted(self.schemas_dir.glob("*.json"))
             }
         except (OSError, orjson.JSONDecodeError) as exc:
             raise SchemaError(
@@ -97,7 +103,9 @@ class Codec:
             try:
                 Draft202012Validator.check_schema(schema)
             except JsonSchemaError as exc:
-                raise SchemaError(f"schemas/{kind}.json is not a valid schema: {exc.message}") from exc
+                raise SchemaError(
+                    f"schemas/{kind}.json is not a valid schema: {exc.message}"
+                ) from exc
             # Relative $refs ("defs.json#/...") resolve against the schema's own file name.
             schema = {**schema, "$id": f"{kind}.json"}
             validators[kind] = Draft202012Validator(schema, registry=registry)
@@ -112,8 +120,9 @@ class Codec:
         ]
 
     # --- raw --------------------------------------------------------------------------------
-    def decode_raw(self, value: bytes | None, *, ingested_at: float | None = None
-                   ) -> RawArticle | Rejected:
+    def decode_raw(
+        self, value: bytes | None, *, ingested_at: float | None = None
+    ) -> RawArticle | Rejected:
         if value is None:
             return Rejected("schema_violation", "message has no value (tombstone)")
         if len(value) > self.max_message_bytes:
@@ -131,9 +140,11 @@ class Codec:
         except orjson.JSONDecodeError as exc:
             return Rejected("invalid_json", f"value is not JSON: {exc}")
         if not isinstance(doc, dict):
-            return Rejected("schema_violation", f"value is JSON {type(doc).__name__}, not an object")
+            return Rejected(
+                "schema_violation", f"value is JSON {type(doc).__name__}, not an object"
+            )
         aid = None
-        if isinstance(doc.get("id"), str) and doc["id"] or isinstance(doc.get("url"), str):
+        if (isinstance(doc.get("id"), str) and doc["id"]) or isinstance(doc.get("url"), str):
             aid = article_id(doc)
         problems = self.errors("raw", doc)
         if "id" not in doc and "url" not in doc:
@@ -169,8 +180,9 @@ class Codec:
     def encode_cleaned(self, article: CleanedArticle, verdict: DedupVerdict | None = None) -> bytes:
         return orjson.dumps(self.cleaned_doc(article, verdict))
 
-    def decode_cleaned(self, value: bytes | None
-                       ) -> tuple[CleanedArticle, DedupVerdict | None] | Rejected:
+    def decode_cleaned(
+        self, value: bytes | None
+    ) -> tuple[CleanedArticle, DedupVerdict | None] | Rejected:
         """Decode a message of articles.cleaned or articles.unique (our own contract)."""
         try:
             doc = orjson.loads(value or b"")
@@ -179,16 +191,23 @@ class Codec:
         problems = self.errors("cleaned", doc)
         if problems:
             aid = doc.get("id") if isinstance(doc, dict) else None
-            return Rejected("schema_violation", "; ".join(problems[:5]),
-                            aid if isinstance(aid, str) else None)
+            return Rejected(
+                "schema_violation", "; ".join(problems[:5]), aid if isinstance(aid, str) else None
+            )
         fields = {k: v for k, v in doc.items() if k in CleanedArticle.__dataclass_fields__}
         fields["removed"] = tuple(RemovedLine(**r) for r in doc["removed"])
         verdict = DedupVerdict(**doc["dedup"]) if doc.get("dedup") else None
         return CleanedArticle(**fields), verdict
 
     # --- outputs ----------------------------------------------------------------------------
-    def encode_enriched(self, article: CleanedArticle, verdict: DedupVerdict,
-                        entities: tuple[Entity, ...], *, enriched_at: float) -> bytes:
+    def encode_enriched(
+        self,
+        article: CleanedArticle,
+        verdict: DedupVerdict,
+        entities: tuple[Entity, ...],
+        *,
+        enriched_at: float,
+    ) -> bytes:
         doc = self.cleaned_doc(article, verdict)
         doc["entities"] = [
             {
@@ -205,36 +224,50 @@ class Codec:
         return orjson.dumps(doc)
 
     @staticmethod
-    def encode_duplicate(article: CleanedArticle, verdict: DedupVerdict, *,
-                         detected_at: float) -> bytes:
-        return orjson.dumps({
-            "schema_version": SCHEMA_VERSION,
-            "id": article.id,
-            "duplicate_of": verdict.duplicate_of,
-            "kind": verdict.kind,
-            "similarity": verdict.similarity,
-            "containment": verdict.containment,
-            "title": article.title,
-            "url": article.url,
-            "source": article.source,
-            "ingested_at": article.ingested_at,
-            "detected_at": detected_at,
-        })
+    def encode_duplicate(
+        article: CleanedArticle, verdict: DedupVerdict, *, detected_at: float
+    ) -> bytes:
+        return orjson.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "id": article.id,
+                "duplicate_of": verdict.duplicate_of,
+                "kind": verdict.kind,
+                "similarity": verdict.similarity,
+                "containment": verdict.containment,
+                "title": article.title,
+                "url": article.url,
+                "source": article.source,
+                "ingested_at": article.ingested_at,
+                "detected_at": detected_at,
+            }
+        )
 
-    def encode_deadletter(self, *, stage: str, rejected: Rejected, original: bytes | None,
-                          topic: str, partition: int, offset: int, failed_at: float) -> bytes:
+    def encode_deadletter(
+        self,
+        *,
+        stage: str,
+        rejected: Rejected,
+        original: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        failed_at: float,
+    ) -> bytes:
         original = original or b""
         kept = original[: self.deadletter_keep_bytes]
-        return orjson.dumps({
-            "schema_version": SCHEMA_VERSION,
-            "id": rejected.article_id,
-            "stage": stage,
-            "reason": rejected.reason,
-            "error": rejected.detail,
-            "source": {"topic": topic, "partition": partition, "offset": offset},
-            "original_b64": base64.b64encode(kept).decode("ascii"),
-            "original_size": len(original),
-            "original_sha256": hashlib.sha256(original).hexdigest(),
-            "truncated": len(kept) < len(original),
-            "failed_at": failed_at,
-        })
+        return orjson.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "id": rejected.article_id,
+                "stage": stage,
+                "reason": rejected.reason,
+                "error": rejected.detail,
+                "source": {"topic": topic, "partition": partition, "offset": offset},
+                "original_b64": base64.b64encode(kept).decode("ascii"),
+                "original_size": len(original),
+                "original_sha256": hashlib.sha256(original).hexdigest(),
+                "truncated": len(kept) < len(original),
+                "failed_at": failed_at,
+            }
+        )

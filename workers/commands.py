@@ -16,14 +16,20 @@ from rich.console import Console
 from workers.settings import Settings
 
 
-def register(eval_app: typer.Typer, bench_app: typer.Typer,
-             settings: Callable[[], Settings], console: Console) -> None:
-    def call(module: str, func: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+def register(
+    eval_app: typer.Typer,
+    bench_app: typer.Typer,
+    settings: Callable[[], Settings],
+    console: Console,
+) -> None:
+    def call(module: str, func: str, *args, **kwargs):
         return getattr(import_module(module), func)(*args, **kwargs)
 
     @eval_app.command("clean")
     def eval_clean(
-        file: Path = typer.Argument(..., exists=True, help="Labelled JSONL (raw, gold, junk_lines)."),
+        file: Path = typer.Argument(
+            ..., exists=True, help="Labelled JSONL (raw, gold, junk_lines)."
+        ),
         out: Path | None = typer.Option(None, help="Write {id, text} per record here."),
         worst: int = typer.Option(10, help="How many of the worst articles to list."),
     ) -> None:
@@ -32,9 +38,13 @@ def register(eval_app: typer.Typer, bench_app: typer.Typer,
 
     @eval_app.command("dedup")
     def eval_dedup(
-        file: Path = typer.Argument(..., exists=True, help="A labelled stream (dedup-dev.jsonl format)."),
+        file: Path = typer.Argument(
+            ..., exists=True, help="A labelled stream (dedup-dev.jsonl format)."
+        ),
         out: Path | None = typer.Option(None, help="Write {id, duplicate_of} per article here."),
-        pairs: Path | None = typer.Option(None, help="ECB+-style pairs file (default: <file>-pairs.tsv if present)."),
+        pairs: Path | None = typer.Option(
+            None, help="ECB+-style pairs file (default: <file>-pairs.tsv if present)."
+        ),
     ) -> None:
         """Score dedup: pairwise precision/recall/F1, recall per kind, ECB+ pair merging."""
         call("workers.evaluation.dedup", "eval_dedup", file, settings(), out=out, pairs=pairs)
@@ -53,7 +63,9 @@ def register(eval_app: typer.Typer, bench_app: typer.Typer,
         call("workers.bench.clean", "bench_clean", settings(), limit=limit)
 
     @bench_app.command("dedup")
-    def bench_dedup(n: int = typer.Option(20000, help="Articles to push through the index.")) -> None:
+    def bench_dedup(
+        n: int = typer.Option(20000, help="Articles to push through the index."),
+    ) -> None:
         """Dedup decisions per second, state bytes per article, index rebuild time."""
         call("workers.bench.dedup", "bench_dedup", settings(), n=n)
 

@@ -45,8 +45,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
-        env_name = "KAFKA_BOOTSTRAP_SERVERS" if name == "kafka_bootstrap_servers" else (
-            f"NEWSFLOW_{name.upper()}")
+        env_name = (
+            "KAFKA_BOOTSTRAP_SERVERS"
+            if name == "kafka_bootstrap_servers"
+            else (f"NEWSFLOW_{name.upper()}")
+        )
         env[env_name] = str(value).lower() if isinstance(value, bool) else str(value)
     env["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
     return env
@@ -61,8 +64,16 @@ def build_corpus(settings: Settings, limit: int, corpus: Path | None = None) -> 
     messages: list[bytes] = []
     if corpus is None and (data / "seed-article.txt").is_file():
         seed = (data / "seed-article.txt").read_text(encoding="utf-8")
-        messages.append(orjson.dumps({"id": "seed-article", "body": seed,
-                                      "content_type": "text/plain", "fetched_at": now}))
+        messages.append(
+            orjson.dumps(
+                {
+                    "id": "seed-article",
+                    "body": seed,
+                    "content_type": "text/plain",
+                    "fetched_at": now,
+                }
+            )
+        )
         corpus = data / "news-dev.jsonl"
     elif corpus is None:
         corpus = REPO_ROOT / "samples" / "corpus.jsonl"
@@ -95,13 +106,15 @@ class Outcomes:
         return len(self.enriched) + len(self.duplicates) + len(self.deadletters)
 
 
-async def collect(settings: Settings, expected: int, timeout: float, on_update) -> Outcomes:  # type: ignore[no-untyped-def]
+async def collect(settings: Settings, expected: int, timeout: float, on_update) -> Outcomes:
     out = Outcomes()
     names = settings.topic_names()
     deadline = time.monotonic() + timeout
     async for rec in read_topics(
-        settings, [names["enriched"], names["duplicates"], names["deadletter"]],
-        follow=True, deadline=deadline,
+        settings,
+        [names["enriched"], names["duplicates"], names["deadletter"]],
+        follow=True,
+        deadline=deadline,
     ):
         doc = orjson.loads(rec.value or b"{}")
         if rec.topic == names["enriched"]:
@@ -131,8 +144,10 @@ def summary_table(out: Outcomes, produced: int, started: float) -> Table:
     table.add_row("throughput", f"{out.total / elapsed:.1f} articles/s over {elapsed:.1f} s")
     if latencies:
         p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-        table.add_row("end-to-end latency",
-                      f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+        table.add_row(
+            "end-to-end latency",
+            f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms",
+        )
     entities: Counter[tuple[str, str]] = Counter()
     for doc in out.enriched.values():
         for ent in doc["entities"]:
@@ -142,18 +157,28 @@ def summary_table(out: Outcomes, produced: int, started: float) -> Table:
     return table
 
 
-def run_demo(settings: Settings, *, limit: int = 300, corpus: Path | None = None,
-             keep: bool = False, timeout: float = 900.0, console: Console | None = None) -> int:
+def run_demo(
+    settings: Settings,
+    *,
+    limit: int = 300,
+    corpus: Path | None = None,
+    keep: bool = False,
+    timeout: float = 900.0,
+    console: Console | None = None,
+) -> int:
     console = console or Console()
     local = LocalKafka(settings) if settings.uses_local_kafka else None
     started_kafka = False
     if local is not None:
-        with console.status(f"starting local Kafka {settings.kafka_version} on "
-                            f"{settings.bootstrap_servers} (first run downloads it)"):
+        with console.status(
+            f"starting local Kafka {settings.kafka_version} on "
+            f"{settings.bootstrap_servers} (first run downloads it)"
+        ):
             started_kafka = local.up()
     run = time.strftime("%Y%m%d%H%M%S")
-    demo = run_settings(settings, f"demo-{run}", web_port=free_port(),
-                        data_dir=settings.data_dir / f"demo-{run}")
+    demo = run_settings(
+        settings, f"demo-{run}", web_port=free_port(), data_dir=settings.data_dir / f"demo-{run}"
+    )
     worker = WorkerProcess(worker_env(demo), Path("var") / "logs" / f"demo-{run}-worker.log")
     try:
         asyncio.run(create_topics(demo))
@@ -164,18 +189,24 @@ def run_demo(settings: Settings, *, limit: int = 300, corpus: Path | None = None
         started = time.time()
         asyncio.run(produce_all(demo, messages, console))
         with Live(console=console, refresh_per_second=4) as live:
+
             def update(out: Outcomes) -> None:
                 rate = out.total / max(1e-9, time.time() - started)
-                live.update(f"outputs {out.total}/{len(messages)}  enriched {len(out.enriched)}"
-                            f"  duplicates {len(out.duplicates)}  dead letters "
-                            f"{len(out.deadletters)}  lag {len(messages) - out.total}"
-                            f"  rate {rate:.1f}/s")
+                live.update(
+                    f"outputs {out.total}/{len(messages)}  enriched {len(out.enriched)}"
+                    f"  duplicates {len(out.duplicates)}  dead letters "
+                    f"{len(out.deadletters)}  lag {len(messages) - out.total}"
+                    f"  rate {rate:.1f}/s"
+                )
+
             out = asyncio.run(collect(demo, len(messages), timeout, update))
         console.print(summary_table(out, len(messages), started))
         ok = out.total == len(messages)
         if not ok:
-            console.print(f"[red]only {out.total} of {len(messages)} messages came out within "
-                          f"{timeout:.0f} s; see {worker.log_path}[/red]")
+            console.print(
+                f"[red]only {out.total} of {len(messages)} messages came out within "
+                f"{timeout:.0f} s; see {worker.log_path}[/red]"
+            )
         return 0 if ok else 1
     finally:
         with console.status("stopping the worker"):

@@ -7,6 +7,7 @@ The worker itself talks to Kafka through Faust (``workers.app``); these helpers 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -55,18 +56,20 @@ async def create_topics(settings: Settings) -> dict[str, str]:
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(name, partitions, settings.replication_factor,
-                     topic_configs={"max.message.bytes": str(MAX_REQUEST_BYTES)})
+            NewTopic(
+                name,
+                partitions,
+                settings.replication_factor,
+                topic_configs={"max.message.bytes": str(MAX_REQUEST_BYTES)},
+            )
             for name, partitions in settings.topic_partitions().items()
             if name not in existing
         ]
         for name in settings.topic_partitions():
             result[name] = "exists" if name in existing else "created"
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process raced us
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:  # another process raced us
-                pass
     finally:
         await admin.close()
     return result
@@ -86,8 +89,11 @@ async def delete_topics(settings: Settings, names: Iterable[str]) -> None:
 
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        **client_kwargs(settings), max_request_size=MAX_REQUEST_BYTES, acks="all",
-        linger_ms=5, **overrides,
+        **client_kwargs(settings),
+        max_request_size=MAX_REQUEST_BYTES,
+        acks="all",
+        linger_ms=5,
+        **overrides,
     )
 
 
@@ -101,18 +107,27 @@ class Record:
     timestamp_ms: int
 
 
-async def read_topics(settings: Settings, topics: list[str], *, idle_timeout: float = 5.0,
-                      deadline: float | None = None, from_beginning: bool = True,
-                      follow: bool = False) -> AsyncIterator[Record]:
+async def read_topics(
+    settings: Settings,
+    topics: list[str],
+    *,
+    idle_timeout: float = 5.0,
+    deadline: float | None = None,
+    from_beginning: bool = True,
+    follow: bool = False,
+) -> AsyncIterator[Record]:
     """Yield every record of ``topics`` (read_committed).
 
     Without ``follow``, stops once no record arrived for ``idle_timeout`` seconds (or at the
     absolute monotonic ``deadline``).
     """
     consumer = AIOKafkaConsumer(
-        **client_kwargs(settings), enable_auto_commit=False, group_id=None,
+        **client_kwargs(settings),
+        enable_auto_commit=False,
+        group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
-        isolation_level="read_committed", fetch_max_bytes=MAX_REQUEST_BYTES * 2,
+        isolation_level="read_committed",
+        fetch_max_bytes=MAX_REQUEST_BYTES * 2,
         max_partition_fetch_bytes=MAX_REQUEST_BYTES,
     )
     await consumer.start()

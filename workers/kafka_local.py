@@ -98,9 +98,18 @@ class LocalKafka:
         shutil.rmtree(tmp, ignore_errors=True)
         log.info("resolving Apache Kafka %s from Maven Central", self.settings.kafka_version)
         proc = subprocess.run(
-            [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
-             "-DincludeScope=runtime"],
-            cwd=self.home, capture_output=True, text=True, check=False,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={tmp}",
+                "-DincludeScope=runtime",
+            ],
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             raise KafkaSetupError(
@@ -113,39 +122,48 @@ class LocalKafka:
         java = shutil.which("java")
         if java is None:
             raise KafkaSetupError("java is not on PATH; Kafka needs Java 17 or newer")
-        return subprocess.run([java, "-cp", f"{self.lib}/*", *args], capture_output=True,
-                              text=True, check=False, **kwargs)
+        return subprocess.run(
+            [java, "-cp", f"{self.lib}/*", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            **kwargs,
+        )
 
     def write_config(self) -> None:
         s = self.settings
-        self.config.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{s.kafka_controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},"
-            f"CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            f"log.dirs={self.data}",
-            "num.partitions=1",
-            # Topics are created by `newsflow topics create` with their partition counts; a
-            # producer must never create one silently with the wrong count.
-            "auto.create.topics.enable=false",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=8",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "transaction.state.log.num.partitions=8",
-            "group.initial.rebalance.delay.ms=0",
-            # The worker enforces its own size limit (1 MiB default); the broker accepts more so
-            # that oversized messages reach the worker and are dead-lettered, not refused.
-            "message.max.bytes=10485760",
-            "replica.fetch.max.bytes=10485760",
-            "log.retention.hours=168",
-            "",
-        ]))
+        self.config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{s.kafka_controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},"
+                    f"CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.data}",
+                    "num.partitions=1",
+                    # Topics are created by `newsflow topics create` with their partition counts; a
+                    # producer must never create one silently with the wrong count.
+                    "auto.create.topics.enable=false",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=8",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "transaction.state.log.num.partitions=8",
+                    "group.initial.rebalance.delay.ms=0",
+                    # The worker enforces its own size limit (1 MiB default); the broker accepts
+                    # more, so oversized messages reach the worker and are dead-lettered.
+                    "message.max.bytes=10485760",
+                    "replica.fetch.max.bytes=10485760",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
         (self.home / "log4j2.properties").write_text(_LOG4J.format(log=self.log_file))
 
     def format_storage(self) -> None:
@@ -153,7 +171,9 @@ class LocalKafka:
             return
         cluster = self._java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
         cluster = cluster.splitlines()[-1] if cluster else uuid.uuid4().hex[:22]
-        proc = self._java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(self.config))
+        proc = self._java(
+            "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(self.config)
+        )
         if proc.returncode != 0:
             raise KafkaSetupError(f"formatting KRaft storage failed:\n{proc.stderr[-2000:]}")
 
@@ -191,10 +211,20 @@ class LocalKafka:
         heap = os.environ.get("NEWSFLOW_KAFKA_HEAP", "-Xms256m -Xmx768m").split()
         with open(self.log_file, "ab") as out:
             proc = subprocess.Popen(
-                [java, *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                 f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-                 "-cp", f"{self.lib}/*", "kafka.Kafka", str(self.config)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    java,
+                    *heap,
+                    "-XX:+UseG1GC",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+                    "-cp",
+                    f"{self.lib}/*",
+                    "kafka.Kafka",
+                    str(self.config),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))

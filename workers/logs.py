@@ -38,7 +38,9 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = [f"{n}={getattr(record, n)}" for n in FIELDS if getattr(record, n, None) is not None]
+        extras = [
+            f"{n}={getattr(record, n)}" for n in FIELDS if getattr(record, n, None) is not None
+        ]
         return f"{line} [{' '.join(extras)}]" if extras else line
 
 

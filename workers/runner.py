@@ -19,15 +19,23 @@ log = logging.getLogger("newsflow.runner")
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:
-    formatter = "workers.logs.JsonFormatter" if settings.log_format == "json" else (
-        "workers.logs.ConsoleFormatter")
+    formatter = (
+        "workers.logs.JsonFormatter"
+        if settings.log_format == "json"
+        else ("workers.logs.ConsoleFormatter")
+    )
     quiet = "WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"main": {"()": formatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "main",
-                                "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "main",
+                "stream": "ext://sys.stderr",
+            }
+        },
         "root": {"level": settings.log_level, "handlers": ["stderr"]},
         "loggers": {
             "aiokafka": {"level": quiet},
@@ -70,8 +78,11 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"], env=self.env,
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "workers.cli", "worker"],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         return self
 

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     # --- Kafka -----------------------------------------------------------------------------
     kafka_bootstrap_servers: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS"
+        ),
         description="Broker address list (host:port,...). Unset: the local broker that "
         "`newsflow kafka up` starts on 127.0.0.1:`kafka_port`.",
     )
@@ -107,8 +109,9 @@ class Settings(BaseSettings):
         64 * 1024, description="How much of an oversized message a dead letter keeps."
     )
     shutdown_timeout: float = Field(
-        25.0, description="Seconds a graceful shutdown may take before in-flight work is dropped "
-        "back to Kafka (uncommitted, so it is redelivered)."
+        25.0,
+        description="Seconds a graceful shutdown may take before in-flight work is dropped "
+        "back to Kafka (uncommitted, so it is redelivered).",
     )
 
     schemas_dir: Path | None = Field(

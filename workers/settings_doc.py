@@ -8,7 +8,11 @@ from workers.settings import Settings
 
 
 def _env_name(name: str) -> str:
-    return "KAFKA_BOOTSTRAP_SERVERS" if name == "kafka_bootstrap_servers" else f"NEWSFLOW_{name.upper()}"
+    return (
+        "KAFKA_BOOTSTRAP_SERVERS"
+        if name == "kafka_bootstrap_servers"
+        else f"NEWSFLOW_{name.upper()}"
+    )
 
 
 def _show(value: object) -> str:
@@ -17,7 +21,7 @@ def _show(value: object) -> str:
     if isinstance(value, Path):
         home = str(Path.home())
         text = str(value)
-        return "~" + text[len(home):] if text.startswith(home) else text
+        return "~" + text[len(home) :] if text.startswith(home) else text
     return str(value)
 
 

@@ -49,8 +49,7 @@ class Recorder:
 def wired() -> tuple[Newsflow, Recorder, FakePool]:
     recorder, pool = Recorder(), FakePool()
     settings = Settings(app_id="agents-test", tag_batch_size=4, tag_batch_window=0.05)
-    newsflow = create_app(settings, metrics=Metrics(), tag_pool=pool, sink=recorder,
-                          dedup_state={})
+    newsflow = create_app(settings, metrics=Metrics(), tag_pool=pool, sink=recorder, dedup_state={})
     newsflow.app.finalize()
     newsflow.app.conf.store = "memory://"
     return newsflow, recorder, pool
@@ -95,8 +94,10 @@ async def test_clean_agent_survives_a_stage_exception(wired, monkeypatch) -> Non
         await agent.put(raw("b1"), key=b"b1")
         await agent.put(raw("b2"), key=b"b2")
     letters = recorder.on("deadletter")
-    assert [(d["id"], d["reason"]) for d in letters] == [("b1", "processing_error"),
-                                                          ("b2", "processing_error")]
+    assert [(d["id"], d["reason"]) for d in letters] == [
+        ("b1", "processing_error"),
+        ("b2", "processing_error"),
+    ]
     assert "bug in a rule" in letters[0]["error"]
 
 
@@ -113,7 +114,9 @@ async def test_dedup_agent_sends_copies_to_duplicates(wired) -> None:  # type: i
     dups = recorder.on("duplicates")
     assert [d["id"] for d in unique] == ["c1"]
     assert [(d["id"], d["kind"], d["duplicate_of"]) for d in dups] == [
-        ("c2", "exact", "c1"), ("c1", "redelivery", "c1")]
+        ("c2", "exact", "c1"),
+        ("c1", "redelivery", "c1"),
+    ]
     assert all(Codec().errors("duplicate", d) == [] for d in dups)
 
 

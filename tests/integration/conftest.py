@@ -25,9 +25,14 @@ LOG_DIR = REPO_ROOT / "var" / "test-logs"
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workers.cli", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +56,15 @@ def kafka() -> Iterator[Settings]:
 def run_config(kafka: Settings, request: pytest.FixtureRequest) -> Settings:
     """Settings with topics and a consumer group of this test's own."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    settings = run_settings(kafka, prefix, web_port=free_port(), tag_workers=1,
-                            tag_batch_window=0.2, data_dir=REPO_ROOT / "var" / "test" / prefix,
-                            log_level="INFO")
+    settings = run_settings(
+        kafka,
+        prefix,
+        web_port=free_port(),
+        tag_workers=1,
+        tag_batch_window=0.2,
+        data_dir=REPO_ROOT / "var" / "test" / prefix,
+        log_level="INFO",
+    )
     asyncio.run(create_topics(settings))
     yield settings
     asyncio.run(delete_topics(settings, settings.topic_names().values()))
@@ -72,8 +83,9 @@ def running_worker(settings: Settings, name: str = "worker") -> Iterator[WorkerP
             print(f"worker exited with {code}; log {log}")
 
 
-def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]],
-            topic: str | None = None) -> None:
+def produce(
+    settings: Settings, messages: list[tuple[bytes | None, bytes]], topic: str | None = None
+) -> None:
     async def run() -> None:
         producer = make_producer(settings)
         await producer.start()
@@ -87,15 +99,25 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]],
     asyncio.run(run())
 
 
-def collect(settings: Settings, topics: list[str], expected: int | None = None,
-            timeout: float = 300.0, idle_timeout: float = 20.0) -> list:
+def collect(
+    settings: Settings,
+    topics: list[str],
+    expected: int | None = None,
+    timeout: float = 300.0,
+    idle_timeout: float = 20.0,
+) -> list:
     """Read ``topics`` until ``expected`` records arrived (or idle/timeout)."""
 
     async def run() -> list:
         out = []
         deadline = time.monotonic() + timeout
-        async for rec in read_topics(settings, topics, deadline=deadline,
-                                     idle_timeout=idle_timeout, follow=expected is not None):
+        async for rec in read_topics(
+            settings,
+            topics,
+            deadline=deadline,
+            idle_timeout=idle_timeout,
+            follow=expected is not None,
+        ):
             out.append(rec)
             if expected is not None and len(out) >= expected:
                 break

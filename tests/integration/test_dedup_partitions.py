@@ -26,8 +26,12 @@ def produce_with_partitions(settings: Settings, docs: list[dict]) -> dict[str, i
         await producer.start()
         try:
             futures = [
-                (doc["id"], await producer.send(settings.topic_raw, key=doc["id"].encode(),
-                                                value=orjson.dumps(doc)))
+                (
+                    doc["id"],
+                    await producer.send(
+                        settings.topic_raw, key=doc["id"].encode(), value=orjson.dumps(doc)
+                    ),
+                )
                 for doc in docs
             ]
             return {aid: (await fut).partition for aid, fut in futures}
@@ -41,13 +45,17 @@ def near_copy(doc: dict, new_id: str) -> dict:
     """A wire-style edit: new headline, last paragraph dropped, a credit line added."""
     paragraphs = [p for p in doc["body"].split("\n\n") if p.strip()]
     body = "\n\n".join(paragraphs[:-1] if len(paragraphs) > 3 else paragraphs)
-    return {"id": new_id, "title": "UPDATE: " + doc["title"],
-            "body": body + "\n\n(Reporting by staff; editing by the desk)"}
+    return {
+        "id": new_id,
+        "title": "UPDATE: " + doc["title"],
+        "body": body + "\n\n(Reporting by staff; editing by the desk)",
+    }
 
 
 def outcomes(settings: Settings) -> tuple[dict[str, dict], dict[str, dict]]:
-    records = collect(settings, [settings.topic_enriched, settings.topic_duplicates],
-                      idle_timeout=3.0)
+    records = collect(
+        settings, [settings.topic_enriched, settings.topic_duplicates], idle_timeout=3.0
+    )
     enriched, dups = {}, {}
     for rec in records:
         doc = orjson.loads(rec.value)
@@ -63,8 +71,12 @@ def test_duplicates_caught_across_partitions_workers_and_restarts(
     originals = [orjson.loads(x) for x in itertools.islice(lines, 300, 330)]
     with running_worker(run_config, "a") as a, running_worker(run_config, "b") as b:
         where = produce_with_partitions(run_config, originals)
-        collect(run_config, [run_config.topic_enriched, run_config.topic_duplicates],
-                expected=len(originals), timeout=300)
+        collect(
+            run_config,
+            [run_config.topic_enriched, run_config.topic_duplicates],
+            expected=len(originals),
+            timeout=300,
+        )
         # Even: exact copies under a new id; odd: wire-style near copies.
         copies: dict[str, str] = {}
         kinds: dict[str, str] = {}
@@ -75,8 +87,12 @@ def test_duplicates_caught_across_partitions_workers_and_restarts(
             copies[new_id] = doc["id"]
             kinds[new_id] = "near" if i % 2 else "exact"
         placed = produce_with_partitions(run_config, docs)
-        collect(run_config, [run_config.topic_enriched, run_config.topic_duplicates],
-                expected=len(originals) + len(docs), timeout=300)
+        collect(
+            run_config,
+            [run_config.topic_enriched, run_config.topic_duplicates],
+            expected=len(originals) + len(docs),
+            timeout=300,
+        )
         assert a.alive() and b.alive()
     crossed = [c for c, o in copies.items() if placed[c] != where[o]]
     assert len(crossed) >= len(copies) // 2, "too few copies crossed partitions to test"
@@ -91,8 +107,9 @@ def test_duplicates_caught_across_partitions_workers_and_restarts(
     with running_worker(run_config, "c"):
         late = [{**doc, "id": f"late-{doc['id']}"} for doc in originals[:10]]
         produce_with_partitions(run_config, late)
-        collect(run_config, [run_config.topic_duplicates], expected=len(docs) + len(late),
-                timeout=300)
+        collect(
+            run_config, [run_config.topic_duplicates], expected=len(docs) + len(late), timeout=300
+        )
     _, dups = outcomes(run_config)
     for doc in late:
         assert dups[doc["id"]]["duplicate_of"] == doc["id"].removeprefix("late-")

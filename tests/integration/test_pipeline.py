@@ -25,7 +25,10 @@ def _sha(value: bytes) -> str:
 def malformed_messages(n_each: int = 10) -> dict[str, list[bytes]]:
     """At least ``n_each`` malformed messages of every kind the pipeline must dead-letter."""
     kinds: dict[str, list[bytes]] = {
-        "invalid_json": [], "invalid_utf8": [], "schema_violation": [], "too_large": [],
+        "invalid_json": [],
+        "invalid_utf8": [],
+        "schema_violation": [],
+        "too_large": [],
         "empty_after_cleaning": [],
     }
     for i in range(n_each):
@@ -52,8 +55,12 @@ def test_seed_article_comes_out_enriched(run_config: Settings, seed_article: str
     value = orjson.dumps({"id": "seed", "body": seed_article, "content_type": "text/plain"})
     with running_worker(run_config):
         produce(run_config, [(b"seed", value)])
-        records = collect(run_config, [run_config.topic_enriched, run_config.topic_deadletter],
-                          expected=1, timeout=240)
+        records = collect(
+            run_config,
+            [run_config.topic_enriched, run_config.topic_deadletter],
+            expected=1,
+            timeout=240,
+        )
     assert len(records) == 1 and records[0].topic == run_config.topic_enriched
     doc = orjson.loads(records[0].value)
     assert Codec().errors("enriched", doc) == []
@@ -83,8 +90,11 @@ def test_every_input_accounted_for(run_config: Settings, shared_data: Path) -> N
 
     with running_worker(run_config):
         produce(run_config, inputs)
-        outputs = [run_config.topic_enriched, run_config.topic_duplicates,
-                   run_config.topic_deadletter]
+        outputs = [
+            run_config.topic_enriched,
+            run_config.topic_duplicates,
+            run_config.topic_deadletter,
+        ]
         collect(run_config, outputs, expected=len(inputs), timeout=600)
     # Read everything again once the worker is gone: nothing extra may have appeared.
     records = collect(run_config, outputs, idle_timeout=3.0)
@@ -131,8 +141,10 @@ def test_every_input_accounted_for(run_config: Settings, shared_data: Path) -> N
     # Every message seen on every topic validates against its schema.
     codec = Codec()
     schema_of = {
-        run_config.topic_cleaned: "cleaned", run_config.topic_unique: "cleaned",
-        run_config.topic_enriched: "enriched", run_config.topic_duplicates: "duplicate",
+        run_config.topic_cleaned: "cleaned",
+        run_config.topic_unique: "cleaned",
+        run_config.topic_enriched: "enriched",
+        run_config.topic_duplicates: "duplicate",
         run_config.topic_deadletter: "deadletter",
     }
     everything = collect(run_config, list(schema_of), idle_timeout=3.0)

@@ -57,9 +57,14 @@ def prometheus(tmp_path: Path, run_config: Settings) -> Iterator[Prometheus]:
     config = tmp_path / "prometheus.yml"
     config.write_text(promexpr.local_config(f"127.0.0.1:{run_config.web_port}", RULES))
     proc = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
     )
     prom = Prometheus(port)
     deadline = time.monotonic() + 30
@@ -84,18 +89,27 @@ def test_dashboards_rules_and_counters_against_real_prometheus(
     docs = [orjson.loads(x) for x in lines]
     inputs = [(b"seed", orjson.dumps({"id": "seed", "body": seed_article}))]
     inputs += [(d["id"].encode(), orjson.dumps(d)) for d in docs]
-    inputs += [(f"copy-{d['id']}".encode(), orjson.dumps({**d, "id": f"copy-{d['id']}"}))
-               for d in docs[:5]]
+    inputs += [
+        (f"copy-{d['id']}".encode(), orjson.dumps({**d, "id": f"copy-{d['id']}"})) for d in docs[:5]
+    ]
     inputs += [(None, b"{broken json %d" % i) for i in range(5)]
 
     with running_worker(run_config):
         produce(run_config, inputs)
-        outputs = collect(run_config, [run_config.topic_enriched, run_config.topic_duplicates,
-                                       run_config.topic_deadletter],
-                          expected=len(inputs), timeout=300)
-        by_topic = {t: sum(1 for r in outputs if r.topic == t) for t in
-                    (run_config.topic_enriched, run_config.topic_duplicates,
-                     run_config.topic_deadletter)}
+        outputs = collect(
+            run_config,
+            [run_config.topic_enriched, run_config.topic_duplicates, run_config.topic_deadletter],
+            expected=len(inputs),
+            timeout=300,
+        )
+        by_topic = {
+            t: sum(1 for r in outputs if r.topic == t)
+            for t in (
+                run_config.topic_enriched,
+                run_config.topic_duplicates,
+                run_config.topic_deadletter,
+            )
+        }
         # Let Prometheus scrape the final counters and evaluate the rules a few times, and the
         # lag timer (5 s) run.
         expected_in = float(len(inputs))
@@ -108,16 +122,23 @@ def test_dashboards_rules_and_counters_against_real_prometheus(
         time.sleep(8)
 
         # Counters match what was produced and what came out.
-        assert prometheus.value(
-            'sum(newsflow_stage_messages_in_total{stage="clean"})') == expected_in
-        assert prometheus.value(
-            'sum(newsflow_stage_messages_out_total{stage="tag",outcome="ok"})'
-        ) == by_topic[run_config.topic_enriched]
-        assert prometheus.value(
-            'sum(newsflow_stage_messages_out_total{stage="dedup",outcome="duplicate"})'
-        ) == by_topic[run_config.topic_duplicates]
-        assert prometheus.value("sum(newsflow_deadletters_total)") == by_topic[
-            run_config.topic_deadletter]
+        assert (
+            prometheus.value('sum(newsflow_stage_messages_in_total{stage="clean"})') == expected_in
+        )
+        assert (
+            prometheus.value('sum(newsflow_stage_messages_out_total{stage="tag",outcome="ok"})')
+            == by_topic[run_config.topic_enriched]
+        )
+        assert (
+            prometheus.value(
+                'sum(newsflow_stage_messages_out_total{stage="dedup",outcome="duplicate"})'
+            )
+            == by_topic[run_config.topic_duplicates]
+        )
+        assert (
+            prometheus.value("sum(newsflow_deadletters_total)")
+            == by_topic[run_config.topic_deadletter]
+        )
         assert prometheus.value('sum(newsflow_duplicates_total{kind="exact"})') >= 5
 
         # Every dashboard panel and recording rule returns data.

@@ -59,8 +59,9 @@ def test_rejected_keeps_the_id_when_readable(codec: Codec) -> None:
 
 
 def test_raw_article_decoded_with_defaults(codec: Codec) -> None:
-    raw = codec.decode_raw(b'{"id": "a1", "body": "Hello", "title": "T", "extra": 1}',
-                           ingested_at=5.0)
+    raw = codec.decode_raw(
+        b'{"id": "a1", "body": "Hello", "title": "T", "extra": 1}', ingested_at=5.0
+    )
     assert raw == RawArticle(id="a1", body="Hello", title="T", ingested_at=5.0)
 
 
@@ -75,9 +76,14 @@ def test_article_id_is_deterministic_from_normalised_url() -> None:
 
 def _cleaned() -> CleanedArticle:
     return CleanedArticle(
-        id="a1", text="Body text.\n\nSecond paragraph.", title="Title", language="en",
-        language_confidence=0.99, ingested_at=1.0,
-        removed=(RemovedLine("Advertisement", "boilerplate", 3),), timings={"clean": 0.001},
+        id="a1",
+        text="Body text.\n\nSecond paragraph.",
+        title="Title",
+        language="en",
+        language_confidence=0.99,
+        ingested_at=1.0,
+        removed=(RemovedLine("Advertisement", "boilerplate", 3),),
+        timings={"clean": 0.001},
     )
 
 
@@ -95,12 +101,16 @@ def test_decode_cleaned_rejects_foreign_messages(codec: Codec) -> None:
 
 def test_enriched_and_duplicate_messages_validate(codec: Codec) -> None:
     entity = Entity("NATO", "ORG", "Q7184", (Mention("NATO", 0, 4),), 0.9)
-    enriched = orjson.loads(codec.encode_enriched(_cleaned(), DedupVerdict("unique"), (entity,),
-                                                  enriched_at=2.0))
+    enriched = orjson.loads(
+        codec.encode_enriched(_cleaned(), DedupVerdict("unique"), (entity,), enriched_at=2.0)
+    )
     assert codec.errors("enriched", enriched) == []
     assert enriched["entities"][0]["count"] == 1
-    dup = orjson.loads(codec.encode_duplicate(
-        _cleaned(), DedupVerdict("duplicate", "near", "a0", 0.8, 0.95), detected_at=2.0))
+    dup = orjson.loads(
+        codec.encode_duplicate(
+            _cleaned(), DedupVerdict("duplicate", "near", "a0", 0.8, 0.95), detected_at=2.0
+        )
+    )
     assert codec.errors("duplicate", dup) == []
     bad = {**dup, "kind": "maybe"}
     assert codec.errors("duplicate", bad)
@@ -108,9 +118,17 @@ def test_enriched_and_duplicate_messages_validate(codec: Codec) -> None:
 
 def test_dead_letter_keeps_prefix_length_and_hash_of_oversized(codec: Codec) -> None:
     original = bytes(range(256)) * 2
-    doc = orjson.loads(codec.encode_deadletter(
-        stage="clean", rejected=Rejected("too_large", "big"), original=original,
-        topic="articles.raw", partition=2, offset=7, failed_at=1.0))
+    doc = orjson.loads(
+        codec.encode_deadletter(
+            stage="clean",
+            rejected=Rejected("too_large", "big"),
+            original=original,
+            topic="articles.raw",
+            partition=2,
+            offset=7,
+            failed_at=1.0,
+        )
+    )
     assert codec.errors("deadletter", doc) == []
     assert base64.b64decode(doc["original_b64"]) == original[:100]
     assert doc["truncated"] is True and doc["original_size"] == 512
