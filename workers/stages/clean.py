@@ -141,8 +141,6 @@ class Cleaner:
         """Split into paragraphs and mark empty, boilerplate and repeated lines."""
         lines: list[_Line] = []
         seen: set[str] = set()
-        if title:
-            seen.add(_key(title))  # the title repeated as the body's first line
         for raw_line in body.splitlines():
             if not raw_line.strip():
                 continue
@@ -159,6 +157,10 @@ class Cleaner:
                 seen.add(line.key)
         if len(body) <= _CONTAINMENT_MAX_CHARS:
             self._mark_contained(lines)
+        kept = [ln for ln in lines if ln.reason is None]
+        if title and len(kept) > 1 and kept[0].key == _key(title) \
+                and self.rules.is_headline_shaped(kept[0].text):
+            kept[0].reason = "repeated"  # the title again as the body's first line (HTML h1)
         return lines
 
     @staticmethod

@@ -24,7 +24,15 @@ from workers.records import REMOVAL_REASONS, RemovalReason
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
-_SENTENCE_END = re.compile(r"[.!;:]['\"’”)\]]*\s*$")
+_SENTENCE_END = re.compile(r"[.!?;:](\s*['\"’”)\]])*\s*$")
+_YEAR = re.compile(r"\b(19|20)\d{2}\b")
+_OPENING_QUOTE = re.compile(r"^\s*[\"“„«]")
+# A full timestamp: a date ("Dec 22", "4/9/2007") with a time of day ("8: 55 am", "10:34", "7pm")
+# or a year ("Monday, July 22, 2013"); a bare "Friday, 25 February" may be a match report's.
+_TIME = re.compile(r"\b\d{1,2}\s*[:.]\s*\d{2}\b|\b\d{1,2}\s*[ap]\.?m\b", re.IGNORECASE)
+_DATE = re.compile(r"\b\d{1,4}\s*[/.-]\s*\d{1,2}\s*[/.-]\s*\d{2,4}\b|\b(jan|feb|mar|apr|may|jun|"
+                   r"jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(st|nd|rd|th)?\b|\b\d{1,2}(st|nd|rd|th)?\s+(jan|"
+                   r"feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)", re.IGNORECASE)
 
 
 def default_rules_path() -> Path:
@@ -61,7 +69,8 @@ class LineRules:
         self.date_anchors = frozenset(w.lower() for w in data["dateline_anchor_words"])
         self.date_max_tokens = int(data["dateline_max_tokens"])
         seps = "".join(re.escape(s) for s in data["crumb_separators"])
-        self.crumb_split = re.compile(rf"\s*[{seps}]\s*")
+        self.crumb_split = re.compile(rf"\s+[{seps}]\s+")
+        self.crumb_chars = re.compile(rf"[{seps}]")
         self.crumb_max_segment_words = int(data["crumb_max_segment_words"])
         self.crumb_max_segments = int(data["crumb_max_segments"])
         heads = data["headlines"]
@@ -94,7 +103,9 @@ class LineRules:
             return False
         if not all(t.isdigit() or t in self.date_words for t in tokens):
             return False
-        return any(t in self.date_anchors for t in tokens)
+        if any(t in self.date_anchors for t in tokens):
+            return True
+        return bool(_DATE.search(line) and (_TIME.search(line) or _YEAR.search(line)))
 
     def is_crumb(self, line: str) -> bool:
         """A navigation trail such as "Home > World > Business"."""
@@ -103,16 +114,22 @@ class LineRules:
         parts = [p for p in self.crumb_split.split(line.strip()) if p]
         if not 2 <= len(parts) <= self.crumb_max_segments:
             return False
-        # every separator must be spaced or the line is e.g. a date (12/05/2020) or a URL
-        if re.search(r"\w[/·•]\w", line):
-            return False
+        # every separator must stand between spaces: "12/05/2020", "Begins/ Von" are not crumbs
         return all(
-            0 < len(p.split()) <= self.crumb_max_segment_words and p[:1].isupper() for p in parts
+            0 < len(p.split()) <= self.crumb_max_segment_words and p[:1].isupper()
+            and not self.crumb_chars.search(p)
+            for p in parts
         )
 
     def is_headline_shaped(self, line: str) -> bool:
-        """Short, no sentence-final full stop: how headlines of other stories look."""
+        """Short, no sentence-final full stop: how headlines of other stories look.
+
+        A line ending in a parenthesis ("Joel Jutge (France)") is a list entry and one opening
+        with a double quote is speech: neither is a headline. A question mark ends a sentence.
+        """
         words = line.split()
+        if line.endswith(")") or _OPENING_QUOTE.match(line):
+            return False
         if not words or len(words) > self.headline_max_words or len(line) > self.headline_max_chars:
             return False
         stripped = line.rstrip(" '\"’”)")
