@@ -140,3 +140,18 @@ def test_expired_near_duplicates_leave_the_band_index() -> None:
     assert dedup.expire(7 * 86_400.0 + 20.0) == 2
     assert dedup.entries == 0 and dedup.state_bytes == 0
     assert dedup.check(CleanedArticle(id="c", text=text, ingested_at=9e6)).status == "unique"
+
+
+def test_rebuild_in_batches_gives_the_incremental_buckets() -> None:
+    state: dict[str, bytes] = {}
+    live = make_deduplicator(Settings(), normalise=lambda text: text, state=state)
+    for i in range(30):
+        base = _text(100 + i % 10, 150 + 10 * i)
+        live.check(CleanedArticle(id=f"a{i}", text=base if i < 10 else f"{base} {_text(i, 20)}"))
+    rebuilt = make_deduplicator(Settings(), normalise=lambda text: text, state=state)
+    assert rebuilt.entries == live.entries == 30
+    normalised = [
+        {key: sorted([held] if isinstance(held, str) else held) for key, held in d.items()}
+        for d in (live._bands_index._buckets, rebuilt._bands_index._buckets)
+    ]
+    assert normalised[0] == normalised[1]

@@ -25,6 +25,8 @@ import logging
 from collections.abc import Callable, MutableMapping
 from datetime import datetime
 
+import numpy as np
+
 from workers.records import CleanedArticle, DedupVerdict
 from workers.settings import Settings
 from workers.stages.dedup_index import BandIndex, BandKeys, ExpiryQueue
@@ -32,6 +34,7 @@ from workers.stages.dedup_sketch import Similarity, Sketch, Sketcher, compare, l
 
 Normaliser = Callable[[str], str]
 _LEAD_ROWS = 2
+_REBUILD_BATCH = 4096
 _DAY = 86_400.0
 
 
@@ -162,16 +165,30 @@ class Deduplicator:
         self._exact.clear()
         queue: list[tuple[float, str]] = []
         total = 0
+        batch: list[tuple[str, Sketch]] = []
         for article_id, value in self._state.items():
             entry = self._sketcher.unpack(value)
             total += len(article_id.encode()) + len(value)
             queue.append((entry.event_time, article_id))
             if entry.sketch is not None:
-                self._bands_index.add(article_id, self._keys(entry.sketch))
                 self._exact.setdefault(entry.sketch.exact, article_id)
+                batch.append((article_id, entry.sketch))
+                if len(batch) == _REBUILD_BATCH:
+                    self._index_batch(batch)
+                    batch = []
+        self._index_batch(batch)
         self._expiry.rebuild(queue)
         self._state_bytes = total
         return len(queue)
+
+    def _index_batch(self, batch: list[tuple[str, Sketch]]) -> None:
+        """Add many sketches to the band buckets (one rensa call per batch, not per entry)."""
+        if not batch:
+            return
+        full, lead = self._sketcher.band_values_many([sketch for _, sketch in batch])
+        keys = np.concatenate((self._full_keys.matrix(full), self._lead_keys.matrix(lead)), axis=1)
+        for (article_id, _), row in zip(batch, keys.tolist(), strict=True):
+            self._bands_index.add(article_id, row)
 
     def bind_state(self, state: MutableMapping[str, bytes]) -> None:
         """Use ``state`` (e.g. the recovered Faust table) from now on, and rebuild from it."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+import numpy.typing as npt
 
 from workers.stages.dedup_sketch import U16Array
 
@@ -37,13 +38,17 @@ class BandKeys:
             self._salts = numbers * _BAND_SALT
 
     def __call__(self, values: U16Array) -> list[int]:
-        used = np.ascontiguousarray(values[: self.bands * self.rows], dtype="<u2")
+        return self.matrix(values[None, :])[0].tolist()
+
+    def matrix(self, values: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint64]:
+        """Keys of many signatures at once: one row of ``bands`` keys per row of ``values``."""
+        used = np.ascontiguousarray(values[:, : self.bands * self.rows], dtype="<u2")
         if self.rows in _VIEWS:  # the band's values side by side are one little-endian word
             packed = used.view(_VIEWS[self.rows]).astype(np.uint64)
         else:
-            grid = used.astype(np.uint64).reshape(self.bands, self.rows)
-            packed = np.bitwise_or.reduce(grid << self._shifts, axis=1)
-        return (packed ^ self._salts).tolist()
+            grid = used.astype(np.uint64).reshape(len(used), self.bands, self.rows)
+            packed = np.bitwise_or.reduce(grid << self._shifts[None, :, :], axis=2)
+        return packed ^ self._salts
 
 
 class BandIndex:

@@ -68,6 +68,7 @@ _HEAD = struct.Struct("<BdQBBH")
 _SEEN_ENTRY = struct.Struct("<Bd")
 
 U16Array = npt.NDArray[np.uint16]
+U16Matrix = npt.NDArray[np.uint16]  # one row per sketch
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,13 @@ class Sketcher:
             _minhash(sketch.lead.astype(np.uint64) * _MIX[0], self.lead_perm, _SEED_LEAD),
         )
 
+    def band_values_many(self, sketches: list[Sketch]) -> tuple[U16Matrix, U16Matrix]:
+        """``band_values`` of many sketches at once: (whole-text rows, lead rows)."""
+        return (
+            _minhash_rows([s.fingerprints for s in sketches], self.num_perm, _SEED_FULL),
+            _minhash_rows([s.lead for s in sketches], self.lead_perm, _SEED_LEAD),
+        )
+
     def pack(self, event_time: float, sketch: Sketch | None) -> bytes:
         """The state value of an article: its sketch, or only its event time."""
         if sketch is None:
@@ -185,6 +193,14 @@ class Sketcher:
 def _minhash(values: npt.NDArray[np.uint64], num_perm: int, seed: int) -> U16Array:
     matrix = RMinHash.digest_matrix_from_flat_token_hashes(values, [0, len(values)], num_perm, seed)
     return np.asarray(matrix.to_rows()[0], dtype=np.uint32).astype(np.uint16)
+
+
+def _minhash_rows(sets: list[U16Array], num_perm: int, seed: int) -> U16Matrix:
+    offsets = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([len(values) for values in sets], out=offsets[1:])
+    flat = np.concatenate(sets).astype(np.uint64) * _MIX[0]
+    matrix = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets.tolist(), num_perm, seed)
+    return np.asarray(matrix.to_rows(), dtype=np.uint32).astype(np.uint16)
 
 
 def _sampled(values: U16Array, level: int) -> U16Array:
