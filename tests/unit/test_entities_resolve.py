@@ -1,0 +1,95 @@
+"""Resolution rules on hand-made model spans (no spaCy): KB typing, splitting, people, labels."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.kb import KnowledgeBase
+from workers.stages.entities_resolve import resolve
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+def spans(text: str, *marked: tuple[str, str, int]) -> list[tuple[int, int, str]]:
+    """(surface, label, occurrence) -> character spans, as a model would give them."""
+    out = []
+    for surface, label, occurrence in marked:
+        start = -1
+        for _ in range(occurrence + 1):
+            start = text.index(surface, start + 1)
+        out.append((start, start + len(surface), label))
+    return out
+
+
+def by_name(result: tuple) -> dict[str, tuple[str, int]]:
+    return {e.name: (e.label, e.count) for e in result}
+
+
+def test_kb_relabels_and_merges_spellings(kb: KnowledgeBase) -> None:
+    text = "The North Atlantic Treaty Organisation met. NATO agreed. Nato troops left."
+    model = spans(text, ("North Atlantic Treaty Organisation", "WORK_OF_ART", 0),
+                  ("NATO", "ORG", 0))
+    assert by_name(resolve(None, text, [], model, kb)) == {"NATO": ("ORG", 3)}
+
+
+def test_model_span_listing_places_is_split(kb: KnowledgeBase) -> None:
+    text = "Talks in Brussels Belgium and at The Oval, London ended."
+    model = spans(text, ("Brussels Belgium", "GPE", 0), ("The Oval, London", "FAC", 0))
+    result = by_name(resolve(None, text, [], model, kb))
+    assert result["Brussels"][0] == result["Belgium"][0] == "GPE"
+    assert result["The Oval"] == ("FAC", 1) and result["London"] == ("GPE", 1)
+
+
+def test_partial_person_names_whatever_the_model_said(kb: KnowledgeBase) -> None:
+    text = ("Jens Stoltenberg spoke. Stoltenberg and Sajjan met. "
+            "Defence Minister Harjit Sajjan agreed.")
+    model = spans(text, ("Jens Stoltenberg", "PERSON", 0), ("Stoltenberg", "GPE", 1),
+                  ("Sajjan", "ORG", 0), ("Harjit Sajjan", "PERSON", 0))
+    result = by_name(resolve(None, text, [], model, kb))
+    assert result == {"Jens Stoltenberg": ("PERSON", 2), "Harjit Sajjan": ("PERSON", 2)}
+
+
+def test_untagged_surnames_are_added(kb: KnowledgeBase) -> None:
+    text = "Maria Lindqvist won. Later Lindqvist said she was happy."
+    model = spans(text, ("Maria Lindqvist", "PERSON", 0))
+    assert by_name(resolve(None, text, [], model, kb)) == {"Maria Lindqvist": ("PERSON", 2)}
+
+
+def test_kb_place_is_a_person_only_as_a_known_surname(kb: KnowledgeBase) -> None:
+    text = "Director Neil Jordan spoke. Jordan said the film was done in Ireland."
+    model = spans(text, ("Neil Jordan", "PERSON", 0), ("Jordan", "GPE", 1))
+    result = by_name(resolve(None, text, [], model, kb))
+    assert result == {"Neil Jordan": ("PERSON", 2), "Ireland": ("GPE", 1)}
+    text = "Neil Armstrong flew to Jordan."
+    model = spans(text, ("Neil Armstrong", "PERSON", 0), ("Jordan", "PERSON", 0))
+    assert by_name(resolve(None, text, [], model, kb))["Jordan"] == ("GPE", 1)
+
+
+def test_one_label_per_entity_by_majority(kb: KnowledgeBase) -> None:
+    text = "Zorblax rose. Zorblax fell. Zorblax shares gained."
+    model = spans(text, ("Zorblax", "ORG", 0), ("Zorblax", "ORG", 1), ("Zorblax", "PERSON", 2))
+    assert by_name(resolve(None, text, [], model, kb)) == {"Zorblax": ("ORG", 3)}
+
+
+def test_names_tagged_once_are_found_everywhere(kb: KnowledgeBase) -> None:
+    text = "Interfax news agency reported it. Later Interfax said more."
+    model = spans(text, ("Interfax news agency", "ORG", 0))
+    assert by_name(resolve(None, text, [], model, kb)) == {"Interfax": ("ORG", 2)}
+
+
+def test_dates_do_not_hide_kb_names(kb: KnowledgeBase) -> None:
+    text = "WIGAN , England 1996-08-31"
+    model = spans(text, ("England 1996-08-31", "DATE", 0))
+    assert by_name(resolve(None, text, [], model, kb)) == {"England": ("GPE", 1)}
+
+
+def test_salience_prefers_title_and_lead(kb: KnowledgeBase) -> None:
+    title = "Iraq approves NATO mission"
+    text = "NATO will train troops.\n\nLater, Iran and Iraq talked. Iran said no. Iran left."
+    result = {e.name: e for e in resolve(title, text, spans(title), spans(text), kb)}
+    assert result["NATO"].salience > result["Iran"].salience
+    assert result["Iraq"].salience > result["Iran"].salience
+    assert [m.in_title for m in result["Iraq"].mentions] == [True, False]
