@@ -182,6 +182,7 @@ def test_expiry_by_event_time(dedup: Deduplicator) -> None:
         ({"published_at": "2026-03-01T00:00:00Z", "fetched_at": "2026-03-02T00:00:00Z"},
          1772323200.0),
         ({"published_at": "not a date", "fetched_at": "2026-03-02T00:00:00+00:00"}, 1772409600.0),
+        ({"published_at": "2026-03-01T00:00:00"}, 1772323200.0),
         ({"ingested_at": 123.5}, 123.5),
     ],
 )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, MutableMapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -39,13 +39,17 @@ _DAY = 86_400.0
 
 
 def event_time(article: CleanedArticle) -> float:
-    """Epoch seconds of the article's event: published_at, else fetched_at, else ingestion."""
+    """Epoch seconds of the article's event: published_at, else fetched_at, else ingestion.
+
+    Timestamps without a zone are taken as UTC; unparseable ones are skipped.
+    """
     for stamp in (article.published_at, article.fetched_at):
         if stamp:
             try:
-                return datetime.fromisoformat(stamp).timestamp()
+                when = datetime.fromisoformat(stamp)
             except ValueError:
                 continue
+            return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
     return article.ingested_at
 
 

@@ -64,16 +64,7 @@ class BandIndex:
         self._buckets.clear()
 
     def add(self, article_id: str, keys: list[int]) -> None:
-        buckets = self._buckets
-        for key in keys:
-            held = buckets.get(key)
-            if held is None:
-                buckets[key] = article_id
-            elif isinstance(held, str):
-                if held != article_id:
-                    buckets[key] = [held, article_id]
-            elif article_id not in held:
-                held.append(article_id)
+        self.add_and_match(article_id, keys)
 
     def remove(self, article_id: str, keys: list[int]) -> None:
         buckets = self._buckets
