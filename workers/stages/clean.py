@@ -67,6 +67,18 @@ def _normalise(line: str) -> str:
     return _SPACES.sub(" ", _INVISIBLE.sub("", line)).strip()
 
 
+def mend_line(line: str) -> str:
+    """A line as it appears in the output: ftfy-mended, invisible characters dropped, whitespace
+    collapsed and trimmed."""
+    return _normalise(_fix(line))
+
+
+def _fix(text: str) -> str:
+    if text.isascii() and "&" not in text:
+        return text  # nothing ftfy could mend: plain ASCII without HTML entities
+    return ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
+
+
 def _key(text: str) -> str:
     return _KEY_JUNK.sub(" ", text.casefold()).strip()
 
@@ -106,7 +118,7 @@ class Cleaner:
             title = title or page.title
             published = published or page.date
         if title is not None:
-            title = _normalise(self._fix(title)) or None
+            title = mend_line(title) or None
 
         lines = self._mark_lines(body, title)
         kept = [ln for ln in lines if ln.reason is None]
@@ -131,12 +143,6 @@ class Cleaner:
             removed=removed,
         )
 
-    @staticmethod
-    def _fix(text: str) -> str:
-        if text.isascii() and "&" not in text:
-            return text  # nothing ftfy could mend: plain ASCII without HTML entities
-        return ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
-
     def _mark_lines(self, body: str, title: str | None) -> list[_Line]:
         """Split into paragraphs and mark empty, boilerplate and repeated lines."""
         lines: list[_Line] = []
@@ -144,7 +150,7 @@ class Cleaner:
         for raw_line in body.splitlines():
             if not raw_line.strip():
                 continue
-            text = _normalise(self._fix(raw_line))
+            text = mend_line(raw_line)
             line = _Line(no=len(lines), raw=raw_line, text=text, key=_key(text))
             lines.append(line)
             if not line.key:

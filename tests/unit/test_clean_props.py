@@ -1,0 +1,106 @@
+"""Property and fuzz tests of the cleaning stage: no input crashes or stalls it.
+
+Whatever arrives, ``Cleaner.clean`` returns a CleanedArticle or a Rejected with one of the
+reasons a cleaner may give, within a bounded time; and cleaning only ever removes whole lines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workers.records import CleanedArticle, RawArticle, Rejected
+from workers.settings import Settings
+from workers.stages.clean import Cleaner, make_cleaner, mend_line
+
+CLEANER_REASONS = {"empty_after_cleaning", "extraction_failed"}
+
+
+@pytest.fixture(scope="module")
+def cleaner() -> Iterator[Cleaner]:
+    built = make_cleaner(Settings(html_timeout=5.0))
+    yield built
+    built.close()
+
+
+def _check(out: CleanedArticle | Rejected) -> None:
+    if isinstance(out, Rejected):
+        assert out.reason in CLEANER_REASONS, out
+    else:
+        assert out.text and out.text == out.text.strip()
+        assert "\n\n\n" not in out.text
+        assert all(p.strip() == p and p for p in out.text.split("\n\n"))
+
+
+_lines = st.lists(
+    st.one_of(
+        st.text(max_size=120),
+        st.sampled_from(["Advertisement", "Read more", "  ", "\u200b", "Home > News",
+                         "Sign up for our newsletter", "Ã©tÃ©", "&amp; &lt;b&gt;"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.text(), title=st.one_of(st.none(), st.text(max_size=80)))
+def test_arbitrary_unicode_never_crashes(cleaner: Cleaner, body: str, title: str | None) -> None:
+    _check(cleaner.clean(RawArticle(id="p", body=body, title=title)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_lines)
+def test_output_paragraphs_come_from_input_lines(cleaner: Cleaner, lines: list[str]) -> None:
+    body = "\n".join(lines)
+    out = cleaner.clean(RawArticle(id="p", body=body))
+    _check(out)
+    if isinstance(out, CleanedArticle):
+        # every paragraph is one input line (any Unicode line break), mended and trimmed
+        fixed = {mend_line(ln) for ln in body.splitlines()}
+        assert all(p in fixed for p in out.text.split("\n\n"))
+        assert out.title is None or out.title in fixed
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.text(max_size=2000))
+def test_arbitrary_html_never_crashes(cleaner: Cleaner, body: str) -> None:
+    _check(cleaner.clean(RawArticle(id="h", body=f"<html><body>{body}</body></html>",
+                                    content_type="text/html")))
+
+
+def test_huge_text_is_bounded(cleaner: Cleaner) -> None:
+    para = ("The committee met again on Thursday and agreed a longer timetable for the "
+            "review of regional transport spending, officials said. ")
+    body = "\n".join(f"{i} {para * 3}" for i in range(20_000))  # ~7 MB, 20k distinct lines
+    start = time.perf_counter()
+    out = cleaner.clean(RawArticle(id="big", body=body))
+    assert isinstance(out, CleanedArticle)
+    assert time.perf_counter() - start < 30
+    one_line = "word " * 2_000_000  # 10 MB on one line
+    start = time.perf_counter()
+    _check(cleaner.clean(RawArticle(id="line", body=one_line)))
+    assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("depth", [10_000, 200_000])
+def test_deeply_nested_html_is_bounded(cleaner: Cleaner, depth: int) -> None:
+    page = "<html><body>" + "<div>" * depth + "<p>deep text</p>" + "</div>" * depth + "</body>"
+    start = time.perf_counter()
+    out = cleaner.clean(RawArticle(id="deep", body=page, content_type="text/html"))
+    _check(out)
+    assert time.perf_counter() - start < 5.0 + 10  # the timeout plus process restart
+
+
+def test_hostile_html_is_rejected_not_raised(cleaner: Cleaner) -> None:
+    for page in ["", "<", "<html>", "\x00" * 100, "<p>" * 50_000, "<!--" + "-" * 100_000]:
+        out = cleaner.clean(RawArticle(id="bad", body=page, content_type="text/html"))
+        _check(out)
+    # the helper process still works afterwards
+    good = "<html><body><article>" + "<p>Paragraph of text that is long enough.</p>" * 5
+    out = cleaner.clean(RawArticle(id="ok", body=good + "</article></body></html>",
+                                   content_type="text/html"))
+    assert isinstance(out, CleanedArticle)
