@@ -46,6 +46,7 @@ class _Family:
     reason: RemovalReason
     max_words: int
     pattern: re.Pattern[str]
+    triggers: tuple[str, ...]  # empty: always try the pattern
 
 
 class LineRules:
@@ -62,9 +63,9 @@ class LineRules:
                 )
             flags = 0 if fam.get("case_sensitive") else re.IGNORECASE
             joined = "|".join(f"(?:{p})" for p in fam["patterns"])
-            self.families.append(
-                _Family(fam["name"], reason, int(fam["max_words"]), re.compile(joined, flags))
-            )
+            triggers = tuple(t.lower() for t in fam.get("triggers", ()))
+            self.families.append(_Family(fam["name"], reason, int(fam["max_words"]),
+                                         re.compile(joined, flags), triggers))
         self.date_words = frozenset(w.lower() for w in data["dateline_words"])
         self.date_anchors = frozenset(w.lower() for w in data["dateline_anchor_words"])
         self.date_max_tokens = int(data["dateline_max_tokens"])
@@ -87,8 +88,11 @@ class LineRules:
     def junk_reason(self, line: str) -> RemovalReason | None:
         """Why ``line`` (ftfy-fixed, whitespace-normalised) is junk, or None to keep it."""
         words = len(line.split())
+        low = line.lower()
         for fam in self.families:
-            if words <= fam.max_words and fam.pattern.search(line):
+            if words > fam.max_words or (fam.triggers and not any(t in low for t in fam.triggers)):
+                continue
+            if fam.pattern.search(line):
                 return fam.reason
         if self.is_dateline(line):
             return "dateline"
