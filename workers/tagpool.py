@@ -48,6 +48,8 @@ def _serve(settings: Settings, conn: Connection) -> None:
     except Exception as exc:
         conn.send(("error", f"tagger failed to start: {exc!r}"))
         return
+    # One tiny batch first: the model's first call allocates and caches what later calls reuse.
+    tagger.tag_batch([CleanedArticle(id="warm-up", title="NATO", text="Jens Stoltenberg spoke.")])
     conn.send(("ready", None))
     while True:
         try:
@@ -166,6 +168,10 @@ class TagPool:
         self.batches += 1
         results = [result for part, _, _ in parts for result in part]
         return results, sum(inference for _, inference, _ in parts)
+
+    def pids(self) -> list[int]:
+        """Process ids of the live children (for CPU and memory accounting)."""
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def close(self) -> None:
         """Stop the children and the threads; safe to call twice."""
