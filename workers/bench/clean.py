@@ -3,7 +3,9 @@
 Three runs over the same articles from ``news-dev.jsonl`` (read through
 ``settings.shared_data_dir``):
 
-* ``text``: ``Cleaner.clean`` on the plain-text bodies;
+* ``text``: ``Cleaner.clean`` on the plain-text bodies (2.5 KB on average);
+* ``text 5 KB``: the same on 5 KB inputs, each made of consecutive bodies cut at a line break
+  at 5,120 bytes (the size the target is stated for);
 * ``html``: ``Cleaner.clean`` on HTML pages built at benchmark time around each article (header,
   navigation, share bar, aside with other stories, footer with cookie and copyright notices);
   this includes the hand-off to the extraction helper process;
@@ -83,6 +85,19 @@ def _time(items: list[Any], fn: Callable[[Any], object], sizes: list[int]) -> di
     }
 
 
+def _five_kb(bodies: list[str]) -> list[str]:
+    """Consecutive bodies joined and cut at a line break at 5,120 bytes, one per body."""
+    out = []
+    for i in range(len(bodies)):
+        text, j = "", i
+        while len(text.encode()) < 5120 and j < i + 10:
+            text += bodies[j % len(bodies)] + "\n\n"
+            j += 1
+        cut = text.encode()[:5120].decode("utf-8", errors="ignore")
+        out.append(cut[: cut.rfind("\n")] if "\n" in cut else cut)
+    return out
+
+
 def _pin_one_core() -> int | None:
     if not hasattr(os, "sched_setaffinity"):
         return None
@@ -107,8 +122,11 @@ def bench_clean(settings: Settings, limit: int = 500) -> dict:
                     for r, p in zip(texts, pages, strict=True)]
         text_sizes = [len(r.body.encode()) for r in texts]
         page_sizes = [len(p.encode()) for p in pages]
+        five = [RawArticle(id=r["id"], body=b, title=r["title"])
+                for r, b in zip(rows, _five_kb([r["body"] for r in rows]), strict=True)]
         results = {
             "text": _time(texts, cleaner.clean, text_sizes),
+            "text 5 KB": _time(five, cleaner.clean, [len(r.body.encode()) for r in five]),
             "html": _time(html_raw, cleaner.clean, page_sizes),
             "html bare trafilatura": _time(pages, trafilatura.extract, page_sizes),
         }
