@@ -135,18 +135,22 @@ class Settings(BaseSettings):
     dedup_num_perm: int = Field(
         64, description="MinHash permutations (for LSH banding; at least bands x rows)."
     )
-    dedup_shingle_size: int = Field(5, description="Word shingle size for MinHash.")
+    dedup_shingle_size: int = Field(
+        4,
+        description="Words per shingle. 4 rather than 5: rewrites that change more words keep "
+        "more shingles, at the same separation of distinct stories (docs/dedup.md).",
+    )
     dedup_jaccard_threshold: float = Field(
-        0.5,
-        description="Estimated Jaccard at or above which a candidate is a near duplicate "
-        "(spun rewrites measure 0.66+, distinct stories at most 0.37; docs/dedup.md).",
+        0.55,
+        description="Jaccard (of shingle fingerprints) at or above which a candidate is a near "
+        "duplicate (spun rewrites measure 0.73+, distinct stories at most 0.41; docs/dedup.md).",
     )
     dedup_containment_threshold: float = Field(
-        0.6,
-        description="Estimated containment of the shorter text in the longer at or above which "
-        "a candidate is a near duplicate (truncated and updated copies). 0.6 sits between "
-        "the highest distinct-story pair measured (0.56) and partial wire copies (0.62+); "
-        "see docs/dedup.md.",
+        0.63,
+        description="Containment of the smaller shingle set in the larger at or above which a "
+        "candidate is a near duplicate (truncated and updated copies). It sits between the "
+        "highest distinct-story pair measured (0.60) and edited wire copies that do not keep "
+        "the lead (0.65+); see docs/dedup.md.",
     )
     dedup_window_days: float = Field(
         7.0, description="Index entries expire this many days after their event time."
@@ -165,7 +169,9 @@ class Settings(BaseSettings):
         "truncated, updated and re-headlined copies whose whole-text Jaccard is low.",
     )
     dedup_lead_bands: int = Field(
-        8, description="LSH bands (of 2 values each) over the lead sketch."
+        16,
+        description="LSH bands (of 2 values each) over the lead sketch; 16 find a 25-word "
+        "teaser of a long article with probability 0.92.",
     )
     dedup_max_fingerprints: int = Field(
         1024,

@@ -156,7 +156,7 @@ def test_entries_from_other_sketch_settings_only_mark_redeliveries(
         _article("seed", body)
     )
     changed = make_deduplicator(
-        Settings(dedup_shingle_size=4), normalise=_alias_normaliser, state=state
+        Settings(dedup_shingle_size=5), normalise=_alias_normaliser, state=state
     )
     assert changed.check(_article("seed", body)).kind == "redelivery"
     assert changed.check(_article("copy", body)).status == "unique"
