@@ -54,7 +54,7 @@ def load_groups(rules_dir: Path = RULES_DIR) -> list[dict[str, Any]]:
         if not isinstance(file_groups, list):
             raise SystemExit(f"{path}: expected a top-level `groups:` list")
         groups.extend(file_groups)
-    names = [g.get("name") for g in groups]
+    names = [str(g.get("name")) for g in groups]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise SystemExit(f"rule group names must be unique across files: {duplicated}")

@@ -195,6 +195,7 @@ class KubernetesSchemas:
     def _validator(self, key: tuple[str, str, str]) -> Any:
         if key not in self._validators:
             meta = {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+            schema: dict[str, Any]
             if key in self._builtin:
                 schema = {"$ref": f"#/definitions/{self._builtin[key]}"}
             elif key in self._crds:

@@ -1,0 +1,224 @@
+"""Deployment files, validated offline: docker-compose.yml, deploy/Dockerfile, the generated
+PrometheusRule and the sample corpus.
+
+The validators and schemas come from ``scripts/install-deploy-tools.sh`` (package registries, cached
+under ~/.cache/newsflow/tools). Without them these tests fail when CI=true and skip otherwise.
+Kubernetes overlays are in test_deploy_k8s.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from workers.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "deploy" / "Dockerfile"
+
+
+def load_script(name: str) -> ModuleType:
+    """Import ``scripts/<name>.py`` (scripts/ is not a package)."""
+    path = REPO / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"newsflow_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+validate_deploy = load_script("validate_deploy")
+gen_prometheusrule = load_script("gen_prometheusrule")
+
+
+def require_tools() -> Any:
+    """The installed tools, or fail (CI=true) / skip with how to install them."""
+    tools = validate_deploy.Tools.default()
+    missing = tools.missing()
+    if missing:
+        message = (f"deploy tools missing ({', '.join(missing)}); "
+                   "run scripts/install-deploy-tools.sh")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return tools
+
+
+@pytest.fixture(scope="module")
+def tools() -> Any:
+    return require_tools()
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+# --- docker-compose.yml ----------------------------------------------------------------------
+
+
+def test_compose_validates_and_every_mounted_file_exists(tools: Any) -> None:
+    assert validate_deploy.validate_compose(COMPOSE, tools.compose_schema, env={}) == []
+
+
+def test_compose_validation_catches_unknown_keys_and_missing_mounts(
+    tools: Any, tmp_path: Path
+) -> None:
+    broken = {
+        "services": {
+            "worker": {"image": "x:1", "restart_policy": "always",
+                       "volumes": ["./nowhere/prometheus.yml:/etc/p.yml:ro"]},
+        }
+    }
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken), encoding="utf-8")
+    errors = validate_deploy.validate_compose(path, tools.compose_schema, env={})
+    assert any("restart_policy" in e for e in errors), errors
+    assert any("nowhere/prometheus.yml" in e and "missing" in e for e in errors), errors
+
+
+def test_compose_corpus_folder_follows_its_variable(tools: Any) -> None:
+    errors = validate_deploy.validate_compose(
+        COMPOSE, tools.compose_schema, env={"NEWSFLOW_CORPUS_DIR": "./no-such-corpus"})
+    assert [e for e in errors if "no-such-corpus" in e], errors
+
+
+def test_worker_service_can_be_scaled(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    assert "container_name" not in worker
+    assert "ports" not in worker, "fixed host ports clash with --scale worker=N"
+    assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert worker["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert worker["environment"]["NEWSFLOW_STORE"] == "rocksdb://"
+    assert any(str(v).startswith("worker-state:") for v in worker["volumes"])
+
+
+def test_compose_services_and_pinned_images(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"kafka", "topics", "worker", "prometheus", "grafana", "replay"} <= set(services)
+    assert services["kafka"]["image"] == "apache/kafka:4.1.1"
+    assert "healthcheck" in services["kafka"]
+    for name in ("prometheus", "grafana"):
+        image = services[name]["image"]
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: exact tag, got {image}"
+    assert services["replay"]["profiles"] == ["replay"]
+    assert services["replay"]["entrypoint"] == ["newsflow", "produce", "/data/corpus.jsonl"]
+    assert services["topics"]["entrypoint"] == ["newsflow", "topics", "create"]
+    grafana_env = services["grafana"]["environment"]
+    assert grafana_env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert grafana_env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    home = grafana_env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (REPO / "deploy" / "grafana" / "dashboards" / Path(home).name).is_file()
+    assert {"kafka-data", "worker-state"} <= set(compose["volumes"])
+
+
+def test_compose_environment_is_valid_settings(compose: dict[str, Any]) -> None:
+    fields = set(Settings.model_fields)
+    for name in ("topics", "worker", "replay"):
+        env = {k: str(validate_deploy.interpolate(str(v), {}))
+               for k, v in compose["services"][name]["environment"].items()}
+        unknown = [k for k in env if k.startswith("NEWSFLOW_")
+                   and k.removeprefix("NEWSFLOW_").lower() not in fields]
+        assert unknown == [], f"{name}: not settings fields: {unknown}"
+        settings = settings_from_env(env)
+        assert settings.bootstrap_servers == "kafka:29092"
+
+
+def settings_from_env(env: dict[str, str]) -> Settings:
+    """Settings as the container would build them from ``env`` (pydantic checks each value)."""
+    saved = dict(os.environ)
+    try:
+        for key in [k for k in os.environ if k.startswith("NEWSFLOW_") or k.startswith("KAFKA_")]:
+            del os.environ[key]
+        os.environ.update(env)
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+def test_dockerfile_passes_hadolint(tools: Any) -> None:
+    proc = validate_deploy.hadolint(tools, DOCKERFILE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hadolint_reports_a_bad_dockerfile(tools: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install curl\nCMD python app.py\n")
+    proc = validate_deploy.hadolint(tools, bad)
+    assert proc.returncode != 0
+    assert "DL3007" in proc.stdout  # latest tag
+
+
+def test_dockerfile_shape() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    stages = re.findall(r"^FROM (\S+)", text, flags=re.M)
+    assert len(stages) >= 2, "multi-stage"
+    assert all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", s) for s in stages), stages
+    final = text[text.rindex("\nFROM "):]
+    assert "build-essential" not in final and "apt-get install" not in final
+    assert "COPY --from=build /opt/venv" in final
+    user = re.findall(r"^USER (\S+)", final, flags=re.M)
+    assert user and not user[-1].startswith(("root", "0")), user
+    assert "HEALTHCHECK" in final and "/health/live" in final and "6066" in final
+    assert re.search(r'^ENTRYPOINT \["newsflow", "worker"\]$', final, flags=re.M)
+    assert ".[rocksdb]" in text and "en_core_web_sm" in text
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    rules = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
+    assert rules[rules.index("*")] == "*"
+    for needed in ("!pyproject.toml", "!README.md", "!workers/", "!schemas/"):
+        assert needed in rules
+
+
+# --- PrometheusRule and samples --------------------------------------------------------------
+
+
+def test_prometheusrule_is_generated_from_the_rule_files() -> None:
+    committed = gen_prometheusrule.OUTPUT.read_text(encoding="utf-8")
+    assert committed == gen_prometheusrule.render()
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_prometheusrule.py"),
+                           "--check"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_prometheusrule_check_notices_a_changed_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for path in sorted(gen_prometheusrule.RULES_DIR.glob("*.yml")):
+        (rules / path.name).write_text(path.read_text(encoding="utf-8").replace(
+            "for: 2m", "for: 3m", 1), encoding="utf-8")
+    assert gen_prometheusrule.render(rules) != gen_prometheusrule.OUTPUT.read_text("utf-8")
+    rendered = yaml.safe_load(gen_prometheusrule.render())
+    sources = [g for p in sorted(gen_prometheusrule.RULES_DIR.glob("*.yml"))
+               for g in yaml.safe_load(p.read_text("utf-8"))["groups"]]
+    assert rendered["spec"]["groups"] == sources
+
+
+def test_sample_corpus_is_valid_raw_articles() -> None:
+    schema = json.loads((REPO / "schemas" / "raw.json").read_text(encoding="utf-8"))
+    lines = (REPO / "samples" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    docs = [json.loads(line) for line in lines if line.strip()]
+    assert len(docs) >= 6
+    for doc in docs:
+        jsonschema.validate(doc, schema)
+    ids = [d["id"] for d in docs if "id" in d]
+    assert len(ids) == len(set(ids))
+    assert any("id" not in d for d in docs), "one record relies on the url-derived id"
