@@ -8,8 +8,8 @@ regular expression:
   (``U.S.``), and in title case when four letters or longer (``Nato``), so that the words "us" or
   "who" never match;
 * every other alias matches after folding case, a leading "the", a possessive "'s", spaces and
-  hyphens, and British/American spelling (Organisation/Organization, Defence/Defense), as long as the surface
-  has a capital letter (so "turkey" the bird is not Turkey);
+  hyphens, and British/American spelling (Organisation/Organization, Defence/Defense), as long
+  as the surface has a capital letter (so "turkey" the bird is not Turkey);
 * demonyms (``Iraqi``, ``Canadians``) link to their country's entry.
 
 ``canonicalise_text`` rewrites every alias occurrence in running text to its canonical name with

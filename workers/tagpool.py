@@ -87,7 +87,8 @@ class _Worker:
 
     def _receive(self) -> tuple[str, Any]:
         try:
-            return self.conn.recv()  # type: ignore[no-any-return]
+            message: tuple[str, Any] = self.conn.recv()
+            return message
         except (EOFError, OSError) as exc:
             code = self.process.exitcode
             self._restart()
@@ -116,7 +117,7 @@ class _Worker:
             kind, payload = self._receive()
         if kind != "ok":
             raise TagPoolError(str(payload))
-        return payload  # type: ignore[no-any-return]
+        return payload
 
     def _restart(self) -> None:
         self.stop(timeout=1.0)

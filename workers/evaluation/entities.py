@@ -160,8 +160,8 @@ def eval_entities(path: Path, settings: Settings, out: Path | None = None) -> di
     found: list[set[TokenSpan]] = []
     for first in track(range(0, len(docs), 32), description="stage", console=console):
         found += stage_spans(tagger, docs[first:first + 32])
-    result = {"file": str(path), "model": settings.spacy_model, "documents": len(docs),
-              "bare": score(gold, bare), "stage": score(gold, found)}
+    scores = {"bare": score(gold, bare), "stage": score(gold, found)}
+    result = {"file": str(path), "model": settings.spacy_model, "documents": len(docs), **scores}
     if out is not None:
         with out.open("w", encoding="utf-8") as handle:
             for index, spans in enumerate(found):
@@ -170,7 +170,7 @@ def eval_entities(path: Path, settings: Settings, out: Path | None = None) -> di
     for column in ("type", "bare P", "bare R", "bare F1", "stage P", "stage R", "stage F1"):
         table.add_column(column, justify="right")
     for kind in ("PER", "ORG", "LOC", "micro", "MISC"):
-        b, s = result["bare"][kind], result["stage"][kind]
+        b, s = scores["bare"][kind], scores["stage"][kind]
         table.add_row(kind, *(f"{b[k]:.3f}" for k in ("precision", "recall", "f1")),
                       *(f"{s[k]:.3f}" for k in ("precision", "recall", "f1")))
     console.print(table)

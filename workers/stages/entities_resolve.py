@@ -191,7 +191,7 @@ def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase)
 
 def propagate_names(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
     """Add the untagged occurrences of names the model tagged elsewhere in the article."""
-    names = {}
+    names: dict[str, str] = {}
     for span in spans:
         surface = _name(span.text)
         if (span.entry is None and not span.person and span.label not in NUMERIC_LABELS
