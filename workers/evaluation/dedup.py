@@ -14,7 +14,10 @@ state. Scoring follows ../shared/data/README.md:
 from __future__ import annotations
 
 import itertools
+import random
+import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +155,70 @@ def _print(result: dict[str, Any], path: Path, cleaned: bool) -> None:
     table.add_row("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(result["verdicts"].items())))
     table.add_row("state bytes / article", f"{result['state_bytes_per_article']:.1f}")
     Console().print(table)
+
+
+# --- a stream with rewrite rules of our own (a check of generalisation) -----------------------
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _rewrites(rng: random.Random, vocabulary: list[str]) -> dict[str, Callable[[str], str]]:
+    def paragraphs(text: str) -> list[str]:
+        return [p for p in text.split("\n\n") if p.strip()]
+
+    def spin(share: float) -> Callable[[str], str]:
+        return lambda t: " ".join(
+            w if rng.random() >= share else rng.choice(vocabulary) for w in t.split()
+        )
+
+    return {
+        "middle_excerpt": lambda t: "\n\n".join(
+            paragraphs(t)[1 : max(2, len(paragraphs(t)) * 2 // 3)]
+        ),
+        "paragraph_shuffle": lambda t: "\n\n".join(rng.sample(paragraphs(t), len(paragraphs(t)))),
+        "sentences_dropped": lambda t: " ".join(
+            s for s in _SENTENCE_END.split(t) if rng.random() >= 0.3
+        ),
+        "teaser": lambda t: " ".join(t.split()[: max(20, len(t.split()) // 5)]),
+        "typography": lambda t: t.replace("'", "\u2019").replace(" - ", " \u2014 ").upper(),
+        "spin10": spin(0.10),
+        "spin15": spin(0.15),
+        "spin20": spin(0.20),
+    }
+
+
+def write_rewrite_stream(
+    news: Path, out: Path, exclude: Path | None = None, n: int = 500, seed: int = 7
+) -> int:
+    """Write a dedup stream from ``news`` (news-dev.jsonl format) with rewrite rules that the
+    dev stream does not use: ``n`` originals (not in ``exclude``'s clusters, distinct bodies),
+    then one rewrite of each, the rule cycling; words for spinning come from other articles.
+    Random replacement is harsher than synonym spinning. Returns the number of records."""
+    rng = random.Random(seed)
+    used = {orjson.loads(line)["cluster"] for line in exclude.read_bytes().splitlines()
+            if line.strip()} if exclude else set()
+    pool, bodies = [], set()
+    for row in map(orjson.loads, news.read_bytes().splitlines()):
+        if row["id"] not in used and row["body"] not in bodies:
+            bodies.add(row["body"])
+            pool.append(row)
+    rng.shuffle(pool)
+    vocabulary = [w for row in pool[n : n + 300] for w in row["body"].split()]
+    rules = _rewrites(rng, vocabulary)
+    names = list(rules)
+    rows = [{"id": r["id"], "cluster": r["id"], "kind": "original", "title": r["title"],
+             "body": r["body"]} for r in pool[:n]]
+    copies = [{"id": f"{r['id']}~{names[i % len(names)]}", "cluster": r["id"],
+               "kind": names[i % len(names)], "title": r["title"],
+               "body": rules[names[i % len(names)]](r["body"])} for i, r in enumerate(pool[:n])]
+    rng.shuffle(copies)
+    out.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows + copies))
+    return len(rows) + len(copies)
+
+
+if __name__ == "__main__":
+    import sys
+
+    data = Settings().shared_data_dir
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "rewrites.jsonl")
+    count = write_rewrite_stream(data / "news-dev.jsonl", target, data / "dedup-dev.jsonl")
+    print(f"wrote {count} records to {target}; score with: newsflow eval dedup {target}")
