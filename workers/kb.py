@@ -131,6 +131,8 @@ class KnowledgeBase:
     def find(self, text: str) -> Iterator[tuple[int, int, KBEntry]]:
         """Every alias occurrence in ``text``: (start, end, entry), left to right, longest first."""
         for match in self._pattern.finditer(text):
+            if _glued(text, match.start()):
+                continue
             entry = self.lookup(match.group())
             if entry is not None:
                 yield match.start(), match.end(), entry
@@ -141,6 +143,8 @@ class KnowledgeBase:
 
     def _replace(self, match: re.Match[str]) -> str:
         surface = match.group()
+        if _glued(match.string, match.start()):
+            return surface
         replacement = self._replacements.get(surface)
         if replacement is None:
             entry = self.lookup(surface)
@@ -150,16 +154,28 @@ class KnowledgeBase:
         return replacement
 
     def _surface_variants(self) -> set[str]:
+        """The forms the scanning regex knows: as written (capitalised) and in capitals; acronyms
+        also with periods (U.S.) and, from four letters, in title case (Nato)."""
         variants: set[str] = set()
         for key in self._acronyms:
-            variants.add(key)
-            variants.add(".".join(key) + ".")
+            variants.update((key, ".".join(key) + "."))
+            if len(key) >= 4 and key.isalpha():
+                variants.add(key.title())
         for entry in self.entries:
             for alias in (entry.name, *entry.aliases):
                 if not is_acronym(alias):
-                    variants.update((alias, _american(alias)))
-                    variants.add(alias[0].upper() + alias[1:])
-        return {v.casefold() for v in variants if v}
+                    for form in (alias, _american(alias)):
+                        form = form[0].upper() + form[1:]
+                        variants.update((form, form.upper()))
+        return {v for v in variants if v}
+
+
+def _glued(text: str, start: int) -> bool:
+    """True when a match starts inside a word (or right after a period, as in "e.U.S")."""
+    if start == 0:
+        return False
+    before = text[start - 1]
+    return before.isalnum() or before in "._"
 
 
 def _american(alias: str) -> str:
@@ -167,7 +183,11 @@ def _american(alias: str) -> str:
 
 
 def _compile(variants: set[str]) -> re.Pattern[str]:
-    """One regex whose case-insensitive alternation is a character trie (fails fast)."""
+    """One case-sensitive regex whose alternation is a character trie.
+
+    No leading assertion: that lets the regex engine skip quickly to positions where a name can
+    start (~20 us per article); the left word boundary is checked on each match (``_glued``).
+    """
     trie: dict[str, dict] = {}
     for word in variants:
         node = trie
@@ -185,6 +205,4 @@ def _compile(variants: set[str]) -> re.Pattern[str]:
             body = "(?:" + body + ")?"
         return body
 
-    # Every name starts with a capital letter: testing that before entering the (case-insensitive)
-    # trie keeps the scan at ~50 us per article. A trailing period belongs to "U.S." only.
-    return re.compile(r"\b(?=[A-Z])(?<!\.)(?i:" + render(trie) + r")(?!\w)")
+    return re.compile("(?:" + render(trie) + r")(?!\w)")

@@ -98,3 +98,9 @@ def test_every_alias_has_one_owner_or_a_documented_priority(kb: KnowledgeBase) -
         for alias in entry.aliases:
             found = kb.lookup(alias)
             assert found is not None and found.name == entry.name, alias
+
+
+def test_canonicalise_text_respects_word_edges(kb: KnowledgeBase) -> None:
+    assert kb.canonicalise_text("XNATO and NATOs") == "XNATO and NATOs"
+    assert kb.canonicalise_text("the U.S.-backed plan") == "the United States-backed plan"
+    assert kb.canonicalise_text("NORTH ATLANTIC TREATY ORGANIZATION") == "NATO"
