@@ -77,6 +77,7 @@ class Newsflow:
         self.loop_monitor = EventLoopMonitor(self.metrics)
         self.html_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html")
 
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             settings.app_id,
             version=1,

@@ -99,14 +99,18 @@ def tail(
 
     async def run() -> int:
         count = 0
-        async for rec in read_topics(settings, [name], follow=follow, idle_timeout=3.0):
+        async for rec in read_topics(
+            settings,
+            [name],
+            follow=follow,
+            idle_timeout=3.0,
+            until=lambda: limit is not None and count >= limit,
+        ):
             count += 1
             if raw_json:
                 sys.stdout.write((rec.value or b"null").decode("utf-8", "replace") + "\n")
             else:
                 _print_record(rec)
-            if limit is not None and count >= limit:
-                break
         return count
 
     count = asyncio.run(run())

@@ -115,6 +115,7 @@ async def collect(settings: Settings, expected: int, timeout: float, on_update) 
         [names["enriched"], names["duplicates"], names["deadletter"]],
         follow=True,
         deadline=deadline,
+        until=lambda: out.total >= expected,
     ):
         doc = orjson.loads(rec.value or b"{}")
         if rec.topic == names["enriched"]:
@@ -125,8 +126,6 @@ async def collect(settings: Settings, expected: int, timeout: float, on_update) 
             out.deadletters.append(doc)
         out.last_at = time.time()
         on_update(out)
-        if out.total >= expected:
-            break
     return out
 
 

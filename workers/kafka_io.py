@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -115,11 +115,14 @@ async def read_topics(
     deadline: float | None = None,
     from_beginning: bool = True,
     follow: bool = False,
+    until: Callable[[], bool] | None = None,
 ) -> AsyncIterator[Record]:
     """Yield every record of ``topics`` (read_committed).
 
-    Without ``follow``, stops once no record arrived for ``idle_timeout`` seconds (or at the
-    absolute monotonic ``deadline``).
+    Without ``follow``, stops once no record arrived for ``idle_timeout`` seconds; always stops
+    at the absolute monotonic ``deadline`` and once ``until()`` says so after a record. (Stop
+    through these, not by breaking out of the loop: the consumer then closes in the caller's
+    task.)
     """
     consumer = AIOKafkaConsumer(
         **client_kwargs(settings),
@@ -132,18 +135,8 @@ async def read_topics(
     )
     await consumer.start()
     try:
-        parts = []
-        for topic in topics:
-            for _ in range(50):
-                found = consumer.partitions_for_topic(topic)
-                if found:
-                    break
-                await consumer.force_metadata_update()
-                await asyncio.sleep(0.1)
-            parts += [TopicPartition(topic, p) for p in sorted(found or ())]
-        consumer.assign(parts)
-        if from_beginning:
-            await consumer.seek_to_beginning(*parts)
+        # Group-less: a subscription is assigned every partition, read from the reset point.
+        consumer.subscribe(topics)
         last = time.monotonic()
         while True:
             batch = await consumer.getmany(timeout_ms=500)
@@ -152,9 +145,25 @@ async def read_topics(
                 for m in messages:
                     last = now
                     yield Record(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
+                    if until is not None and until():
+                        return
             if deadline is not None and now > deadline:
                 return
             if not follow and now - last > idle_timeout:
                 return
     finally:
+        await _stop(consumer)
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """Stop a group-less consumer.
+
+    aiokafka's group-less coordinator cancels and then awaits its helper task on close; when that
+    task had not started yet, the await raises CancelledError although nobody cancelled *us*.
+    """
+    try:
         await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

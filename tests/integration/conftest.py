@@ -117,10 +117,9 @@ def collect(
             deadline=deadline,
             idle_timeout=idle_timeout,
             follow=expected is not None,
+            until=lambda: expected is not None and len(out) >= expected,
         ):
             out.append(rec)
-            if expected is not None and len(out) >= expected:
-                break
         return out
 
     return asyncio.run(run())
