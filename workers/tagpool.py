@@ -146,6 +146,7 @@ class TagPool:
         # a free worker), summed over calls: the cost of the process hand-off.
         self.handoff_seconds = 0.0
         self.batches = 0
+        self._next = 0
 
     async def warm_up(self) -> None:
         """Wait until every child has loaded its model (the health endpoint waits for this)."""
@@ -160,8 +161,10 @@ class TagPool:
         loop = asyncio.get_running_loop()
         chunks = _split(articles, self.size)
         started = time.perf_counter()
+        # Rotate the first worker so that concurrent small batches spread over the processes.
+        first, self._next = self._next, (self._next + len(chunks)) % self.size
         parts = await asyncio.gather(*(
-            loop.run_in_executor(self._threads, self._workers[i].call, chunk)
+            loop.run_in_executor(self._threads, self._workers[(first + i) % self.size].call, chunk)
             for i, chunk in enumerate(chunks)
         ))
         wall = time.perf_counter() - started
