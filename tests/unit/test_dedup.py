@@ -190,6 +190,19 @@ def test_event_time(fields: dict[str, object], expected: float) -> None:
     assert event_time(CleanedArticle(id="a", text="t", **fields)) == expected  # type: ignore[arg-type]
 
 
+def test_each_of_many_republications_is_linked_as_a_close_copy(
+    seed_parts: tuple[str, str],
+) -> None:
+    _, body = seed_parts
+    dedup = make_deduplicator(Settings(), normalise=_alias_normaliser, state={})
+    dedup.check(_article("wire", body))
+    for outlet in range(60):  # each outlet adds its own line: near, not exact, copies
+        text = f"{body}\n\nPublished by outlet {outlet}."
+        verdict = dedup.check(_article(f"outlet{outlet}", text))
+        assert verdict.kind == "near" and verdict.similarity is not None
+        assert verdict.similarity >= 0.9
+
+
 def test_wordless_text_is_unique_and_not_indexed(dedup: Deduplicator) -> None:
     assert dedup.check(_article("a", "...  !!")).status == "unique"
     assert dedup.check(_article("b", "... ?")).status == "unique"

@@ -112,9 +112,9 @@ def test_band_keys_depend_on_band_values_and_band_number(rows: int) -> None:
 
 def test_band_index_add_match_remove() -> None:
     index = BandIndex()
-    assert index.add_and_match("a", [1, 2, 3]) == set()
-    assert index.add_and_match("b", [3, 4]) == {"a"}
-    assert index.add_and_match("c", [3, 2]) == {"a", "b"}
+    assert index.add_and_match("a", [1, 2, 3]) == {}
+    assert index.add_and_match("b", [3, 4]) == {"a": 1}
+    assert index.add_and_match("c", [3, 2]) == {"a": 2, "b": 1}
     assert index.candidates([3]) == {"a", "b", "c"}
     index.remove("b", [3, 4])
     assert index.candidates([3, 4]) == {"a", "c"}

@@ -22,6 +22,7 @@ to the first version. Entries expire ``dedup_window_days`` after their event tim
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 
@@ -35,6 +36,8 @@ from workers.stages.dedup_sketch import Similarity, Sketch, Sketcher, compare, l
 Normaliser = Callable[[str], str]
 _LEAD_ROWS = 2
 _REBUILD_BATCH = 4096
+_MAX_VERIFIED = 32  # candidates verified per article, most shared bands first
+_CLEAR_MATCH = 0.9  # a Jaccard this high cannot be beaten by much: stop verifying
 _DAY = 86_400.0
 
 
@@ -120,9 +123,14 @@ class Deduplicator:
         self._record(article.id, when, sketch)
         return verdict if verdict is not None else DedupVerdict("unique")
 
-    def _match(self, sketch: Sketch, candidates: set[str]) -> DedupVerdict | None:
+    def _match(self, sketch: Sketch, candidates: Counter[str]) -> DedupVerdict | None:
+        """The most similar candidate that passes, verifying those sharing most bands first.
+
+        A story republished by many outlets gathers many near copies in its buckets; at most
+        ``_MAX_VERIFIED`` are verified, and a clear match (Jaccard >= 0.9) ends the search.
+        """
         best: tuple[float, float, str] | None = None
-        for other_id in candidates:
+        for other_id, _ in candidates.most_common(_MAX_VERIFIED):
             value = self._state.get(other_id)
             other = self._sketcher.unpack(value).sketch if value is not None else None
             if other is None:
@@ -132,6 +140,8 @@ class Deduplicator:
                 continue
             if best is None or (similar.containment, similar.jaccard) > best[:2]:
                 best = (similar.containment, similar.jaccard, other_id)
+            if similar.jaccard >= _CLEAR_MATCH:
+                break
         if best is None:
             return None
         return DedupVerdict(

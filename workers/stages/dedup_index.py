@@ -12,6 +12,7 @@ state mapping (``Deduplicator.rebuild``).
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 
 import numpy as np
 import numpy.typing as npt
@@ -80,20 +81,22 @@ class BandIndex:
                 if len(held) == 1:
                     buckets[key] = held[0]
 
-    def add_and_match(self, article_id: str, keys: list[int]) -> set[str]:
-        """Add ``article_id`` under ``keys``; return the ids that were already in its buckets."""
-        found: set[str] = set()
+    def add_and_match(self, article_id: str, keys: list[int]) -> Counter[str]:
+        """Add ``article_id`` under ``keys``; return the ids already in its buckets, each with
+        the number of buckets shared (more shared bands, more similar)."""
+        found: Counter[str] = Counter()
         buckets = self._buckets
         taken = buckets.keys() & keys  # set operations in C: most keys open a new bucket
         if not taken:
             buckets.update(dict.fromkeys(keys, article_id))
-        elif len(taken) < len(keys):
+            return found
+        if len(taken) < len(keys):
             buckets.update(dict.fromkeys([key for key in keys if key not in taken], article_id))
         for key in taken:
             held = buckets[key]
             if isinstance(held, str):
                 if held != article_id:
-                    found.add(held)
+                    found[held] += 1
                     buckets[key] = [held, article_id]
             elif article_id not in held:
                 found.update(held)
