@@ -4,12 +4,13 @@ One ``Deduplicator`` sees every cleaned article (the cleaned topic has one parti
 docs/dedup.md) and decides, in arrival order:
 
 1. **redelivery** - the article id is already in the state: the message was delivered again;
-2. **exact** - the 64-bit hash of the normalised text equals a live unique article's;
-3. **near** - a candidate from the LSH band buckets (whole-text bands, plus bands of a lead
-   sketch) whose estimated Jaccard reaches ``dedup_jaccard_threshold``, or whose estimated
+2. **exact** - the 64-bit hash of the normalised token sequence equals a live article's;
+3. **near** - a candidate from the LSH band buckets (MinHash bands of the whole text and of its
+   lead), verified on shingle fingerprints: Jaccard reaches ``dedup_jaccard_threshold``, or the
    containment of the smaller shingle set in the larger reaches ``dedup_containment_threshold``
-   (truncated teasers, updates with a paragraph added);
-4. otherwise **unique**, and the article's packed sketch is recorded.
+   (truncated teasers, updates with a paragraph added), or the two share a lead and the
+   containment reaches ``dedup_lead_containment_threshold`` (edited wire copies);
+4. otherwise **unique**.
 
 Durable state is a ``MutableMapping[str, bytes]`` (article id -> packed entry, see
 ``dedup_sketch``): a dict in tests and evaluation, a Faust table with a changelog topic in the
