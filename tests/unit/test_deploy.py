@@ -96,6 +96,29 @@ def test_compose_corpus_folder_follows_its_variable(tools: Any) -> None:
     assert [e for e in errors if "no-such-corpus" in e], errors
 
 
+def test_compose_go_loads_the_stack_with_every_profile(tools: Any) -> None:
+    proc = validate_deploy.compose_config(tools, COMPOSE, ["replay"])
+    assert proc.returncode == 0, proc.stderr
+    project = yaml.safe_load(proc.stdout)
+    assert set(project["services"]) == {"kafka", "topics", "worker", "prometheus", "grafana",
+                                        "replay"}
+    worker = project["services"]["worker"]
+    assert worker["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:29092"
+    assert worker["environment"]["NEWSFLOW_TAG_WORKERS"] == "1"
+    assert worker["build"]["dockerfile"] == "deploy/Dockerfile"
+    replay = project["services"]["replay"]
+    (corpus,) = [v for v in replay["volumes"] if v["target"] == "/data"]
+    assert Path(corpus["source"]) == REPO / "samples"
+
+
+def test_compose_go_rejects_an_inconsistent_project(tools: Any, tmp_path: Path) -> None:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text("services:\n  a:\n    image: x:1\n    depends_on: [b]\n", encoding="utf-8")
+    proc = validate_deploy.compose_config(tools, path)
+    assert proc.returncode != 0
+    assert "undefined service" in proc.stderr
+
+
 def test_worker_service_can_be_scaled(compose: dict[str, Any]) -> None:
     worker = compose["services"]["worker"]
     assert "container_name" not in worker
