@@ -67,4 +67,4 @@ def test_eval_dedup_dev_meets_targets(shared_data: Path) -> None:
 def test_eval_ecb_dev_merges_copies_not_independent_reports(shared_data: Path) -> None:
     result = eval_dedup(shared_data / "ecb-dev.jsonl", Settings())  # pairs file found beside it
     assert result["independent_merged"] <= 0.002
-    assert result["copy_merged"] >= 0.7  # target 0.9: see docs/dedup.md for what is missed
+    assert result["copy_merged"] >= 0.9
