@@ -30,6 +30,14 @@ PROMETHEUS_OPERATOR_VERSION="v0.85.0"
 KEDA_VERSION="v2.18.3"
 STRIMZI_VERSION="1.2.0"
 
+for tool in go python3 mvn; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "deploy-tools: '$tool' is needed (Go 1.24+; python3 with venv; Maven, which" \
+             "scripts/setup.sh installs)" >&2
+        exit 1
+    fi
+done
+
 TOOLS="${NEWSFLOW_TOOLS_DIR:-$HOME/.cache/newsflow/tools}"
 SCHEMAS="$TOOLS/schemas"
 mkdir -p "$TOOLS/bin" "$SCHEMAS/crds"
