@@ -3,16 +3,16 @@
 Pure functions, no spaCy: the input is ``(start, end, label)`` character spans the model found in
 the title and the text, the output ``records.Entity`` values. The rules, in order:
 
-1. **Knowledge base first.** A model span that names a KB entry (tolerant lookup) takes the
-   entry's canonical name, label and QID; a demonym ("Iraqi") becomes NORP linked to its country;
-   a span made only of KB names ("Brussels Belgium") is split into them; KB names the model
-   missed or cut short ("Atlantic Treaty Organisation") are added, so every spelling of NATO
-   is one entity.
+1. **Knowledge base first.** Model spans lose edge punctuation, possessives, a lower-case "the"
+   and trailing lower-case words; one naming a KB entry takes its name, label and QID; a demonym
+   ("Iraqi") becomes NORP linked to its country; a span listing KB names ("Brussels Belgium") is
+   split; KB names the model missed or cut short are added (dates never hide them).
 2. **Partial person names.** A span whose words are part of exactly one multi-word PERSON name
    in the article ("Stoltenberg" with "Jens Stoltenberg") is that person, whatever the model
-   said; untagged occurrences of the surname are added.
+   said; untagged occurrences of the surname are added. Other names tagged once are added
+   wherever else they occur in the article.
 3. **One entity, one label.** Mentions group by canonical name (KB name, full person name, or the
-   case-folded surface); a group takes the KB label, else the majority of the model's labels.
+   folded surface); a group takes the KB label, else the majority of the model's labels.
 4. **Salience** in [0, 1]: 0.4 if named in the title, 0.3 if in the first paragraph, plus 0.3
    times the mention count relative to the article's most-mentioned entity.
 """
