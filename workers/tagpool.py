@@ -139,6 +139,9 @@ class TagPool:
     def __init__(self, settings: Settings) -> None:
         methods = mp.get_all_start_methods()
         context = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if context.get_start_method() == "forkserver":
+            # The fork server imports spaCy and the stage once; children fork from it.
+            context.set_forkserver_preload(["workers.stages.entities"])
         self.size = max(1, settings.tag_workers)
         self._workers = [_Worker(context, settings) for _ in range(self.size)]
         self._threads = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="tagpool")
