@@ -139,7 +139,9 @@ class Sketcher:
         tokens = self.tokens(text)
         if not tokens:
             return None
-        hashed = np.asarray(RMinHash.hash_token_sets([tokens])[0], dtype=np.uint64)
+        token_hashes = RMinHash.hash_token_sets([tokens])[0]
+        # fromiter converts rensa's Python ints twice as fast as asarray
+        hashed = np.fromiter(token_hashes, dtype=np.uint64, count=len(token_hashes))
         # The exact hash covers the token sequence (as rensa's 64-bit token hashes).
         exact = int.from_bytes(hashlib.blake2b(hashed.tobytes(), digest_size=8).digest(), "little")
         fingerprints = (self.shingle_hashes(hashed) >> np.uint64(48)).astype(np.uint16)
@@ -192,7 +194,7 @@ class Sketcher:
 
 def _minhash(values: npt.NDArray[np.uint64], num_perm: int, seed: int) -> U16Array:
     matrix = RMinHash.digest_matrix_from_flat_token_hashes(values, [0, len(values)], num_perm, seed)
-    return np.asarray(matrix.to_rows()[0], dtype=np.uint32).astype(np.uint16)
+    return np.fromiter(matrix.to_rows()[0], dtype=np.uint32, count=num_perm).astype(np.uint16)
 
 
 def _minhash_rows(sets: list[U16Array], num_perm: int, seed: int) -> U16Matrix:
