@@ -39,10 +39,11 @@ _WORD = re.compile(r"\w+")
 _COMMON_NON_WORD = (
     "\u00a0\u00a3\u20ac\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00ab\u00bb\u2022\u00b7"
 )
-# ASCII bytes that are not word characters (\w) become spaces: translate + split is \w+ for ASCII.
-_ASCII_WORDS = bytes(c if chr(c).isalnum() or c == 0x5F else 0x20 for c in range(128)) + bytes(
-    0x20 for _ in range(128)
-)
+# ASCII bytes that are not word characters (\w) become spaces, so translate + split is \w+,
+# and upper case becomes lower case (the case folding of ASCII).
+_ASCII_WORDS = bytes(
+    ord(chr(c).lower()) if chr(c).isalnum() or c == 0x5F else 0x20 for c in range(128)
+) + bytes(0x20 for _ in range(128))
 # Odd 64-bit multipliers (golden ratio / xxhash primes) that mix token hashes into shingle hashes.
 _MIX = np.array(
     [
@@ -116,11 +117,12 @@ class Sketcher:
     def tokens(self, text: str) -> list[bytes] | list[str]:
         """Case-folded words; as bytes for ASCII text (twice as fast; rensa hashes a str and
         its UTF-8 bytes alike, so both forms give the same sketch)."""
+        if text.isascii():
+            return text.encode().translate(_ASCII_WORDS).split()
         folded = text.casefold()
-        if not folded.isascii():
-            for char in _COMMON_NON_WORD:  # separators either way; this keeps the fast path
-                if char in folded:
-                    folded = folded.replace(char, " ")
+        for char in _COMMON_NON_WORD:  # separators either way; this keeps the fast path
+            if char in folded:
+                folded = folded.replace(char, " ")
         if folded.isascii():
             return folded.encode().translate(_ASCII_WORDS).split()
         return _WORD.findall(folded)
