@@ -157,8 +157,8 @@ class Settings(BaseSettings):
     )
     dedup_bands: int = Field(
         32,
-        description="LSH bands over the whole-text signature (candidates; every candidate is "
-        "verified by estimated Jaccard and containment).",
+        description="LSH bands over the whole-text MinHash (they only propose candidates; "
+        "every candidate is verified on shingle fingerprints).",
     )
     dedup_band_rows: int = Field(
         2, description="Signature values per LSH band (1-4; fewer rows find lower-Jaccard pairs)."
@@ -175,8 +175,8 @@ class Settings(BaseSettings):
     )
     dedup_max_fingerprints: int = Field(
         1024,
-        description="Most shingle fingerprints (2 bytes each) kept per article; longer articles "
-        "keep a nested hash sample, which bounds an entry at about 2 KB.",
+        description="Most shingle fingerprints (2 bytes each) kept per article in the state; "
+        "longer articles keep a nested hash sample, which bounds an entry at about 2.2 KB.",
     )
     dedup_lead_threshold: float = Field(
         0.3,
