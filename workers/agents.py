@@ -206,7 +206,6 @@ class Handlers:
             outcome = "duplicate"
         self.metrics.stage_seconds.labels(stage="dedup").observe(elapsed)
         self.metrics.stage_out.labels(stage="dedup", outcome=outcome).inc()
-        self.metrics.dedup_entries.set(self.dedup.entries)
         return outcome
 
     # --- tag --------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class Newsflow:
         self.model_ready = tag_pool is not None
         self._dedup_dirty = True
         self.loop_monitor = EventLoopMonitor(self.metrics)
+        # Read at scrape time, not set per article.
+        self.metrics.dedup_entries.set_function(lambda: self.deduplicator.entries)
+        self.metrics.dedup_state_bytes.set_function(lambda: self.deduplicator.state_bytes)
         self.html_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html")
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -229,8 +232,6 @@ class Newsflow:
             return
         if dropped:
             log.info("dedup: %d entries expired", dropped)
-        self.metrics.dedup_entries.set(self.deduplicator.entries)
-        self.metrics.dedup_state_bytes.set(self.deduplicator.state_bytes)
 
     async def _start_pool(self) -> None:
         self.metrics.set_build_info(self.settings.spacy_model)
