@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from workers.records import CleanedArticle
@@ -208,6 +206,6 @@ def test_wordless_text_is_unique_and_not_indexed(dedup: Deduplicator) -> None:
     assert dedup.check(_article("b", "... ?")).status == "unique"
 
 
-def test_default_normaliser_is_built_by_the_factory(tmp_path: Path) -> None:
+def test_default_normaliser_is_built_by_the_factory() -> None:
     dedup = make_deduplicator(Settings())
     assert dedup.check(_article("a", INDEPENDENT_REPORT)).status == "unique"
