@@ -98,20 +98,20 @@ def tail(
     name = settings.topic_names().get(topic, topic)
 
     async def run() -> int:
-        count = 0
+        printed: list[int] = []
+
+        def enough() -> bool:
+            return limit is not None and len(printed) >= limit
+
         async for rec in read_topics(
-            settings,
-            [name],
-            follow=follow,
-            idle_timeout=3.0,
-            until=lambda: limit is not None and count >= limit,
+            settings, [name], follow=follow, idle_timeout=3.0, until=enough
         ):
-            count += 1
+            printed.append(rec.offset)
             if raw_json:
                 sys.stdout.write((rec.value or b"null").decode("utf-8", "replace") + "\n")
             else:
                 _print_record(rec)
-        return count
+        return len(printed)
 
     count = asyncio.run(run())
     console.print(f"[dim]{count} messages from {name}[/dim]", highlight=False)
