@@ -39,3 +39,14 @@ def test_every_field_is_documented() -> None:
         assert field.description, f"setting {name} has no description"
     table = settings_markdown()
     assert "`KAFKA_BOOTSTRAP_SERVERS`" in table and "`NEWSFLOW_TAG_WORKERS`" in table
+
+
+def test_readme_configuration_table_is_current() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    marker = "<!-- CONFIG-TABLE -->\n"
+    assert marker in readme
+    assert readme.split(marker)[1] == settings_markdown(), (
+        "README's configuration table is stale: run `.venv/bin/python scripts/readme_config.py`"
+    )
