@@ -78,7 +78,9 @@ def dedup_calls(m: Metrics, kind: str | None, entries: int) -> None:
         m.duplicates.labels(kind=kind).inc()
     m.stage_seconds.labels(stage="dedup").observe(elapsed)
     m.stage_out.labels(stage="dedup", outcome="duplicate" if kind else "unique").inc()
-    m.dedup_entries.set(entries)
+    # The index gauges (entries, state bytes) are read at scrape time (set_function), not
+    # per article; `entries` stays in the signature for the callers.
+    del entries
 
 
 def tag_calls(m: Metrics, labels: Sequence[str], first_in_batch: bool, batch: int) -> None:
