@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import jsonschema_rs
 import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as JsonSchemaError
@@ -76,9 +77,9 @@ class Codec:
         self.schemas_dir = schemas_dir or default_schemas_dir()
         self.max_message_bytes = max_message_bytes
         self.deadletter_keep_bytes = deadletter_keep_bytes
-        self._validators = self._build_validators()
+        self._validators, self._fast = self._build_validators()
 
-    def _build_validators(self) -> dict[str, Draft202012Validator]:
+    def _build_validators(self) -> tuple[dict[str, Draft202012Validator], dict[str, Any]]:
         try:
             docs = {
                 p.name: orjson.loads(p.read_bytes())
@@ -97,7 +98,11 @@ class Codec:
         registry: Registry = Registry().with_resources(
             (name, Resource.from_contents(doc)) for name, doc in docs.items()
         )
-        validators = {}
+        validators, fast = {}, {}
+
+        def retrieve(uri: str) -> Any:
+            return docs[uri.rsplit("/", 1)[-1]]
+
         for kind in MESSAGE_TYPES:
             schema = docs[f"{kind}.json"]
             try:
@@ -109,11 +114,19 @@ class Codec:
             # Relative $refs ("defs.json#/...") resolve against the schema's own file name.
             schema = {**schema, "$id": f"{kind}.json"}
             validators[kind] = Draft202012Validator(schema, registry=registry)
-        return validators
+            # The Rust validator answers "valid?" in about a microsecond (the Python one takes
+            # hundreds); the Python one still explains what is wrong when something is.
+            rooted = {**schema, "$id": f"https://newsflow.invalid/schemas/{kind}.json"}
+            fast[kind] = jsonschema_rs.Draft202012Validator(
+                rooted, retriever=retrieve, validate_formats=False
+            )
+        return validators, fast
 
     # --- validation -------------------------------------------------------------------------
     def errors(self, kind: str, doc: Any) -> list[str]:
         """Human-readable schema violations of ``doc`` as a message of type ``kind``."""
+        if self._fast[kind].is_valid(doc):
+            return []
         return [
             f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
             for e in self._validators[kind].iter_errors(doc)
