@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.support import unavailable
 from workers.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +29,7 @@ def shared_data() -> Path:
             f"development data not found at {path}; set NEWSFLOW_SHARED_DATA_DIR to the folder "
             "holding news-dev.jsonl, seed-article.txt, ..."
         )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     return path
 
 

@@ -8,8 +8,6 @@ exist, and the counters must match the articles actually produced and received.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -21,6 +19,7 @@ import orjson
 import pytest
 
 from tests.integration.conftest import REPO_ROOT, collect, produce, running_worker
+from tests.support import require_binary
 from workers import promexpr
 from workers.demo import free_port
 from workers.settings import Settings
@@ -47,12 +46,7 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus(tmp_path: Path, run_config: Settings) -> Iterator[Prometheus]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        message = "prometheus is not installed (scripts/install-prometheus.sh)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = require_binary("prometheus", "run scripts/install-prometheus.sh")
     port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(promexpr.local_config(f"127.0.0.1:{run_config.web_port}", RULES))

@@ -8,15 +8,14 @@ else skip that test.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support import require_binary
 from workers.metrics import Metrics
 from workers.promexpr import (
     SCRAPE_SERIES,
@@ -97,12 +96,9 @@ def test_substitution_leaves_no_variables() -> None:
 
 
 def test_expressions_parse_with_promtool(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        message = "promtool not found; run scripts/install-prometheus.sh (Debian `prometheus`)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    promtool = require_binary(
+        "promtool", "run scripts/install-prometheus.sh (Debian `prometheus`)"
+    )
     rules = [{"record": f"dashboard:panel_{i}:check", "expr": expr}
              for i, expr in enumerate(dashboard_expressions(DASHBOARD))]
     path = tmp_path / "dashboard-exprs.yml"

@@ -6,15 +6,14 @@ promtool tests fail when CI=true and are skipped otherwise.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support import require_binary
 from workers.metrics import Metrics
 from workers.promexpr import (
     SCRAPE_SERIES,
@@ -35,13 +34,7 @@ RUNBOOK = REPO / "docs" / "runbook.md"
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = "promtool not found; run scripts/install-prometheus.sh (Debian `prometheus`)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_binary("promtool", "run scripts/install-prometheus.sh (Debian `prometheus`)")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
