@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from workers.codec import Codec
 from workers.records import CleanedArticle, DedupVerdict, Entity, RawArticle, Rejected
 from workers.stages.dedup import event_time as dedup_event_time
+from workers.verdicts import VerdictState, content_digest
 
 if TYPE_CHECKING:
     from workers.metrics import Metrics
@@ -46,6 +47,7 @@ class Source:
     partition: int
     offset: int
     key: bytes | None = None
+    timestamp: float | None = None  # the record's Kafka timestamp (epoch seconds)
 
 
 # send(topic_key, key, value): topic_key is one of "cleaned", "unique", ...
@@ -85,6 +87,7 @@ class Handlers:
         tag_pool: TagPoolLike,
         executor: Executor | None = None,
         html_timeout: float = 5.0,
+        verdicts: VerdictState | None = None,
     ) -> None:
         self.codec = codec
         self.metrics = metrics
@@ -94,6 +97,8 @@ class Handlers:
         self.tag_pool = tag_pool
         self.executor = executor
         self.html_timeout = html_timeout
+        self.verdicts = verdicts
+        self.replayed = 0  # articles that got their stored dedup verdict again
         self.max_event_time = 0.0  # newest event time dedup has seen (drives expiry)
 
     # --- shared -----------------------------------------------------------------------------
@@ -149,7 +154,8 @@ class Handlers:
         started = time.perf_counter()
         raw: RawArticle | Rejected | None = None
         try:
-            raw = self.codec.decode_raw(value)
+            # The record's timestamp, not the clock: a redelivered message keeps its ingest time.
+            raw = self.codec.decode_raw(value, ingested_at=src.timestamp)
             if isinstance(raw, Rejected):
                 await self.dead_letter("clean", raw, value, src)
                 return "deadletter"
@@ -188,9 +194,11 @@ class Handlers:
             return "deadletter"
         article, _ = decoded
         try:
-            verdict = self.dedup.check(article)
+            verdict = self._decide(article)
             self.max_event_time = max(self.max_event_time, dedup_event_time(article))
         except Exception as exc:
+            if self.verdicts is not None:
+                self.verdicts.discard()
             await self.dead_letter("dedup", self._crash("dedup", exc, src, article.id), value, src)
             return "deadletter"
         elapsed = time.perf_counter() - started
@@ -207,6 +215,28 @@ class Handlers:
         self.metrics.stage_seconds.labels(stage="dedup").observe(elapsed)
         self.metrics.stage_out.labels(stage="dedup", outcome=outcome).inc()
         return outcome
+
+    def _decide(self, article: CleanedArticle) -> DedupVerdict:
+        """The stored verdict for a replay (same id, same content), else dedup's decision.
+
+        Under at-least-once an article reaches dedup again after a crash between the state
+        write and the offset commit; it must get its first verdict again, not "redelivery".
+        The same id with other content is still a redelivery (dedup's own rule).
+        """
+        if self.verdicts is None:
+            return self.dedup.check(article)
+        digest = content_digest(article)
+        stored = self.verdicts.stored(article.id)
+        if stored is not None and stored.digest == digest:
+            self.replayed += 1
+            log.info(
+                "replayed article gets its first dedup verdict",
+                extra={"stage": "dedup", "article_id": article.id, "status": stored.verdict.status},
+            )
+            return stored.verdict
+        verdict = self.dedup.check(article)
+        self.verdicts.record(article.id, verdict, digest)
+        return verdict
 
     # --- tag --------------------------------------------------------------------------------
     async def on_unique_batch(self, batch: Sequence[tuple[bytes | None, Source]]) -> list[str]:

@@ -22,13 +22,16 @@ from workers.agents import Handlers, Sink, Source, TagPoolLike, event_time
 from workers.codec import Codec
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
+from workers.runner import ShutdownWatchdog, broker_reachable
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
+from workers.verdicts import VerdictState
 
 log = logging.getLogger("newsflow.app")
 
 LIVE_STALL_SECONDS = 5.0  # /health/live fails when the loop monitor has not ticked for this long
+BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
 
 
 def _broker_credentials(settings: Settings) -> Any:
@@ -73,6 +76,8 @@ class Newsflow:
         self._pool_ready = asyncio.Event() if tag_pool is None else None
         self.assigned = False
         self.model_ready = tag_pool is not None
+        self.broker_up = sink is not None  # probed by a timer; agent tests have no broker
+        self.watchdog = ShutdownWatchdog(settings.shutdown_timeout)
         self._dedup_dirty = True
         self.loop_monitor = EventLoopMonitor(self.metrics)
         # Read at scrape time, not set per article.
@@ -121,6 +126,8 @@ class Newsflow:
             key_type=str,
             value_type=bytes,  # str keys go as JSON, bytes values raw (Faust picks by type)
         )
+        # The dedup state with each entry's first verdict (replays re-emit it, see verdicts.py).
+        self.verdicts = VerdictState(dedup_state if dedup_state is not None else self.dedup_table)
         self.handlers = Handlers(
             codec=self.codec,
             metrics=self.metrics,
@@ -130,9 +137,7 @@ class Newsflow:
             tag_pool=self,
             executor=self.html_executor,
             html_timeout=settings.html_timeout,
-        )
-        self._dedup_state: MutableMapping[str, bytes] = (
-            dedup_state if dedup_state is not None else self.dedup_table
+            verdicts=self.verdicts,
         )
         self._wire()
 
@@ -163,7 +168,7 @@ class Newsflow:
             last_expiry = time.monotonic()
             async for event in stream.events():
                 if self._dedup_dirty:
-                    self.deduplicator.bind_state(self._dedup_state)
+                    self.deduplicator.bind_state(self.verdicts)
                     entries = self.deduplicator.rebuild()
                     self._dedup_dirty = False
                     log.info("dedup index rebuilt from the state table: %d entries", entries)
@@ -205,6 +210,11 @@ class Newsflow:
         async def loop_monitor() -> None:
             await self.loop_monitor.run()
 
+        @app.timer(BROKER_PROBE_SECONDS)
+        async def broker_probe() -> None:
+            self.broker_up = await broker_reachable(s, timeout=BROKER_PROBE_SECONDS)
+            self.metrics.ready.set(1 if self.readiness()["ready"] else 0)
+
         @app.timer(5.0)
         async def consumer_lag() -> None:
             await self._update_lag()
@@ -221,6 +231,7 @@ class Newsflow:
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
         async def on_shutdown(app, **kwargs):
+            self.watchdog.start()  # a shutdown that hangs is cut off after shutdown_timeout
             self.metrics.ready.set(0)
             self.close_pool()
 
@@ -265,7 +276,8 @@ class Newsflow:
         consumer = self.app.consumer if self.app.producer else None
         assignment = consumer.assignment() if consumer is not None and self.assigned else set()
         return {
-            "ready": bool(self.assigned and self.model_ready),
+            "ready": bool(self.assigned and self.model_ready and self.broker_up),
+            "broker_reachable": self.broker_up,
             "partitions_assigned": self.assigned,
             "model_loaded": self.model_ready,
             "assigned_partitions": len(assignment),
@@ -293,7 +305,11 @@ class Newsflow:
 def _source(event: Any) -> Source:
     message = event.message
     return Source(
-        str(message.topic), message.partition or 0, max(0, message.offset or 0), message.key
+        str(message.topic),
+        message.partition or 0,
+        max(0, message.offset or 0),
+        message.key,
+        message.timestamp or None,
     )
 
 

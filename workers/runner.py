@@ -1,12 +1,18 @@
-"""Run the worker: in this process (``newsflow worker``) or as a child process (demo, tests)."""
+"""Run the worker: in this process (``newsflow worker``) or as a child process (demo, tests).
+
+Also the two process-level guards the app uses: the broker reachability probe behind
+/health/ready and the watchdog that bounds a graceful shutdown (docs/reliability.md).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +51,47 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "faust.worker": {"level": "INFO"},
         },
     }
+
+
+async def broker_reachable(settings: Settings, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to any bootstrap server opens within ``timeout`` seconds."""
+    for address in settings.bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host.strip("[]") or "127.0.0.1", int(port)), timeout
+            )
+        except (OSError, ValueError, TimeoutError):
+            continue
+        writer.close()
+        return True
+    return False
+
+
+class ShutdownWatchdog:
+    """Ends the process if a graceful shutdown takes longer than ``timeout`` seconds.
+
+    Faust waits for in-flight events to be acknowledged and commits before it exits; a stuck
+    batch (a wedged tagging child, an unreachable broker) must not hold the process for ever.
+    What was not committed is redelivered to the next owner of the partition (at-least-once).
+    """
+
+    EXIT_CODE = 75  # EX_TEMPFAIL: stopped, but not cleanly
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.timeout, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self) -> None:
+        log.error("graceful shutdown took over %.0f s; exiting now", self.timeout)
+        logging.shutdown()
+        os._exit(self.EXIT_CODE)
 
 
 def run_worker(settings: Settings) -> None:

@@ -106,17 +106,23 @@ async def test_dedup_agent_sends_copies_to_duplicates(wired) -> None:  # type: i
     async with newsflow.agents["clean"].test_context() as agent:
         for aid in ("c1", "c2", "c1"):
             await agent.put(raw(aid), key=aid.encode())
+        # The same id again with other content: a redelivery, not a replay.
+        await agent.put(raw("c1", body=ARTICLE + " A later paragraph."), key=b"c1")
     cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
     async with newsflow.agents["dedup"].test_context() as agent:
         for value in cleaned:
             await agent.put(value)
     unique = recorder.on("unique")
     dups = recorder.on("duplicates")
-    assert [d["id"] for d in unique] == ["c1"]
+    # A replay (same id, same content, as after a crash before the commit) gets its first
+    # verdict again, so it still reaches enrichment.
+    assert [d["id"] for d in unique] == ["c1", "c1"]
+    assert unique[0]["text"] == unique[1]["text"] and unique[0]["dedup"] == unique[1]["dedup"]
     assert [(d["id"], d["kind"], d["duplicate_of"]) for d in dups] == [
         ("c2", "exact", "c1"),
         ("c1", "redelivery", "c1"),
     ]
+    assert newsflow.handlers.replayed == 1
     assert all(Codec().errors("duplicate", d) == [] for d in dups)
 
 
