@@ -113,7 +113,17 @@ def test_dashboards_rules_and_counters_against_real_prometheus(
             if got == expected_in:
                 break
             time.sleep(1)
-        time.sleep(8)
+        # The recording rules run every 15 s (their group interval): wait for every recorded
+        # series to appear, as a dashboard would after its first refresh.
+        deadline = time.monotonic() + 60
+        pending = set(promexpr.recording_names(RULES))
+        while pending and time.monotonic() < deadline:
+            pending = {
+                name for name in pending
+                if not prometheus.query(f'count({{__name__="{name}"}})')["data"]["result"]
+            }
+            time.sleep(1)
+        time.sleep(2)
 
         # Counters match what was produced and what came out.
         assert (
