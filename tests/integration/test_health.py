@@ -1,0 +1,85 @@
+"""The health endpoints of a real worker: not ready before partitions are assigned and the model
+is loaded, ready after; not live while its event loop cannot run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from tests.integration.conftest import LOG_DIR
+from workers.demo import worker_env
+from workers.runner import WorkerProcess
+from workers.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_ready_only_after_assignment_and_model_load(run_config: Settings) -> None:
+    worker = WorkerProcess(worker_env(run_config), LOG_DIR / f"{run_config.app_id}-health.log")
+    worker.start()
+    states: list[tuple[int, dict]] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert worker.alive(), f"worker died; see {worker.log_path}"
+            try:
+                status, body = worker.get("/health/ready", timeout=1)
+            except OSError:  # the web server is not up yet
+                time.sleep(0.05)
+                continue
+            state = json.loads(body)
+            if not states or states[-1] != (status, state):
+                states.append((status, state))
+            if status == 200:
+                break
+            time.sleep(0.05)
+        first_status, first = states[0]
+        assert first_status == 503, states
+        assert not (first["partitions_assigned"] and first["model_loaded"]), states
+        last_status, last = states[-1]
+        assert last_status == 200, states
+        assert last["partitions_assigned"] and last["model_loaded"] and last["ready"]
+        # Every not-ready answer says why.
+        for status, state in states:
+            assert (status == 200) == (
+                state["partitions_assigned"] and state["model_loaded"]
+                and state.get("broker_reachable", True)
+            ), states
+        status, body = worker.get("/health/live")
+        assert status == 200 and json.loads(body)["live"] is True
+    finally:
+        worker.stop()
+
+
+def test_not_live_while_the_event_loop_cannot_run(run_config: Settings) -> None:
+    worker = WorkerProcess(worker_env(run_config), LOG_DIR / f"{run_config.app_id}-live.log")
+    worker.start()
+    try:
+        worker.wait_ready(timeout=120)
+        assert worker.get("/health/live")[0] == 200
+        assert worker.proc is not None
+        # Freeze the whole process (its event loop included): a liveness probe with a timeout,
+        # as Kubernetes and the Docker HEALTHCHECK use, must fail.
+        os.kill(worker.proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(OSError):
+                worker.get("/health/live", timeout=2)
+        finally:
+            os.kill(worker.proc.pid, signal.SIGCONT)
+        # Once the loop runs again the worker is live again.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if worker.get("/health/live", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("worker did not become live again after SIGCONT")
+    finally:
+        worker.stop()
