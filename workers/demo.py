@@ -199,6 +199,7 @@ def run_demo(
                 )
 
             out = asyncio.run(collect(demo, len(messages), timeout, update))
+        console.print()
         console.print(summary_table(out, len(messages), started))
         ok = out.total == len(messages)
         if not ok:
