@@ -144,6 +144,14 @@ def test_dashboards_rules_and_counters_against_real_prometheus(
             == by_topic[run_config.topic_deadletter]
         )
         assert prometheus.value('sum(newsflow_duplicates_total{kind="exact"})') >= 5
+        # Inference runs in child processes; its time and their memory reach the parent's
+        # /metrics: every tagged article was in a batch whose model time was observed.
+        assert prometheus.value("sum(newsflow_tag_batch_size_articles_sum)") == by_topic[
+            run_config.topic_enriched]
+        assert prometheus.value("sum(newsflow_tag_inference_seconds_sum)") > 0
+        assert prometheus.value("sum(newsflow_tag_inference_seconds_count)") == prometheus.value(
+            "sum(newsflow_tag_batch_size_articles_count)")
+        assert prometheus.value("sum(newsflow_child_processes_resident_memory_bytes)") > 50e6
 
         # Every dashboard panel and recording rule returns data.
         empty = []
