@@ -32,6 +32,9 @@ log = logging.getLogger("newsflow.app")
 
 LIVE_STALL_SECONDS = 5.0  # /health/live fails when the loop monitor has not ticked for this long
 BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
+# A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
+# the broker misses its heartbeats for this long; Faust's 60 s default stalls fail-over.
+SESSION_TIMEOUT_SECONDS = 10.0
 
 
 def _broker_credentials(settings: Settings) -> Any:
@@ -99,6 +102,8 @@ class Newsflow:
             topic_partitions=settings.partitions_raw,
             topic_replication_factor=settings.replication_factor,
             consumer_auto_offset_reset="earliest",
+            broker_session_timeout=SESSION_TIMEOUT_SECONDS,
+            broker_heartbeat_interval=SESSION_TIMEOUT_SECONDS / 4,
             producer_max_request_size=MAX_REQUEST_BYTES,
             consumer_max_fetch_size=MAX_REQUEST_BYTES,
             web_enabled=True,

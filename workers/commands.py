@@ -78,3 +78,12 @@ def register(
     def bench_metrics(n: int = typer.Option(2000, help="Articles.")) -> None:
         """Instrumentation cost per article, with and without metrics, same run."""
         call("workers.bench.metrics_overhead", "bench_metrics_overhead", settings(), n=n)
+
+    @bench_app.command("soak")
+    def bench_soak(
+        minutes: float = typer.Option(10.0, help="Minutes of sustained input."),
+        load: float = typer.Option(0.8, help="Input rate as a share of the measured capacity."),
+        out: Path = typer.Option(Path("var/bench/soak"), help="Folder for soak.csv/.png/.json."),
+    ) -> None:
+        """Sustained load on a worker: RSS (with tagging processes), lag, p99 latency per 10 s."""
+        call("workers.bench.soak", "bench_soak", settings(), minutes=minutes, load=load, out=out)

@@ -1,0 +1,204 @@
+"""Accounting for the reliability tests: a mixed corpus, where every input came out, how often,
+and whether dedup's verdicts match an uninterrupted run of the same pure stages."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from workers.codec import Codec
+from workers.kafka_io import Record, read_topics
+from workers.records import Rejected
+from workers.settings import Settings
+from workers.stages.clean import make_cleaner
+from workers.stages.dedup import make_deduplicator
+
+# Fields that record when or how fast something ran; a replayed article repeats everything else
+# byte for byte (docs/reliability.md, "What identical means").
+VOLATILE_FIELDS = ("timings", "enriched_at", "detected_at", "failed_at")
+
+
+@dataclass
+class Corpus:
+    """Raw messages for a fault test and what each must become."""
+
+    messages: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # well-formed article ids
+    malformed: set[str] = field(default_factory=set)  # sha256 of each malformed value
+
+    @property
+    def keys(self) -> set[str]:
+        return set(self.ids) | self.malformed
+
+
+def build_corpus(
+    shared_data: Path, total: int, copies: int, malformed: list[bytes], seed: int = 7
+) -> Corpus:
+    """``total`` messages: dev articles (reused under new ids once the file runs out), ``copies``
+    exact copies of them under new ids, and the ``malformed`` values, shuffled together."""
+    lines = (shared_data / "news-dev.jsonl").read_bytes().splitlines()
+    docs = [orjson.loads(line) for line in lines if line.strip()]
+    rng = random.Random(seed)
+    n_articles = total - copies - len(malformed)
+    articles = []
+    for i in range(n_articles):
+        doc = docs[i % len(docs)]
+        articles.append({**doc, "id": f"a{i}-{doc['id']}"})
+    for i in range(copies):
+        articles.append({**articles[rng.randrange(n_articles)], "id": f"copy{i}"})
+    items: list[tuple[bytes | None, bytes]] = [
+        (d["id"].encode(), orjson.dumps(d)) for d in articles
+    ]
+    items += [(None, value) for value in malformed]
+    rng.shuffle(items)
+    return Corpus(
+        messages=items,
+        ids=[key.decode() for key, _ in items if key is not None],
+        malformed={hashlib.sha256(value).hexdigest() for value in malformed},
+    )
+
+
+def output_kinds(settings: Settings) -> dict[str, str]:
+    return {
+        settings.topic_enriched: "enriched",
+        settings.topic_duplicates: "duplicates",
+        settings.topic_deadletter: "deadletter",
+    }
+
+
+def output_key(doc: dict, malformed: set[str]) -> str:
+    """What an output accounts for: a malformed input's sha256 (a dead letter of one of
+    ``malformed``; such a letter may still carry an id the codec found), else the article id."""
+    sha = doc.get("original_sha256")
+    return sha if sha in malformed else doc["id"]
+
+
+def collect_outputs(
+    settings: Settings, corpus: Corpus | None = None, timeout: float = 300.0
+) -> list[Record]:
+    """Read the output topics (read_committed) until every input of ``corpus`` came out (or
+    the timeout); without ``corpus``, everything there is now."""
+    seen: set[str] = set()
+    wanted = corpus.keys if corpus is not None else None
+    malformed = corpus.malformed if corpus is not None else set()
+
+    async def run() -> list[Record]:
+        out: list[Record] = []
+
+        def complete() -> bool:
+            seen.add(output_key(orjson.loads(out[-1].value or b"{}"), malformed))
+            return wanted is not None and wanted <= seen
+
+        async for rec in read_topics(
+            settings,
+            list(output_kinds(settings)),
+            deadline=time.monotonic() + timeout,
+            idle_timeout=1.5,
+            follow=wanted is not None,
+            until=complete,
+        ):
+            out.append(rec)
+        return out
+
+    return asyncio.run(run())
+
+
+@dataclass
+class Accounting:
+    """Where every input ended up, and how often."""
+
+    topic_of: dict[str, str]  # key -> output kind
+    copies: Counter[str]  # key -> outputs seen (1 unless replayed)
+    differing: list[str]  # keys whose repeats differ beyond VOLATILE_FIELDS
+    in_two_topics: list[str]
+    links: dict[str, str]  # duplicate id -> duplicate_of
+
+    @property
+    def repeated(self) -> int:
+        return sum(n - 1 for n in self.copies.values())
+
+
+def account(settings: Settings, records: list[Record], malformed: set[str]) -> Accounting:
+    kinds = output_kinds(settings)
+    topic_of: dict[str, str] = {}
+    stable: dict[str, bytes] = {}
+    copies: Counter[str] = Counter()
+    differing: set[str] = set()
+    in_two: set[str] = set()
+    links: dict[str, str] = {}
+    for rec in records:
+        doc = orjson.loads(rec.value or b"{}")
+        key, kind = output_key(doc, malformed), kinds[rec.topic]
+        body = orjson.dumps(
+            {k: v for k, v in doc.items() if k not in VOLATILE_FIELDS},
+            option=orjson.OPT_SORT_KEYS,
+        )
+        copies[key] += 1
+        if topic_of.setdefault(key, kind) != kind:
+            in_two.add(key)
+        if stable.setdefault(key, body) != body:
+            differing.add(key)
+        if kind == "duplicates":
+            links[key] = doc["duplicate_of"]
+    return Accounting(topic_of, copies, sorted(differing), sorted(in_two), links)
+
+
+def clusters(ids: Iterable[str], links: dict[str, str]) -> set[frozenset[str]]:
+    """Groups of two or more ids: the transitive closure of the duplicate_of links."""
+    parent = {i: i for i in ids}
+
+    def root(i: str) -> str:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in links.items():
+        parent.setdefault(b, b)
+        parent[root(a)] = root(b)
+    groups: dict[str, set[str]] = {}
+    for i in parent:
+        groups.setdefault(root(i), set()).add(i)
+    return {frozenset(g) for g in groups.values() if len(g) > 1}
+
+
+def reference_links(settings: Settings, corpus: Corpus) -> dict[str, str]:
+    """Dedup's links for an uninterrupted run: the pure stages, in process, in produce order."""
+    codec, cleaner, dedup = Codec(), make_cleaner(settings), make_deduplicator(settings)
+    links = {}
+    for _, value in corpus.messages:
+        raw = codec.decode_raw(value, ingested_at=0.0)
+        if isinstance(raw, Rejected):
+            continue
+        cleaned = cleaner.clean(raw)
+        if isinstance(cleaned, Rejected):
+            continue
+        verdict = dedup.check(cleaned)
+        if verdict.duplicate_of is not None:
+            links[cleaned.id] = verdict.duplicate_of
+    return links
+
+
+def assert_accounted(settings: Settings, corpus: Corpus, records: list[Record]) -> Accounting:
+    """Every input came out, in one topic only, its repeats identical, and dedup's clusters
+    equal those of an uninterrupted run."""
+    acc = account(settings, records, corpus.malformed)
+    missing = corpus.keys - set(acc.topic_of)
+    assert not missing, f"{len(missing)} inputs never came out, e.g. {sorted(missing)[:5]}"
+    extra = set(acc.topic_of) - corpus.keys
+    assert not extra, f"outputs for keys never produced: {sorted(extra)[:5]}"
+    assert not acc.in_two_topics, f"inputs in two output topics: {acc.in_two_topics[:5]}"
+    assert not acc.differing, f"repeats that differ beyond {VOLATILE_FIELDS}: {acc.differing[:5]}"
+    for sha in corpus.malformed:
+        assert acc.topic_of[sha] == "deadletter"
+    expected = clusters(corpus.ids, reference_links(settings, corpus))
+    assert clusters(corpus.ids, acc.links) == expected
+    return acc
