@@ -35,6 +35,10 @@ BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
 # A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
 # the broker misses its heartbeats for this long; Faust's 60 s default stalls fail-over.
 SESSION_TIMEOUT_SECONDS = 10.0
+# Unprocessed messages an agent's stream may hold before Faust pauses fetching its partitions
+# (Faust's default is 4096): with articles of a few KB this bounds each stream's buffer at a few
+# MB, and tagging (the slow stage) takes 32 at a time, so more buys no throughput.
+STREAM_BUFFER_MAXSIZE = 1024
 
 
 def _broker_credentials(settings: Settings) -> Any:
@@ -104,6 +108,7 @@ class Newsflow:
             consumer_auto_offset_reset="earliest",
             broker_session_timeout=SESSION_TIMEOUT_SECONDS,
             broker_heartbeat_interval=SESSION_TIMEOUT_SECONDS / 4,
+            stream_buffer_maxsize=STREAM_BUFFER_MAXSIZE,
             producer_max_request_size=MAX_REQUEST_BYTES,
             consumer_max_fetch_size=MAX_REQUEST_BYTES,
             web_enabled=True,
@@ -280,6 +285,10 @@ class Newsflow:
     def readiness(self) -> dict[str, Any]:
         consumer = self.app.consumer if self.app.producer else None
         assignment = consumer.assignment() if consumer is not None and self.assigned else set()
+        # Count active work only: not standby table replicas, nor Faust's leader topic (which
+        # every member is assigned).
+        assignment &= self.app.assignor.assigned_actives()
+        assignment = {tp for tp in assignment if "__assignor-__leader" not in tp.topic}
         return {
             "ready": bool(self.assigned and self.model_ready and self.broker_up),
             "broker_reachable": self.broker_up,
