@@ -84,7 +84,10 @@ class Settings(BaseSettings):
     )
     replication_factor: int = Field(1, description="Replication factor of created topics.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
-        "at_least_once", description="Faust processing guarantee (see README, Guarantees)."
+        "at_least_once",
+        description="Faust processing guarantee. at_least_once (with identical repeats keyed by "
+        "article id) is the supported one; Faust's exactly_once deadlocks on this pipeline's "
+        "repartitioning topology (docs/reliability.md).",
     )
 
     # --- Worker ----------------------------------------------------------------------------
@@ -110,8 +113,8 @@ class Settings(BaseSettings):
     )
     shutdown_timeout: float = Field(
         25.0,
-        description="Seconds a graceful shutdown may take before in-flight work is dropped "
-        "back to Kafka (uncommitted, so it is redelivered).",
+        description="Seconds a graceful shutdown (SIGTERM) may take; then the process exits "
+        "with code 75 and its uncommitted work is redelivered to the partitions' next owner.",
     )
 
     schemas_dir: Path | None = Field(
