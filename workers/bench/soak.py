@@ -48,6 +48,7 @@ class Sample:
     consumer_lag: float
     rss_worker_mb: float
     rss_total_mb: float
+    pss_total_mb: float
     latency_p50_s: float
     latency_p99_s: float
     rate_in: float
@@ -93,22 +94,25 @@ class Outputs:
                 self.window.append(rec.timestamp_ms / 1000.0 - ingested)
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    """RSS of the process, and of it with all its descendants (tagging processes)."""
+def memory_mb(pid: int) -> tuple[float, float, float]:
+    """RSS of the process; RSS and PSS of it with all its descendants (fork server, tagging
+    processes). RSS counts the pages the tagging processes share with the fork server once per
+    process; PSS splits them, so it is the better total."""
     try:
         proc = psutil.Process(pid)
-        own = proc.memory_info().rss
-        total = own + sum(_rss(child) for child in proc.children(recursive=True))
+        family = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0.0, 0.0
-    return own / 2**20, total / 2**20
-
-
-def _rss(proc: psutil.Process) -> int:
-    try:
-        return int(proc.memory_info().rss)
-    except psutil.Error:
-        return 0
+        return 0.0, 0.0, 0.0
+    rss = pss = 0
+    for member in family:
+        try:
+            info = member.memory_full_info()
+        except psutil.Error:
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    own = family[0].memory_info().rss if family[0].is_running() else 0
+    return own / 2**20, rss / 2**20, pss / 2**20
 
 
 def consumer_lag(worker: WorkerProcess) -> float:
@@ -172,7 +176,7 @@ async def _soak(
                 await producer.send(settings.topic_raw, key=key, value=value)
             produced += max(0, due)
             if now >= next_sample:
-                own, total = rss_mb(worker.proc.pid)
+                own, total, pss = memory_mb(worker.proc.pid)
                 lat = sorted(outputs.window) or [float("nan")]
                 samples.append(
                     Sample(
@@ -183,6 +187,7 @@ async def _soak(
                         consumer_lag=consumer_lag(worker),
                         rss_worker_mb=round(own, 1),
                         rss_total_mb=round(total, 1),
+                        pss_total_mb=round(pss, 1),
                         latency_p50_s=round(lat[len(lat) // 2], 3),
                         latency_p99_s=round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 3),
                         rate_in=round(rate, 2),
@@ -220,6 +225,12 @@ def _summary(samples: list[Sample], capacity: float, rate: float, out: Path) -> 
         "rss_last_minute_mb": round(last, 1),
         "rss_max_mb": max(s.rss_total_mb for s in samples),
         "rss_growth": round(last / first - 1.0, 4),
+        "pss_growth": round(
+            statistics.fmean(s.pss_total_mb for s in samples[-per_minute:])
+            / statistics.fmean(s.pss_total_mb for s in samples[:per_minute])
+            - 1.0,
+            4,
+        ),
         "backlog_max": max(s.backlog for s in samples),
         "backlog_last": samples[-1].backlog,
         "latency_p99_max_s": max(p99) if p99 else None,
@@ -239,6 +250,7 @@ def _plot(samples: list[Sample], path: Path) -> None:
     t = [s.t_s / 60 for s in samples]
     fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
     axes[0].plot(t, [s.rss_total_mb for s in samples], label="worker + tagging processes")
+    axes[0].plot(t, [s.pss_total_mb for s in samples], label="same, PSS (shared pages split)")
     axes[0].plot(t, [s.rss_worker_mb for s in samples], label="worker process")
     axes[0].set_ylabel("RSS (MiB)")
     axes[0].set_ylim(bottom=0)
