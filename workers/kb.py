@@ -12,8 +12,11 @@ regular expression:
   as the surface has a capital letter (so "turkey" the bird is not Turkey);
 * demonyms (``Iraqi``, ``Canadians``) link to their country's entry.
 
-``canonicalise_text`` rewrites every alias occurrence in running text to its canonical name with
-one compiled (trie-shaped) regex, for the dedup stage.
+``find`` scans running text with one compiled (trie-shaped) regex. ``canonicalise_text`` (the
+dedup stage's normaliser, once per article) gives exactly that regex's rewrite - every alias to
+its canonical name - from an Aho-Corasick scan (ahocorasick-rs): a Python regex costs about 5 ns
+a character wherever a name could start, ~15 us for a 2.7 KB article; the automaton finds every
+occurrence in ~5 us and only the few it finds are looked at.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "kb.json"
 
@@ -86,7 +91,12 @@ class KnowledgeBase:
                     self._folded.setdefault(fold(alias), entry)
             for demonym in entry.demonyms:
                 self._demonyms.setdefault(fold(demonym), entry)
-        self._pattern = _compile(self._surface_variants())
+        variants = sorted(self._surface_variants())
+        self._pattern = _compile(set(variants))
+        # Every occurrence of every form (overlapping), as the regex could try them.
+        self._automaton = AhoCorasick(
+            variants, matchkind=MatchKind.Standard, implementation=Implementation.ContiguousNFA
+        )
         self._replacements: dict[str, str] = {}
 
     @classmethod
@@ -138,13 +148,42 @@ class KnowledgeBase:
                 yield match.start(), match.end(), entry
 
     def canonicalise_text(self, text: str) -> str:
-        """Replace every alias occurrence in ``text`` with its entry's canonical name."""
-        return self._pattern.sub(self._replace, text)
+        """Replace every alias occurrence in ``text`` with its entry's canonical name.
 
-    def _replace(self, match: re.Match[str]) -> str:
-        surface = match.group()
-        if _glued(match.string, match.start()):
-            return surface
+        The same rewrite as ``self._pattern.sub(...)`` (tests compare them): scanning left to
+        right, a match is the longest form starting at a position that is not followed by a
+        word character; a match glued to the word before it is kept as written but still
+        consumed, and scanning resumes after it.
+        """
+        occurrences = self._automaton.find_matches_as_indexes(text, overlapping=True)
+        if not occurrences:
+            return text
+        size = len(text)
+        longest: dict[int, int] = {}  # start -> end of the longest form ending at a word edge
+        for _, start, end in occurrences:
+            if end < size and _is_word(text[end]):
+                continue
+            if end > longest.get(start, start):
+                longest[start] = end
+        pieces: list[str] = []
+        scanned = copied = 0
+        for start in sorted(longest):
+            if start < scanned:
+                continue  # inside an earlier match
+            scanned = longest[start]
+            if _glued(text, start):
+                continue
+            surface = text[start:scanned]
+            replacement = self._replacement(surface)
+            if replacement != surface:
+                pieces += (text[copied:start], replacement)
+                copied = scanned
+        if not pieces:
+            return text
+        pieces.append(text[copied:])
+        return "".join(pieces)
+
+    def _replacement(self, surface: str) -> str:
         replacement = self._replacements.get(surface)
         if replacement is None:
             entry = self.lookup(surface)
@@ -168,6 +207,11 @@ class KnowledgeBase:
                         form = form[0].upper() + form[1:]
                         variants.update((form, form.upper()))
         return {v for v in variants if v}
+
+
+def _is_word(char: str) -> bool:
+    """``\\w`` of Python's ``re`` for one character of a str pattern."""
+    return char.isalnum() or char == "_"
 
 
 def _glued(text: str, start: int) -> bool:

@@ -6,8 +6,10 @@ about ``duplicate_share`` of them repeating a first-pass story (exactly, or with
 line), so the mix of verdicts resembles a feed's. Measured on one core (this process), best of
 three runs:
 
-* decisions per second of ``Deduplicator.check`` (normalise + sketch + lookups + record), with
-  the identity normaliser and, when workers.kb is available, with the knowledge-base one;
+* decisions per second of ``Deduplicator.check`` (normalise + sketch + lookups + record) with
+  the knowledge-base normaliser the pipeline uses (the headline figure) and with the identity
+  normaliser, over the same stream. The pre-built stream is frozen out of the garbage
+  collector's view first (``gc.freeze``): it is benchmark input, not state the worker holds;
 * state bytes per article (keys and values of the state mapping);
 * seconds to rebuild the in-memory indexes from a state of ``rebuild_n`` entries (the part of
   recovery after Faust has restored the table from its changelog), and their memory.
@@ -33,7 +35,7 @@ from workers.stages.dedup import load_normaliser, make_deduplicator
 _WORD = re.compile(r"\w+")
 
 
-def _articles(settings: Settings, n: int, duplicate_share: float) -> list[CleanedArticle]:
+def stream(settings: Settings, n: int, duplicate_share: float = 0.3) -> list[CleanedArticle]:
     """A stream of ``n`` articles of which about ``duplicate_share`` repeat an earlier story.
 
     Rounds after the first make unique articles by suffixing every word with the round number
@@ -83,22 +85,24 @@ def bench_dedup(
     settings: Settings, n: int = 20000, duplicate_share: float = 0.3, rebuild_n: int = 100_000
 ) -> dict[str, Any]:
     """Run the benchmark, print a table and return the figures."""
-    articles = _articles(settings, n, duplicate_share)
-    rate, kinds, (dedup, _) = _throughput(settings, articles, lambda text: text)
-    result: dict[str, Any] = {
-        "articles": n,
-        "decisions_per_s": rate,
-        "verdicts": kinds,
-        "state_bytes_per_article": dedup.state_bytes / dedup.entries,
-    }
+    articles = stream(settings, n, duplicate_share)
+    gc.collect()
+    gc.freeze()  # the stream is input: later collections need not walk its articles
+    result: dict[str, Any] = {"articles": n}
     kb = load_normaliser()
     if kb is not None:
-        result["decisions_per_s_with_kb"] = _throughput(settings, articles[:5000], kb)[0]
+        result["decisions_per_s_with_kb"] = _throughput(settings, articles, kb)[0]
+    rate, kinds, (dedup, _) = _throughput(settings, articles, lambda text: text)
+    result.update(
+        decisions_per_s=rate,
+        verdicts=kinds,
+        state_bytes_per_article=dedup.state_bytes / dedup.entries,
+    )
 
     # Recovery: a state of `rebuild_n` distinct entries (as Faust restores it from the changelog),
     # then the in-memory indexes rebuilt from it; their memory is the process RSS growth.
     identity: Callable[[str], str] = lambda text: text  # noqa: E731
-    big = _throughput(settings, _articles(settings, rebuild_n, duplicate_share), identity, 1)[2][1]
+    big = _throughput(settings, stream(settings, rebuild_n, duplicate_share), identity, 1)[2][1]
     rebuilt = make_deduplicator(settings, normalise=lambda text: text, state={})
     gc.collect()
     rss = psutil.Process().memory_info().rss
@@ -108,6 +112,7 @@ def bench_dedup(
     result["rebuild_entries"] = rebuilt.entries
     result["index_bytes_per_article"] = (psutil.Process().memory_info().rss - rss) / len(big)
     result["state_bytes_per_article_rebuild"] = rebuilt.state_bytes / rebuilt.entries
+    gc.unfreeze()
     _print(result)
     return result
 
@@ -117,10 +122,10 @@ def _print(result: dict[str, Any]) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("articles", str(result["articles"]))
-    table.add_row("decisions / s (identity normaliser)", f"{result['decisions_per_s']:,.0f}")
     if "decisions_per_s_with_kb" in result:
-        table.add_row("decisions / s (knowledge-base normaliser)",
+        table.add_row("decisions / s (knowledge-base normaliser, as in the pipeline)",
                       f"{result['decisions_per_s_with_kb']:,.0f}")
+    table.add_row("decisions / s (identity normaliser)", f"{result['decisions_per_s']:,.0f}")
     table.add_row("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(result["verdicts"].items())))
     table.add_row("state bytes / article", f"{result['state_bytes_per_article']:.1f}")
     table.add_row(f"rebuild index, {result['rebuild_entries']:,} entries",

@@ -32,7 +32,7 @@ import numpy as np
 from workers.records import CleanedArticle, DedupVerdict
 from workers.settings import Settings
 from workers.stages.dedup_index import BandIndex, BandKeys, ExpiryQueue
-from workers.stages.dedup_sketch import Similarity, Sketch, Sketcher, compare, lead_share
+from workers.stages.dedup_sketch import Probe, Similarity, Sketch, Sketcher, lead_share
 
 Normaliser = Callable[[str], str]
 _LEAD_ROWS = 2
@@ -84,6 +84,14 @@ class Deduplicator:
         self._window = settings.dedup_window_days * _DAY
         self._full_keys = BandKeys(self._bands, self._rows, salt=0)
         self._lead_keys = BandKeys(self._lead_bands, _LEAD_ROWS, salt=1)
+        self._num_perm = settings.dedup_num_perm
+        # Both kinds of band keys in one numpy pass when the band values are back to back and
+        # their bands have the same rows (the defaults).
+        self._joint_keys = (
+            BandKeys.joined(self._full_keys, self._lead_keys)
+            if self._rows == _LEAD_ROWS and self._bands * self._rows == self._num_perm
+            else None
+        )
         self._bands_index = BandIndex()
         self._exact: dict[int, str] = {}
         self._expiry = ExpiryQueue()
@@ -131,12 +139,13 @@ class Deduplicator:
         ``_MAX_VERIFIED`` are verified, and a clear match (Jaccard >= 0.9) ends the search.
         """
         best: tuple[float, float, str] | None = None
+        probe = Probe(sketch)
         for other_id, _ in candidates.most_common(_MAX_VERIFIED):
             value = self._state.get(other_id)
-            other = self._sketcher.unpack(value).sketch if value is not None else None
+            other = self._sketcher.unpack_sketch(value) if value is not None else None
             if other is None:
                 continue
-            similar = compare(sketch, other)
+            similar = probe.compare(other)
             if not self._is_duplicate(similar, sketch, other):
                 continue
             if best is None or (similar.containment, similar.jaccard) > best[:2]:
@@ -161,8 +170,10 @@ class Deduplicator:
         return lead_share(a, b, similar.level) >= self._lead_shared
 
     def _keys(self, sketch: Sketch) -> list[int]:
-        signature, lead = self._sketcher.band_values(sketch)
-        return self._full_keys(signature) + self._lead_keys(lead)
+        values = self._sketcher.band_values(sketch)
+        if self._joint_keys is not None:
+            return self._joint_keys(values)
+        return self._full_keys(values[: self._num_perm]) + self._lead_keys(values[self._num_perm :])
 
     # -- state -----------------------------------------------------------------------------
     def _record(self, article_id: str, when: float, sketch: Sketch | None) -> None:
@@ -200,8 +211,14 @@ class Deduplicator:
         """Add many sketches to the band buckets (one rensa call per batch, not per entry)."""
         if not batch:
             return
-        full, lead = self._sketcher.band_values_many([sketch for _, sketch in batch])
-        keys = np.concatenate((self._full_keys.matrix(full), self._lead_keys.matrix(lead)), axis=1)
+        values = self._sketcher.band_values_many([sketch for _, sketch in batch])
+        if self._joint_keys is not None:
+            keys = self._joint_keys.matrix(values)
+        else:
+            full, lead = values[:, : self._num_perm], values[:, self._num_perm :]
+            keys = np.concatenate(
+                (self._full_keys.matrix(full), self._lead_keys.matrix(lead)), axis=1
+            )
         for (article_id, _), row in zip(batch, keys.tolist(), strict=True):
             self._bands_index.add(article_id, row)
 

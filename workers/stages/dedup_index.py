@@ -38,7 +38,19 @@ class BandKeys:
         with np.errstate(over="ignore"):
             self._salts = numbers * _BAND_SALT
 
+    @classmethod
+    def joined(cls, first: BandKeys, second: BandKeys) -> BandKeys:
+        """Keys of ``first``'s values followed by ``second``'s, in one pass (same rows)."""
+        if first.rows != second.rows:
+            raise ValueError("only band keys with the same rows can be joined")
+        keys = cls(first.bands + second.bands, first.rows, salt=0)
+        keys._salts = np.concatenate((first._salts, second._salts))
+        return keys
+
     def __call__(self, values: U16Array) -> list[int]:
+        used = values[: self.bands * self.rows]
+        if self.rows in _VIEWS and used.dtype == np.dtype("<u2") and used.flags.c_contiguous:
+            return (used.view(_VIEWS[self.rows]).astype(np.uint64) ^ self._salts).tolist()
         return self.matrix(values[None, :])[0].tolist()
 
     def matrix(self, values: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint64]:
@@ -84,24 +96,24 @@ class BandIndex:
     def add_and_match(self, article_id: str, keys: list[int]) -> Counter[str]:
         """Add ``article_id`` under ``keys``; return the ids already in its buckets, each with
         the number of buckets shared (more shared bands, more similar)."""
-        found: Counter[str] = Counter()
         buckets = self._buckets
         taken = buckets.keys() & keys  # set operations in C: most keys open a new bucket
         if not taken:
             buckets.update(dict.fromkeys(keys, article_id))
-            return found
+            return Counter()
         if len(taken) < len(keys):
             buckets.update(dict.fromkeys([key for key in keys if key not in taken], article_id))
+        shared: list[str] = []  # one id per shared bucket, counted in C at the end
         for key in taken:
             held = buckets[key]
             if isinstance(held, str):
                 if held != article_id:
-                    found[held] += 1
+                    shared.append(held)
                     buckets[key] = [held, article_id]
             elif article_id not in held:
-                found.update(held)
+                shared += held
                 held.append(article_id)
-        return found
+        return Counter(shared)
 
     def candidates(self, keys: list[int]) -> set[str]:
         found: set[str] = set()

@@ -146,9 +146,9 @@ class Sketcher:
         hashed = np.fromiter(token_hashes, dtype=np.uint64, count=len(token_hashes))
         # The exact hash covers the token sequence (as rensa's 64-bit token hashes).
         exact = int.from_bytes(hashlib.blake2b(hashed.tobytes(), digest_size=8).digest(), "little")
-        fingerprints = (self.shingle_hashes(hashed) >> np.uint64(48)).astype(np.uint16)
-        _, first = np.unique(fingerprints, return_index=True)
-        fingerprints = fingerprints[np.sort(first)]
+        fingerprints = _first_occurrences(
+            (self.shingle_hashes(hashed) >> np.uint64(48)).astype(np.uint16)
+        )
         lead = fingerprints[: self.lead_shingles]
         level = 0
         while len(fingerprints) > self.max_fingerprints:
@@ -156,18 +156,33 @@ class Sketcher:
             fingerprints = fingerprints[(fingerprints & ((1 << level) - 1)) == 0]
         return Sketch(exact, level, fingerprints, lead)
 
-    def band_values(self, sketch: Sketch) -> tuple[U16Array, U16Array]:
-        """(whole-text MinHash, lead MinHash) of a sketch, cut to 16 bits, for LSH band keys."""
-        return (
-            _minhash(sketch.fingerprints.astype(np.uint64) * _MIX[0], self.num_perm, _SEED_FULL),
-            _minhash(sketch.lead.astype(np.uint64) * _MIX[0], self.lead_perm, _SEED_LEAD),
+    def band_values(self, sketch: Sketch) -> U16Array:
+        """The whole-text MinHash (``num_perm`` values) followed by the lead MinHash
+        (``lead_perm``), cut to 16 bits, for LSH band keys."""
+        full = sketch.fingerprints.astype(np.uint64) * _MIX[0]
+        # At level 0 the lead is a prefix of the fingerprints: its hashes are a slice.
+        lead = (
+            full[: len(sketch.lead)] if not sketch.level
+            else sketch.lead.astype(np.uint64) * _MIX[0]
         )
+        rows = [
+            *RMinHash.digest_matrix_from_flat_token_hashes(
+                full, [0, len(full)], self.num_perm, _SEED_FULL
+            ).to_rows()[0],
+            *RMinHash.digest_matrix_from_flat_token_hashes(
+                lead, [0, len(lead)], self.lead_perm, _SEED_LEAD
+            ).to_rows()[0],
+        ]
+        return np.array(rows, dtype=np.uint32).astype(np.uint16)
 
-    def band_values_many(self, sketches: list[Sketch]) -> tuple[U16Matrix, U16Matrix]:
-        """``band_values`` of many sketches at once: (whole-text rows, lead rows)."""
-        return (
-            _minhash_rows([s.fingerprints for s in sketches], self.num_perm, _SEED_FULL),
-            _minhash_rows([s.lead for s in sketches], self.lead_perm, _SEED_LEAD),
+    def band_values_many(self, sketches: list[Sketch]) -> U16Matrix:
+        """``band_values`` of many sketches at once, one row each."""
+        return np.concatenate(
+            (
+                _minhash_rows([s.fingerprints for s in sketches], self.num_perm, _SEED_FULL),
+                _minhash_rows([s.lead for s in sketches], self.lead_perm, _SEED_LEAD),
+            ),
+            axis=1,
         )
 
     def pack(self, event_time: float, sketch: Sketch | None) -> bytes:
@@ -184,19 +199,33 @@ class Sketcher:
     def unpack(self, value: bytes) -> Entry:
         """Decode a state value; an entry of another layout or shingle size is a seen id."""
         if value[0] == _UNIQUE and len(value) >= _HEAD.size:
-            _, event_time, exact, shingle_size, level, lead_len = _HEAD.unpack_from(value)
-            if shingle_size != self.shingle_size:  # fingerprints of other shingles: not comparable
-                return Entry(event_time, None)
-            values = np.frombuffer(value, dtype="<u2", offset=_HEAD.size).astype(np.uint16)
-            lead = values[:lead_len]
-            fingerprints = values[lead_len:] if level else values
-            return Entry(event_time, Sketch(exact, level, fingerprints, lead))
+            return Entry(_HEAD.unpack_from(value)[1], self.unpack_sketch(value))
         return Entry(_SEEN_ENTRY.unpack_from(value)[1], None)
 
+    def unpack_sketch(self, value: bytes) -> Sketch | None:
+        """The sketch in a state value; None for a seen id or another layout or shingle size."""
+        if value[0] != _UNIQUE or len(value) < _HEAD.size:
+            return None
+        _, _, exact, shingle_size, level, lead_len = _HEAD.unpack_from(value)
+        if shingle_size != self.shingle_size:  # fingerprints of other shingles: not comparable
+            return None
+        # A read-only view of the value; "<u2" is uint16 itself on little-endian machines.
+        values = np.frombuffer(value, dtype="<u2", offset=_HEAD.size)
+        return Sketch(exact, level, values[lead_len:] if level else values, values[:lead_len])
 
-def _minhash(values: npt.NDArray[np.uint64], num_perm: int, seed: int) -> U16Array:
-    matrix = RMinHash.digest_matrix_from_flat_token_hashes(values, [0, len(values)], num_perm, seed)
-    return np.fromiter(matrix.to_rows()[0], dtype=np.uint32, count=num_perm).astype(np.uint16)
+
+def _first_occurrences(values: U16Array) -> U16Array:
+    """The distinct values in order of first occurrence (np.unique's index, with less overhead)."""
+    if len(values) < 2:
+        return values
+    order = values.argsort(kind="stable")
+    ordered = values[order]
+    first = np.empty(len(values), dtype=np.bool_)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    kept = order[first]
+    kept.sort()
+    return values[kept]
 
 
 def _minhash_rows(sets: list[U16Array], num_perm: int, seed: int) -> U16Matrix:
@@ -224,6 +253,29 @@ def compare(a: Sketch, b: Sketch) -> Similarity:
     shared = len(np.intersect1d(x, y, assume_unique=True))
     smaller = min(len(x), len(y))
     return Similarity(shared / (len(x) + len(y) - shared), shared / smaller, smaller, level)
+
+
+class Probe:
+    """One article's sketch to compare with its candidates: the figures of :func:`compare`, from
+    a bitmap of its 16-bit fingerprints (one gather per candidate instead of a sort per pair)."""
+
+    def __init__(self, sketch: Sketch) -> None:
+        self.sketch = sketch
+        self._bitmap: npt.NDArray[np.bool_] | None = None
+
+    def compare(self, other: Sketch) -> Similarity:
+        a = self.sketch
+        if a.level or other.level:
+            return compare(a, other)  # sampled: compared at the coarser level
+        x, y = a.fingerprints, other.fingerprints
+        if not len(x) or not len(y):
+            return Similarity(0.0, 0.0, 0, 0)
+        if self._bitmap is None:
+            self._bitmap = np.zeros(1 << 16, dtype=np.bool_)
+            self._bitmap[x] = True
+        shared = int(np.count_nonzero(self._bitmap[y]))
+        smaller = min(len(x), len(y))
+        return Similarity(shared / (len(x) + len(y) - shared), shared / smaller, smaller, 0)
 
 
 def lead_share(a: Sketch, b: Sketch, level: int) -> float:
