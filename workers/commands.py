@@ -69,6 +69,13 @@ def register(
         """Dedup decisions per second, state bytes per article, index rebuild time."""
         call("workers.bench.dedup", "bench_dedup", settings(), n=n)
 
+    @bench_app.command("recovery")
+    def bench_recovery(
+        entries: int = typer.Option(100_000, help="Dedup state entries in the changelog."),
+    ) -> None:
+        """Worker start to ready and to the first dedup decision, full vs empty dedup state."""
+        call("workers.bench.recovery", "bench_recovery", settings(), entries=entries)
+
     @bench_app.command("entities")
     def bench_entities(limit: int = typer.Option(300, help="Articles to tag.")) -> None:
         """Tagging throughput vs bare nlp.pipe (single process and pool), event-loop lag."""

@@ -222,10 +222,11 @@ class Deduplicator:
         for (article_id, _), row in zip(batch, keys.tolist(), strict=True):
             self._bands_index.add(article_id, row)
 
-    def bind_state(self, state: MutableMapping[str, bytes]) -> None:
-        """Use ``state`` (e.g. the recovered Faust table) from now on, and rebuild from it."""
+    def bind_state(self, state: MutableMapping[str, bytes]) -> int:
+        """Use ``state`` (e.g. the recovered Faust table) from now on, and rebuild from it;
+        returns the number of entries (no second ``rebuild()`` needed)."""
         self._state = state
-        self.rebuild()
+        return self.rebuild()
 
     def expire(self, now_event_time: float) -> int:
         """Drop entries whose event time is older than the window before ``now_event_time``."""
