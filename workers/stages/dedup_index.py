@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -97,15 +98,15 @@ class BandIndex:
         """Add ``article_id`` under ``keys``; return the ids already in its buckets, each with
         the number of buckets shared (more shared bands, more similar)."""
         buckets = self._buckets
-        taken = buckets.keys() & keys  # set operations in C: most keys open a new bucket
-        if not taken:
-            buckets.update(dict.fromkeys(keys, article_id))
-            return Counter()
-        if len(taken) < len(keys):
-            buckets.update(dict.fromkeys([key for key in keys if key not in taken], article_id))
+        # One pass in C: a new key gets the id, a taken one answers with what it holds.
+        held_by_key = list(map(buckets.setdefault, keys, repeat(article_id)))
+        if held_by_key.count(article_id) == len(keys):
+            return Counter()  # most articles: every key opened a new bucket
+        taken = {key: held for key, held in zip(keys, held_by_key, strict=True)
+                 if held is not article_id}
         shared: list[str] = []  # one id per shared bucket, counted in C at the end
-        for key in taken:
-            held = buckets[key]
+        for key in set(taken):  # (the order the previous set intersection gave)
+            held = taken[key]
             if isinstance(held, str):
                 if held != article_id:
                     shared.append(held)
