@@ -128,7 +128,7 @@ class Deduplicator:
             return DedupVerdict("duplicate", "exact", exact_id, similarity=1.0, containment=1.0)
         # Near duplicates are indexed too: a later copy may be closer to them than to the first.
         candidates = self._bands_index.add_and_match(article.id, self._keys(sketch))
-        verdict = self._match(sketch, candidates)
+        verdict = self._match(sketch, candidates) if candidates else None
         self._record(article.id, when, sketch)
         return verdict if verdict is not None else DedupVerdict("unique")
 
