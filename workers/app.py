@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any
 
 import faust
@@ -29,6 +30,9 @@ from workers.stages.dedup import make_deduplicator
 from workers.verdicts import VerdictState
 
 log = logging.getLogger("newsflow.app")
+
+# Per agent task: delivery futures of the messages the current event (or batch) produced.
+_UNDELIVERED: ContextVar[list[Awaitable[Any]] | None] = ContextVar("undelivered", default=None)
 
 LIVE_STALL_SECONDS = 5.0  # /health/live fails when the loop monitor has not ticked for this long
 BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
@@ -153,9 +157,32 @@ class Newsflow:
 
     # --- sending ---------------------------------------------------------------------------
     async def _send(self, topic_key: str, key: bytes, value: bytes) -> None:
-        # Inside an event, Faust attaches the send to the event: it is published before the
-        # event's offset is committed (at-least-once, or atomically under exactly_once).
-        await self.topics[topic_key].send(key=key, value=value)
+        # Published now, not attached to the event: Faust publishes an attached message when
+        # the offset of the event current at send time is committed, and in a tagging batch that
+        # event's partition is not the one every article came from; a rebalance between the
+        # commits lost articles. The agent awaits delivery before the event is acknowledged.
+        fut = await self.topics[topic_key].send(key=key, value=value, force=True)
+        pending = _UNDELIVERED.get()
+        if pending is None:
+            await fut
+        else:
+            pending.append(fut)
+
+    async def _delivered(self, flush: bool = False) -> None:
+        """Wait until the current event's outputs (and, with ``flush``, the table's changelog
+        records) are on the broker; only then may its offset be committed. A failed delivery
+        stops the worker: acknowledging the event would lose it."""
+        pending = _UNDELIVERED.get() or []
+        try:
+            await asyncio.gather(*pending)
+            if flush:
+                await self.app.producer.flush()
+        except Exception as exc:
+            log.critical("could not deliver outputs (%s); stopping the worker", exc)
+            await self.app.crash(exc)
+            raise
+        finally:
+            pending.clear()
 
     # TagPoolLike, so that the handlers wait for the pool being warm.
     async def tag(self, articles):
@@ -170,11 +197,14 @@ class Newsflow:
 
         @app.agent(self.topics["raw"], name="clean")
         async def clean(stream):
+            _UNDELIVERED.set([])
             async for event in stream.events():
                 await handlers.on_raw(event.value, _source(event))
+                await self._delivered()
 
         @app.agent(self.topics["cleaned"], name="dedup")
         async def dedup(stream):
+            _UNDELIVERED.set([])
             last_expiry = time.monotonic()
             async for event in stream.events():
                 if self._dedup_dirty:
@@ -186,11 +216,15 @@ class Newsflow:
                 if time.monotonic() - last_expiry > 60.0:
                     last_expiry = time.monotonic()
                     self._expire_dedup(event)
+                # The state entry (with its verdict) is durable before the offset can commit.
+                await self._delivered(flush=True)
 
         @app.agent(self.topics["unique"], name="tag")
         async def tag(stream):
+            _UNDELIVERED.set([])
             async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
+                await self._delivered()
 
         self.agents = {"clean": clean, "dedup": dedup, "tag": tag}
 

@@ -24,6 +24,27 @@ from workers.settings import Settings
 log = logging.getLogger("newsflow.runner")
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one record per logger and message template through every ``seconds``.
+
+    While the broker is away aiokafka logs every failed connection attempt at ERROR, about 90
+    lines a second; one a few seconds says the same.
+    """
+
+    def __init__(self, seconds: float = 5.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        if now - self._last.get(key, -self.seconds) < self.seconds:
+            return False
+        self._last[key] = now
+        return True
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
     formatter = (
         "workers.logs.JsonFormatter"
@@ -35,16 +56,23 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"main": {"()": formatter}},
+        "filters": {"repeats": {"()": "workers.runner.RepeatFilter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "main",
                 "stream": "ext://sys.stderr",
-            }
+            },
+            "kafka_client": {
+                "class": "logging.StreamHandler",
+                "formatter": "main",
+                "stream": "ext://sys.stderr",
+                "filters": ["repeats"],
+            },
         },
         "root": {"level": settings.log_level, "handlers": ["stderr"]},
         "loggers": {
-            "aiokafka": {"level": quiet},
+            "aiokafka": {"level": quiet, "handlers": ["kafka_client"], "propagate": False},
             "faust": {"level": quiet},
             "mode": {"level": quiet},
             # Faust logs its start-up banner and worker state at INFO through these.
