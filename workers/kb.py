@@ -16,7 +16,7 @@ regular expression:
 dedup stage's normaliser, once per article) gives exactly that regex's rewrite - every alias to
 its canonical name - from an Aho-Corasick scan (ahocorasick-rs): a Python regex costs about 5 ns
 a character wherever a name could start, ~15 us for a 2.7 KB article; the automaton finds every
-occurrence in ~5 us and only the few it finds are looked at.
+occurrence in 5-8 us and only the few it finds are looked at.
 """
 
 from __future__ import annotations
