@@ -39,10 +39,11 @@ BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
 # A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
 # the broker misses its heartbeats for this long; Faust's 60 s default stalls fail-over.
 SESSION_TIMEOUT_SECONDS = 10.0
-# Unprocessed messages an agent's stream may hold before Faust pauses fetching its partitions
-# (Faust's default is 4096): with articles of a few KB this bounds each stream's buffer at a few
-# MB, and tagging (the slow stage) takes 32 at a time, so more buys no throughput.
-STREAM_BUFFER_MAXSIZE = 1024
+# Unprocessed messages an agent's stream may hold before Faust pauses fetching (Faust's
+# default): with articles of a few KB, some 10-20 MB per stream. Not lower: a full buffer
+# while tables recover can stall recovery for good (faust-streaming issue #74); with 1024 a
+# restarted worker in the kill -9 test never finished recovering (docs/reliability.md).
+STREAM_BUFFER_MAXSIZE = 4096
 
 
 def _broker_credentials(settings: Settings) -> Any:
@@ -326,6 +327,8 @@ class Newsflow:
         return {
             "ready": bool(self.assigned and self.model_ready and self.broker_up),
             "broker_reachable": self.broker_up,
+            # Reported, not (yet) part of "ready": tables are restored from their changelogs.
+            "recovering_tables": bool(getattr(self.app, "in_recovery", False)),
             "partitions_assigned": self.assigned,
             "model_loaded": self.model_ready,
             "assigned_partitions": len(assignment),

@@ -112,7 +112,10 @@ def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) 
         time.sleep(5.0)
         done = progress(settings)
         assert 0 < done < len(corpus.keys)
-        assert b.stop(timeout=40) == 0  # graceful: B hands its partitions to A
+        stopping = time.monotonic()
+        assert b.stop(timeout=40) == 0  # graceful, mid-stream: B hands its partitions to A
+        print(f"SIGTERM to exit mid-stream: {time.monotonic() - stopping:.1f} s")
+        assert time.monotonic() - stopping < 30
         time.sleep(3.0)
         assert ready_state(a)["assigned_partitions"] == alone
         time.sleep(5.0)
