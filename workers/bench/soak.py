@@ -17,8 +17,10 @@ dedup state expires as it would in production, instead of every later cycle bein
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
+import random
 import statistics
 import time
 import uuid
@@ -61,6 +63,9 @@ class Stream:
     def __init__(self, settings: Settings) -> None:
         path = settings.shared_data_dir / "news-dev.jsonl"
         self.docs = [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+        # The file is grouped by category (articles of different lengths): mix them, so that
+        # the calibration burst is like the rest of the stream.
+        random.Random(7).shuffle(self.docs)
         self.step = settings.dedup_window_days * 86_400.0 / 500
         self.start = time.time() - 365 * 86_400.0
         self.n = 0
@@ -202,8 +207,10 @@ async def _soak(
             await asyncio.sleep(0.05)
     finally:
         await producer.stop()
-        stop.set()
-        await reader
+        stop.set()  # the reader sees it after its next record; with none coming, cancel it
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
     return _summary(samples, capacity, rate, out)
 
 
@@ -273,7 +280,7 @@ def bench_soak(
     settings: Settings,
     minutes: float = 10.0,
     load: float = 0.8,
-    calibrate: int = 400,
+    calibrate: int = 800,
     out: Path = Path("var") / "bench" / "soak",
 ) -> dict:
     """Run the soak benchmark; prints a sample per line and the summary as JSON."""
