@@ -209,8 +209,7 @@ class Newsflow:
             last_expiry = time.monotonic()
             async for event in stream.events():
                 if self._dedup_dirty:
-                    self.deduplicator.bind_state(self.verdicts)
-                    entries = self.deduplicator.rebuild()
+                    entries = self.deduplicator.bind_state(self.verdicts)
                     self._dedup_dirty = False
                     log.info("dedup index rebuilt from the state table: %d entries", entries)
                 await handlers.on_cleaned(event.value, _source(event))
