@@ -41,8 +41,7 @@ BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
 SESSION_TIMEOUT_SECONDS = 10.0
 # Unprocessed messages an agent's stream may hold before Faust pauses fetching (Faust's
 # default): with articles of a few KB, some 10-20 MB per stream. Not lower: a full buffer
-# while tables recover can stall recovery for good (faust-streaming issue #74); with 1024 a
-# restarted worker in the kill -9 test never finished recovering (docs/reliability.md).
+# while tables recover can stall recovery (faust-streaming issue #74; docs/reliability.md).
 STREAM_BUFFER_MAXSIZE = 4096
 
 
