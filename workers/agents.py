@@ -19,8 +19,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from workers.codec import Codec
-from workers.records import CleanedArticle, DedupVerdict, Entity, RawArticle, Rejected
-from workers.stages.dedup import event_time as dedup_event_time
+from workers.records import (
+    CleanedArticle,
+    DedupVerdict,
+    Entity,
+    RawArticle,
+    Rejected,
+    epoch_seconds,
+)
 from workers.verdicts import VerdictState, content_digest
 
 if TYPE_CHECKING:
@@ -60,17 +66,11 @@ class TagPoolLike(Protocol):
     ) -> tuple[list[tuple[Entity, ...] | Rejected], float]: ...
 
 
-def event_time(article: CleanedArticle | RawArticle) -> float:
-    """Seconds since the epoch of the article's fetch time, else its ingest time."""
-    from datetime import datetime
-
-    for stamp in (article.fetched_at,):
-        if stamp:
-            try:
-                return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                pass
-    return article.ingested_at
+def fetch_time(article: CleanedArticle) -> float:
+    """When the article was fetched (epoch seconds), else when it was ingested: the start of
+    the end-to-end latency."""
+    seconds = epoch_seconds(article.fetched_at)
+    return article.ingested_at if seconds is None else seconds
 
 
 class Handlers:
@@ -99,7 +99,6 @@ class Handlers:
         self.html_timeout = html_timeout
         self.verdicts = verdicts
         self.replayed = 0  # articles that got their stored dedup verdict again
-        self.max_event_time = 0.0  # newest event time dedup has seen (drives expiry)
 
     # --- shared -----------------------------------------------------------------------------
     async def dead_letter(
@@ -195,7 +194,6 @@ class Handlers:
         article, _ = decoded
         try:
             verdict = self._decide(article)
-            self.max_event_time = max(self.max_event_time, dedup_event_time(article))
         except Exception as exc:
             if self.verdicts is not None:
                 self.verdicts.discard()
@@ -289,7 +287,7 @@ class Handlers:
             await self.sink("enriched", article.id.encode(), body)
             for entity in result:
                 self.metrics.entities.labels(label=entity.label).inc()
-            self.metrics.e2e_seconds.observe(max(0.0, now - event_time(article)))
+            self.metrics.e2e_seconds.observe(max(0.0, now - fetch_time(article)))
             self.metrics.stage_seconds.labels(stage="tag").observe(per_article)
             self.metrics.stage_out.labels(stage="tag", outcome="ok").inc()
             outcomes[i] = "ok"

@@ -19,7 +19,7 @@ import faust
 from faust.types import TP
 
 from workers import __version__
-from workers.agents import Handlers, Sink, Source, TagPoolLike, event_time
+from workers.agents import Handlers, Sink, Source, TagPoolLike
 from workers.codec import Codec
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
@@ -280,7 +280,7 @@ class Newsflow:
 
     def _expire_dedup(self, event: Any) -> None:
         try:
-            dropped = self.deduplicator.expire(self.handlers.max_event_time)
+            dropped = self.deduplicator.expire(self.deduplicator.newest_event_time)
         except Exception:
             log.exception("dedup expiry failed; will retry")
             return
@@ -367,4 +367,4 @@ def create_app(settings: Settings, **kwargs: Any) -> Newsflow:
     return Newsflow(settings, **kwargs)
 
 
-__all__ = ["TP", "Newsflow", "create_app", "event_time"]
+__all__ = ["TP", "Newsflow", "create_app"]

@@ -8,6 +8,7 @@ stage cannot mutate what another stage handed it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 SCHEMA_VERSION = 1
@@ -40,6 +41,17 @@ RemovalReason = Literal[
 REMOVAL_REASONS: tuple[str, ...] = RemovalReason.__args__  # type: ignore[attr-defined]
 
 DuplicateKind = Literal["exact", "near", "redelivery"]
+
+
+def epoch_seconds(stamp: str | None) -> float | None:
+    """An ISO 8601 timestamp as seconds since the epoch (no zone: UTC); None if unreadable."""
+    if not stamp:
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True, slots=True)

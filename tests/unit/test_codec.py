@@ -147,3 +147,20 @@ def test_every_schema_declares_its_version(codec: Codec) -> None:
     for kind in ("raw", "duplicate", "deadletter"):
         doc = orjson.loads((codec.schemas_dir / f"{kind}.json").read_bytes())
         assert doc["properties"]["schema_version"]["const"] == 1
+
+
+@pytest.mark.parametrize(
+    ("stamp", "seconds"),
+    [
+        ("2026-01-01T00:00:00Z", 1767225600.0),
+        ("2026-01-01T00:00:00", 1767225600.0),  # no zone: UTC
+        ("2026-01-01T01:00:00+01:00", 1767225600.0),
+        ("yesterday", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_epoch_seconds(stamp, seconds) -> None:
+    from workers.records import epoch_seconds
+
+    assert epoch_seconds(stamp) == seconds

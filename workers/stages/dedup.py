@@ -25,11 +25,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, MutableMapping
-from datetime import UTC, datetime
 
 import numpy as np
 
-from workers.records import CleanedArticle, DedupVerdict
+from workers.records import CleanedArticle, DedupVerdict, epoch_seconds
 from workers.settings import Settings
 from workers.stages.dedup_index import BandIndex, BandKeys, ExpiryQueue
 from workers.stages.dedup_sketch import Probe, Similarity, Sketch, Sketcher, lead_share
@@ -48,12 +47,9 @@ def event_time(article: CleanedArticle) -> float:
     Timestamps without a zone are taken as UTC; unparseable ones are skipped.
     """
     for stamp in (article.published_at, article.fetched_at):
-        if stamp:
-            try:
-                when = datetime.fromisoformat(stamp)
-            except ValueError:
-                continue
-            return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+        seconds = epoch_seconds(stamp)
+        if seconds is not None:
+            return seconds
     return article.ingested_at
 
 
@@ -64,6 +60,8 @@ class Deduplicator:
         self, settings: Settings, normalise: Normaliser, state: MutableMapping[str, bytes]
     ) -> None:
         self._normalise = normalise
+        # Newest event time decided on: expiry runs against it, not the wall clock.
+        self.newest_event_time = 0.0
         self._bands = settings.dedup_bands
         self._rows = settings.dedup_band_rows
         self._lead_bands = settings.dedup_lead_bands
@@ -118,6 +116,7 @@ class Deduplicator:
                 "duplicate", "redelivery", article.id, similarity=1.0, containment=1.0
             )
         when = event_time(article)
+        self.newest_event_time = max(self.newest_event_time, when)
         sketch = self._sketcher.sketch(self._normalise(article.text))
         if sketch is None:
             self._record(article.id, when, None)
