@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from workers.codec import Codec
+from workers.evaluation.dedup import cluster_roots
 from workers.kafka_io import Record, read_topics
 from workers.records import Rejected
 from workers.settings import Settings
@@ -153,20 +154,12 @@ def account(settings: Settings, records: list[Record], malformed: set[str]) -> A
 
 def clusters(ids: Iterable[str], links: dict[str, str]) -> set[frozenset[str]]:
     """Groups of two or more ids: the transitive closure of the duplicate_of links."""
-    parent = {i: i for i in ids}
-
-    def root(i: str) -> str:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in links.items():
-        parent.setdefault(b, b)
-        parent[root(a)] = root(b)
+    every: dict[str, str | None] = {i: None for i in ids}
+    every.update({target: None for target in links.values() if target not in every})
+    every.update(links)
     groups: dict[str, set[str]] = {}
-    for i in parent:
-        groups.setdefault(root(i), set()).add(i)
+    for i, root in cluster_roots(every).items():
+        groups.setdefault(root, set()).add(i)
     return {frozenset(g) for g in groups.values() if len(g) > 1}
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from workers.evaluation.dedup import _clusters, eval_dedup
+from workers.evaluation.dedup import cluster_roots, eval_dedup
 from workers.settings import Settings
 
 STORY_A = (
@@ -39,7 +39,7 @@ def _stream(tmp_path: Path) -> Path:
 
 
 def test_clusters_are_the_transitive_closure() -> None:
-    root = _clusters({"a": None, "b": "a", "c": "b", "d": None, "e": "zzz"})
+    root = cluster_roots({"a": None, "b": "a", "c": "b", "d": None, "e": "zzz"})
     assert root["a"] == root["b"] == root["c"]
     assert len({root["a"], root["d"], root["e"]}) == 3
 

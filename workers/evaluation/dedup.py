@@ -48,7 +48,7 @@ def _clean(cleaner: Any, row: dict[str, Any]) -> CleanedArticle | Rejected:
     return result
 
 
-def _clusters(links: dict[str, str | None]) -> dict[str, str]:
+def cluster_roots(links: dict[str, str | None]) -> dict[str, str]:
     """id -> root of its predicted cluster (transitive closure of duplicate_of links)."""
     parent = {i: i for i in links}
 
@@ -125,7 +125,7 @@ def eval_dedup(
         verdict = dedup.check(cleaned)
         links[row["id"]] = verdict.duplicate_of
         kinds[verdict.kind or "unique"] += 1
-    root = _clusters(links)
+    root = cluster_roots(links)
     result: dict[str, Any] = {"articles": len(rows), "verdicts": dict(kinds),
                               "state_bytes_per_article": dedup.state_bytes / max(1, len(rows))}
     result |= _pair_scores(rows, root)
