@@ -23,6 +23,7 @@ from workers.agents import Handlers, Sink, Source, TagPoolLike
 from workers.codec import Codec
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
+from workers.progress import ProgressWatchdog, pending_messages
 from workers.runner import ShutdownWatchdog, broker_reachable
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
@@ -36,6 +37,7 @@ _UNDELIVERED: ContextVar[list[Awaitable[Any]] | None] = ContextVar("undelivered"
 
 LIVE_STALL_SECONDS = 5.0  # /health/live fails when the loop monitor has not ticked for this long
 BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
+PROGRESS_CHECK_SECONDS = 5.0  # how often the progress watchdog compares input and progress
 # A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
 # the broker misses its heartbeats for this long; Faust's 60 s default stalls fail-over.
 SESSION_TIMEOUT_SECONDS = 10.0
@@ -91,6 +93,7 @@ class Newsflow:
         self.watchdog = ShutdownWatchdog(settings.shutdown_timeout)
         self._dedup_dirty = True
         self.loop_monitor = EventLoopMonitor(self.metrics)
+        self.progress = ProgressWatchdog(settings.stall_timeout)
         # Read at scrape time, not set per article.
         self.metrics.dedup_entries.set_function(lambda: self.deduplicator.entries)
         self.metrics.dedup_state_bytes.set_function(lambda: self.deduplicator.state_bytes)
@@ -199,8 +202,10 @@ class Newsflow:
         async def clean(stream):
             _UNDELIVERED.set([])
             async for event in stream.events():
+                self.progress.begin("clean")
                 await handlers.on_raw(event.value, _source(event))
                 await self._delivered()
+                self.progress.processed(agent="clean")
 
         @app.agent(self.topics["cleaned"], name="dedup")
         async def dedup(stream):
@@ -211,19 +216,23 @@ class Newsflow:
                     entries = self.deduplicator.bind_state(self.verdicts)
                     self._dedup_dirty = False
                     log.info("dedup index rebuilt from the state table: %d entries", entries)
+                self.progress.begin("dedup")
                 await handlers.on_cleaned(event.value, _source(event))
                 if time.monotonic() - last_expiry > 60.0:
                     last_expiry = time.monotonic()
                     self._expire_dedup(event)
                 # The state entry (with its verdict) is durable before the offset can commit.
                 await self._delivered(flush=True)
+                self.progress.processed(agent="dedup")
 
         @app.agent(self.topics["unique"], name="tag")
         async def tag(stream):
             _UNDELIVERED.set([])
             async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
+                self.progress.begin("tag")
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
                 await self._delivered()
+                self.progress.processed(len(events), agent="tag")
 
         self.agents = {"clean": clean, "dedup": dedup, "tag": tag}
 
@@ -235,9 +244,15 @@ class Newsflow:
         @app.page("/health/live")
         async def live(web, request):
             stalled = time.monotonic() - self.loop_monitor.last_tick
-            ok = stalled < LIVE_STALL_SECONDS
+            ok = stalled < LIVE_STALL_SECONDS and not self.progress.stalled
             return web.json(
-                {"live": ok, "loop_stalled_seconds": round(stalled, 3)}, status=200 if ok else 503
+                {
+                    "live": ok,
+                    "loop_stalled_seconds": round(stalled, 3),
+                    "progress_stalled": self.progress.stalled,
+                    "pending_input": self.progress.pending,
+                },
+                status=200 if ok else 503,
             )
 
         @app.page("/health/ready")
@@ -262,21 +277,89 @@ class Newsflow:
         async def consumer_lag() -> None:
             await self._update_lag()
 
+        @app.timer(PROGRESS_CHECK_SECONDS)
+        async def progress_check() -> None:
+            self._check_progress()
+
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app, assigned, **kwargs):
             self.assigned = True
+            self.progress.reset()
             self._dedup_dirty = True
             self.metrics.ready.set(1 if self.readiness()["ready"] else 0)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app, revoked, **kwargs):
             self._dedup_dirty = True
+            self.progress.reset()
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
         async def on_shutdown(app, **kwargs):
             self.watchdog.start()  # a shutdown that hangs is cut off after shutdown_timeout
             self.metrics.ready.set(0)
             self.close_pool()
+
+    def _input_partitions(self) -> set[TP]:
+        """Assigned active partitions of the agents' input topics."""
+        inputs = {self.settings.topic_raw, self.settings.topic_cleaned, self.settings.topic_unique}
+        consumer = self.app.consumer
+        return {
+            tp
+            for tp in consumer.assignment() & self.app.assignor.assigned_actives()
+            if tp.topic in inputs
+        }
+
+    def _check_progress(self) -> None:
+        if not self.assigned or getattr(self.app, "in_recovery", False):
+            self.progress.reset()
+            return
+        consumer = self.app.consumer
+        tps = self._input_partitions()
+        committed = getattr(consumer, "_committed_offset", {})
+        pending = pending_messages(
+            {tp: consumer.highwater(tp) for tp in tps}, {tp: committed.get(tp) for tp in tps}
+        )
+        self.metrics.pending_input.set(pending)
+        entered = self.progress.check(pending)
+        self.metrics.stalled.set(1 if self.progress.stalled else 0)
+        if entered:
+            log.error(
+                "no progress for %.0f s with %d input messages waiting; /health/live now fails. "
+                "Consumer state: %s",
+                self.progress.stalled_seconds(),
+                pending,
+                self._consumer_state(tps),
+            )
+
+    def _consumer_state(self, tps: set[TP]) -> dict[str, Any]:
+        """What a stalled consumer looks like, for the log (Faust internals, read defensively)."""
+        consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
+
+        def names(attr: str) -> list[str]:
+            return sorted(
+                f"{tp.topic}:{tp.partition}" for tp in getattr(consumer, attr, None) or ()
+            )
+
+        return {
+            "partitions": {
+                f"{tp.topic}:{tp.partition}": {
+                    "highwater": consumer.highwater(tp),
+                    "committed": committed.get(tp),
+                }
+                for tp in sorted(tps)
+            },
+            "active": names("_active_partitions"),
+            "paused": names("_paused_partitions"),
+            "buffered": names("_buffered_partitions"),
+            "flow_active": getattr(consumer, "flow_active", None),
+            "flow_control_active": self.app.flow_control.is_active(),
+            "in_recovery": getattr(self.app, "in_recovery", None),
+            "unacked": len(getattr(consumer, "_unacked_messages", ())),
+            "generation": getattr(self.app, "consumer_generation_id", None),
+            "events_processed": self.progress.events,
+            "agents_busy_seconds": self.progress.busy_seconds(),
+        }
 
     def _expire_dedup(self, event: Any) -> None:
         try:

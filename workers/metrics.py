@@ -252,6 +252,13 @@ class Metrics:
         self.ready = Gauge(f"{p}_ready",
                            "1 when partitions are assigned and the model is loaded.",
                            registry=reg)
+        self.pending_input = Gauge(
+            f"{p}_pending_input_messages",
+            "Input messages not yet committed (highwater minus committed offset).",
+            registry=reg)
+        self.stalled = Gauge(f"{p}_stalled",
+                             "1 while input waits and no event is processed (stall timeout).",
+                             registry=reg)
         self.build_info = Info(f"{p}_build", "Versions this worker runs.", registry=reg)
 
     def set_build_info(self, spacy_model: str) -> None:

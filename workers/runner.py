@@ -51,7 +51,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         if settings.log_format == "json"
         else ("workers.logs.ConsoleFormatter")
     )
-    quiet = "WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level
+    levels = ("DEBUG", "INFO", "WARNING", "ERROR")
+    quiet = max(settings.library_log_level, settings.log_level, key=levels.index)
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )
+    library_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING",
+        description="Log level of Faust, mode and aiokafka (chatty at INFO; raise to diagnose "
+        "rebalances and table recovery).",
+    )
     log_format: Literal["console", "json"] = Field(
         "console", description="Log format: console (human) or json (one object per line)."
     )
@@ -115,6 +120,11 @@ class Settings(BaseSettings):
         25.0,
         description="Seconds a graceful shutdown (SIGTERM) may take; then the process exits "
         "with code 75 and its uncommitted work is redelivered to the partitions' next owner.",
+    )
+    stall_timeout: float = Field(
+        120.0,
+        description="Seconds input may wait with no event processed before the worker counts as "
+        "stalled: /health/live fails and the consumer's state is logged (docs/reliability.md).",
     )
 
     schemas_dir: Path | None = Field(
@@ -203,6 +213,11 @@ class Settings(BaseSettings):
     tag_batch_size: int = Field(32, description="Articles per tagging batch (stream.take).")
     tag_batch_window: float = Field(
         0.5, description="Seconds to wait for a batch to fill before tagging what is there."
+    )
+    tag_timeout: float = Field(
+        60.0,
+        description="Seconds a tagging process may take for one batch; then it is killed and "
+        "restarted, and the batch is retried article by article.",
     )
     tag_workers: int = Field(
         default_factory=_default_cores,

@@ -9,7 +9,9 @@ only awaits futures: it never pickles, unpickles or waits on a pipe itself. A ba
 contiguous chunks, one per worker, and the results are put back in order.
 
 A child that dies (OOM killer, segfault in a native library) is restarted and the call raises
-:class:`TagPoolError` (``retriable``); the agent then retries article by article.
+:class:`TagPoolError` (``retriable``); the agent then retries article by article. So is a child
+that gives no answer within ``settings.tag_timeout`` seconds (wedged in a native library, or
+stopped): it is killed first, so no article can hold the tag agent for ever.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class _Worker:
     def __init__(self, context: Any, settings: Settings) -> None:
         self._context = context
         self._settings = settings
+        self.timeout = settings.tag_timeout
         self._lock = threading.Lock()
         self._start()
 
@@ -114,6 +117,17 @@ class _Worker:
             except (BrokenPipeError, OSError) as exc:
                 self._restart()
                 raise TagPoolError("tagging process died (broken pipe); restarted it") from exc
+            try:
+                answered = self.conn.poll(self.timeout)
+            except (EOFError, OSError):
+                answered = True  # died: _receive restarts it and says so
+            if not answered:
+                self._kill()
+                self._start()
+                raise TagPoolError(
+                    f"tagging process gave no answer within {self.timeout:g} s "
+                    "(NEWSFLOW_TAG_TIMEOUT); killed and restarted it"
+                )
             kind, payload = self._receive()
         if kind != "ok":
             raise TagPoolError(str(payload))
@@ -122,6 +136,12 @@ class _Worker:
     def _restart(self) -> None:
         self.stop(timeout=1.0)
         self._start()
+
+    def _kill(self) -> None:
+        """SIGKILL: also ends a child that is stopped or stuck in native code."""
+        self.process.kill()
+        self.process.join(5.0)
+        self.conn.close()
 
     def stop(self, timeout: float = 5.0) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):

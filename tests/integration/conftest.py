@@ -64,6 +64,7 @@ def run_config(kafka: Settings, request: pytest.FixtureRequest) -> Settings:
         tag_batch_window=0.2,
         data_dir=REPO_ROOT / "var" / "test" / prefix,
         log_level="INFO",
+        library_log_level="INFO",  # Faust's rebalance and recovery steps, for the logs
     )
     asyncio.run(create_topics(settings))
     yield settings

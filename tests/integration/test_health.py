@@ -1,5 +1,6 @@
 """The health endpoints of a real worker: not ready before partitions are assigned and the model
-is loaded, ready after; not live while its event loop cannot run."""
+is loaded, ready after; not live while its event loop cannot run, nor while input waits and
+nothing is processed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.integration.conftest import LOG_DIR
+from tests.integration.accounting import assert_accounted, build_corpus, collect_outputs
+from tests.integration.conftest import LOG_DIR, produce
 from workers.demo import worker_env
 from workers.runner import WorkerProcess
 from workers.settings import Settings
@@ -83,3 +87,55 @@ def test_not_live_while_the_event_loop_cannot_run(run_config: Settings) -> None:
             pytest.fail("worker did not become live again after SIGCONT")
     finally:
         worker.stop()
+
+
+def poll_live(worker: WorkerProcess, want: int, timeout: float) -> dict:
+    """Poll /health/live until it answers ``want``; return its body."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = worker.get("/health/live", timeout=2)
+        if status == want:
+            return json.loads(body)
+        time.sleep(0.5)
+    pytest.fail(f"/health/live did not answer {want} within {timeout:.0f} s: {status} {body!r}")
+
+
+def tagging_processes(worker: WorkerProcess) -> list[psutil.Process]:
+    """The worker's tagging children: forked by its fork server, so its grandchildren."""
+    assert worker.proc is not None
+    parent = psutil.Process(worker.proc.pid)
+    return [p for child in parent.children() for p in child.children()]
+
+
+def test_not_live_while_input_waits_and_nothing_is_processed(
+    run_config: Settings, shared_data: Path
+) -> None:
+    # The tagging processes are frozen (SIGSTOP), as if stuck in native code: the tag agent
+    # waits, articles pile up on articles.unique, the event loop keeps running. Liveness must
+    # fail after the stall timeout; once the processes run again the worker catches up.
+    settings = run_config.model_copy(update={"stall_timeout": 4.0, "tag_timeout": 600.0})
+    corpus = build_corpus(shared_data, 60, copies=0, malformed=[])
+    log = LOG_DIR / f"{settings.app_id}-stall.log"
+    worker = WorkerProcess(worker_env(settings), log).start()
+    try:
+        worker.wait_ready(timeout=120)
+        assert poll_live(worker, 200, 10)["progress_stalled"] is False
+        taggers = tagging_processes(worker)
+        assert len(taggers) == settings.tag_workers, taggers
+        for proc in taggers:
+            proc.suspend()
+        try:
+            produce(settings, corpus.messages)
+            stalled = poll_live(worker, 503, 60)
+            assert stalled["progress_stalled"] is True and stalled["pending_input"] > 0, stalled
+            assert stalled["loop_stalled_seconds"] < 5, stalled  # the loop itself is fine
+        finally:
+            for proc in taggers:
+                proc.resume()
+        assert poll_live(worker, 200, 60)["progress_stalled"] is False
+        records = collect_outputs(settings, corpus, timeout=120)
+    finally:
+        worker.stop()
+    assert_accounted(settings, corpus, records)
+    lines = [line for line in log.read_text().splitlines() if "no progress for" in line]
+    assert lines and "'tag':" in lines[0], lines  # the log says which agent was stuck

@@ -80,6 +80,25 @@ async def test_a_dead_child_is_replaced(pool: TagPool) -> None:
     assert len(results) == 4 and all(isinstance(r, tuple) for r in results)
 
 
+async def test_a_wedged_child_is_killed_after_the_timeout_and_replaced() -> None:
+    pool = TagPool(Settings(tag_workers=1, tag_timeout=1.0))
+    try:
+        await pool.warm_up()
+        victim = pool._workers[0].process
+        assert victim.pid is not None
+        os.kill(victim.pid, signal.SIGSTOP)  # alive, never answers: as if stuck in native code
+        started = time.perf_counter()
+        with pytest.raises(TagPoolError, match="no answer within 1 s"):
+            await pool.tag(articles(4))
+        assert 1.0 <= time.perf_counter() - started < 10.0
+        victim.join(5)
+        assert not victim.is_alive()  # killed, not left behind stopped
+        results, _ = await pool.tag(articles(4))
+        assert len(results) == 4 and all(isinstance(r, tuple) for r in results)
+    finally:
+        pool.close()
+
+
 def test_split_keeps_order_and_balances() -> None:
     batch = articles(7)
     chunks = _split(batch, 3)

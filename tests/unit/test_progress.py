@@ -1,0 +1,82 @@
+"""The progress watchdog: stalled only when input waits and nothing is processed for the timeout."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.progress import ProgressWatchdog, pending_messages
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pending_counts_highwater_minus_committed() -> None:
+    highwaters = {"a": 10, "b": 5, "c": None, "d": 7}
+    committed = {"a": 4, "b": 5, "c": 3}  # d never committed
+    assert pending_messages(highwaters, committed) == 6 + 0 + 0 + 7
+
+
+def test_committed_past_highwater_counts_zero() -> None:
+    assert pending_messages({"a": 3}, {"a": 9}) == 0
+
+
+def test_stalls_only_after_the_timeout_with_input_waiting() -> None:
+    clock = Clock()
+    dog = ProgressWatchdog(60.0, clock=clock)
+    assert dog.check(pending=5) is False
+    clock.now += 59.0
+    assert dog.check(pending=5) is False and not dog.stalled
+    clock.now += 1.0
+    assert dog.check(pending=5) is True and dog.stalled
+    assert dog.stalled_seconds() == pytest.approx(60.0)
+    clock.now += 5.0
+    assert dog.check(pending=5) is False and dog.stalled  # reported once, still stalled
+
+
+def test_progress_or_no_input_is_not_a_stall() -> None:
+    clock = Clock()
+    dog = ProgressWatchdog(10.0, clock=clock)
+    for _ in range(10):
+        clock.now += 5.0
+        dog.processed()
+        assert dog.check(pending=100) is False
+    for _ in range(10):
+        clock.now += 5.0
+        assert dog.check(pending=0) is False
+    assert not dog.stalled
+
+
+def test_progress_ends_a_stall_and_reset_forgets_the_idle_time() -> None:
+    clock = Clock()
+    dog = ProgressWatchdog(10.0, clock=clock)
+    dog.check(pending=1)
+    clock.now += 10.0
+    assert dog.check(pending=1) and dog.stalled
+    dog.processed(3)
+    assert dog.check(pending=1) is False and not dog.stalled
+    clock.now += 9.0
+    dog.reset()
+    clock.now += 9.0
+    assert dog.check(pending=1) is False and not dog.stalled
+
+
+def test_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="stall_timeout"):
+        ProgressWatchdog(0)
+
+
+def test_busy_agents_are_reported_until_processed() -> None:
+    clock = Clock()
+    dog = ProgressWatchdog(10.0, clock=clock)
+    dog.begin("tag")
+    dog.begin("clean")
+    clock.now += 2.5
+    dog.processed(agent="clean")
+    assert dog.busy_seconds() == {"tag": 2.5}
+    dog.processed(32, agent="tag")
+    assert dog.busy_seconds() == {} and dog.events == 33
