@@ -21,6 +21,7 @@ from faust.types import TP
 from workers import __version__
 from workers.agents import Handlers, Sink, Source, TagPoolLike
 from workers.codec import Codec
+from workers.faustfix import disable_read_offset_filter
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
 from workers.progress import ProgressWatchdog, pending_messages
@@ -262,6 +263,7 @@ class Newsflow:
 
         @app.task
         async def start_pool() -> None:
+            self._patch_consumer()
             await self._start_pool()
 
         @app.task
@@ -279,10 +281,11 @@ class Newsflow:
 
         @app.timer(PROGRESS_CHECK_SECONDS)
         async def progress_check() -> None:
-            self._check_progress()
+            await self._check_progress()
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app, assigned, **kwargs):
+            self._patch_consumer()
             self.assigned = True
             self.progress.reset()
             self._dedup_dirty = True
@@ -290,6 +293,7 @@ class Newsflow:
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app, revoked, **kwargs):
+            self._patch_consumer()
             self._dedup_dirty = True
             self.progress.reset()
 
@@ -298,6 +302,11 @@ class Newsflow:
             self.watchdog.start()  # a shutdown that hangs is cut off after shutdown_timeout
             self.metrics.ready.set(0)
             self.close_pool()
+
+    def _patch_consumer(self) -> None:
+        # Before Faust's fetch loop starts (the table recovery starts it after an assignment).
+        if disable_read_offset_filter(self.app.consumer):
+            log.info("Faust's read-offset filter disabled (workers/faustfix.py)")
 
     def _input_partitions(self) -> set[TP]:
         """Assigned active partitions of the agents' input topics."""
@@ -309,7 +318,7 @@ class Newsflow:
             if tp.topic in inputs
         }
 
-    def _check_progress(self) -> None:
+    async def _check_progress(self) -> None:
         if not self.assigned or getattr(self.app, "in_recovery", False):
             self.progress.reset()
             return
@@ -328,13 +337,20 @@ class Newsflow:
                 "Consumer state: %s",
                 self.progress.stalled_seconds(),
                 pending,
-                self._consumer_state(tps),
+                await self._consumer_state(tps),
             )
 
-    def _consumer_state(self, tps: set[TP]) -> dict[str, Any]:
+    async def _consumer_state(self, tps: set[TP]) -> dict[str, Any]:
         """What a stalled consumer looks like, for the log (Faust internals, read defensively)."""
         consumer = self.app.consumer
         committed = getattr(consumer, "_committed_offset", {})
+        read = dict(getattr(consumer, "_read_offset", None) or {})
+        positions: dict[TP, int | None] = {}
+        for tp in tps:
+            try:
+                positions[tp] = await consumer.position(tp)
+            except Exception:
+                positions[tp] = None
 
         def names(attr: str) -> list[str]:
             return sorted(
@@ -346,6 +362,8 @@ class Newsflow:
                 f"{tp.topic}:{tp.partition}": {
                     "highwater": consumer.highwater(tp),
                     "committed": committed.get(tp),
+                    "position": positions.get(tp),
+                    "read": read.get(tp),
                 }
                 for tp in sorted(tps)
             },
@@ -408,7 +426,8 @@ class Newsflow:
         return {
             "ready": bool(self.assigned and self.model_ready and self.broker_up),
             "broker_reachable": self.broker_up,
-            # Reported, not (yet) part of "ready": tables are restored from their changelogs.
+            # Reported, not part of "ready": Faust restores tables from their changelogs after
+            # every rebalance, briefly; the progress watchdog catches one that never ends.
             "recovering_tables": bool(getattr(self.app, "in_recovery", False)),
             "partitions_assigned": self.assigned,
             "model_loaded": self.model_ready,

@@ -65,12 +65,6 @@ def ready_state(worker: WorkerProcess) -> dict:
     return {"status": status, **orjson.loads(body)}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open bug: in about 1 run in 3 a worker restarted after kill -9 reports ready "
-    "and then processes nothing (suspected Faust table-recovery stall, cf. faust-streaming #74; "
-    "see docs/reliability.md). The accounting below is asserted in full when it does not hang.",
-)
 def test_kill_9_twice_mid_stream_loses_nothing(run_config: Settings, shared_data: Path) -> None:
     settings = run_config.model_copy(update={"tag_workers": 2, "tag_batch_size": 32})
     corpus = build_corpus(shared_data, 5000, copies=400, malformed=malformed(3))
