@@ -19,7 +19,7 @@ import pytest
 from tests.integration.accounting import Corpus, assert_accounted, build_corpus, collect_outputs
 from tests.integration.conftest import LOG_DIR, produce
 from tests.integration.test_pipeline import malformed_messages
-from workers.demo import worker_env
+from workers.demo import free_port, worker_env
 from workers.runner import WorkerProcess
 from workers.settings import Settings
 
@@ -101,7 +101,7 @@ def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) 
     settings = run_config.model_copy(update={"tag_batch_size": 32})
     a = start_worker(settings, "a")
     alone = ready_state(a)["assigned_partitions"]
-    b_settings = settings.model_copy(update={"web_port": settings.web_port + 1})
+    b_settings = settings.model_copy(update={"web_port": free_port()})  # not +1: may be taken
     b = start_worker(b_settings, "b")
     feeder = Feeder(settings, corpus, chunks=4, pause=2.0)
     try:
