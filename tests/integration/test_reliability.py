@@ -16,7 +16,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.integration.accounting import Corpus, assert_accounted, build_corpus, collect_outputs
+from tests.integration.accounting import (
+    Corpus,
+    assert_accounted,
+    build_corpus,
+    collect_outputs,
+    output_key,
+)
 from tests.integration.conftest import LOG_DIR, produce
 from tests.integration.test_pipeline import malformed_messages
 from workers.demo import free_port, worker_env
@@ -55,9 +61,11 @@ def start_worker(settings: Settings, name: str) -> WorkerProcess:
     return worker
 
 
-def progress(settings: Settings) -> int:
-    """Outputs so far; while they still flow, at least what arrived within a few seconds."""
-    return len(collect_outputs(settings, timeout=4.0))
+def progress(settings: Settings, corpus: Corpus) -> int:
+    """Inputs that came out so far (each counted once, however often it was replayed); while
+    outputs still flow, at least what arrived within a few seconds."""
+    records = collect_outputs(settings, timeout=4.0)
+    return len({output_key(orjson.loads(r.value or b"{}"), corpus.malformed) for r in records})
 
 
 def ready_state(worker: WorkerProcess) -> dict:
@@ -77,8 +85,8 @@ def test_kill_9_twice_mid_stream_loses_nothing(run_config: Settings, shared_data
     try:
         for kill in range(2):
             time.sleep(rng.uniform(4.0, 12.0))
-            done = progress(settings)
-            print(f"kill -9 #{kill + 1} with {done} outputs of {len(corpus.keys)}")
+            done = progress(settings, corpus)
+            print(f"kill -9 #{kill + 1} with {done} of {len(corpus.keys)} inputs out")
             assert 0 < done < len(corpus.keys), "the kill must land mid-stream"
             worker.kill()
             worker = start_worker(settings, "kill")
@@ -110,7 +118,7 @@ def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) 
         assert min(shares) > 0 and sum(shares) == alone, (shares, alone)
         feeder.start()
         time.sleep(5.0)
-        done = progress(settings)
+        done = progress(settings, corpus)
         assert 0 < done < len(corpus.keys)
         stopping = time.monotonic()
         assert b.stop(timeout=40) == 0  # graceful, mid-stream: B hands its partitions to A
