@@ -18,13 +18,13 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from workers import __version__
+from workers import __version__, consumer_view
 from workers.agents import Handlers, Sink, Source, TagPoolLike
 from workers.codec import Codec
 from workers.faustfix import disable_read_offset_filter
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
-from workers.progress import ProgressWatchdog, pending_messages
+from workers.progress import ProgressWatchdog
 from workers.runner import ShutdownWatchdog, broker_reachable
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
@@ -308,76 +308,30 @@ class Newsflow:
         if disable_read_offset_filter(self.app.consumer):
             log.info("Faust's read-offset filter disabled (workers/faustfix.py)")
 
-    def _input_partitions(self) -> set[TP]:
-        """Assigned active partitions of the agents' input topics."""
-        inputs = {self.settings.topic_raw, self.settings.topic_cleaned, self.settings.topic_unique}
-        consumer = self.app.consumer
-        return {
-            tp
-            for tp in consumer.assignment() & self.app.assignor.assigned_actives()
-            if tp.topic in inputs
-        }
+    def _input_topics(self) -> list[str]:
+        s = self.settings
+        return [s.topic_raw, s.topic_cleaned, s.topic_unique]
 
     async def _check_progress(self) -> None:
         if not self.assigned or getattr(self.app, "in_recovery", False):
             self.progress.reset()
             return
-        consumer = self.app.consumer
-        tps = self._input_partitions()
-        committed = getattr(consumer, "_committed_offset", {})
-        pending = pending_messages(
-            {tp: consumer.highwater(tp) for tp in tps}, {tp: committed.get(tp) for tp in tps}
-        )
+        tps = consumer_view.input_partitions(self.app, self._input_topics())
+        pending = consumer_view.pending_input(self.app, tps)
         self.metrics.pending_input.set(pending)
         entered = self.progress.check(pending)
         self.metrics.stalled.set(1 if self.progress.stalled else 0)
         if entered:
+            state = await consumer_view.consumer_state(self.app, tps)
+            state["events_processed"] = self.progress.events
+            state["agents_busy_seconds"] = self.progress.busy_seconds()
             log.error(
                 "no progress for %.0f s with %d input messages waiting; /health/live now fails. "
                 "Consumer state: %s",
                 self.progress.stalled_seconds(),
                 pending,
-                await self._consumer_state(tps),
+                state,
             )
-
-    async def _consumer_state(self, tps: set[TP]) -> dict[str, Any]:
-        """What a stalled consumer looks like, for the log (Faust internals, read defensively)."""
-        consumer = self.app.consumer
-        committed = getattr(consumer, "_committed_offset", {})
-        read = dict(getattr(consumer, "_read_offset", None) or {})
-        positions: dict[TP, int | None] = {}
-        for tp in tps:
-            try:
-                positions[tp] = await consumer.position(tp)
-            except Exception:
-                positions[tp] = None
-
-        def names(attr: str) -> list[str]:
-            return sorted(
-                f"{tp.topic}:{tp.partition}" for tp in getattr(consumer, attr, None) or ()
-            )
-
-        return {
-            "partitions": {
-                f"{tp.topic}:{tp.partition}": {
-                    "highwater": consumer.highwater(tp),
-                    "committed": committed.get(tp),
-                    "position": positions.get(tp),
-                    "read": read.get(tp),
-                }
-                for tp in sorted(tps)
-            },
-            "active": names("_active_partitions"),
-            "paused": names("_paused_partitions"),
-            "buffered": names("_buffered_partitions"),
-            "flow_active": getattr(consumer, "flow_active", None),
-            "flow_control_active": self.app.flow_control.is_active(),
-            "in_recovery": getattr(self.app, "in_recovery", None),
-            "unacked": len(getattr(consumer, "_unacked_messages", ())),
-            "generation": getattr(self.app, "consumer_generation_id", None),
-            "events_processed": self.progress.events,
-            "agents_busy_seconds": self.progress.busy_seconds(),
-        }
 
     def _expire_dedup(self, event: Any) -> None:
         try:
@@ -417,12 +371,8 @@ class Newsflow:
         self.html_executor.shutdown(wait=False, cancel_futures=True)
 
     def readiness(self) -> dict[str, Any]:
-        consumer = self.app.consumer if self.app.producer else None
-        assignment = consumer.assignment() if consumer is not None and self.assigned else set()
-        # Count active work only: not standby table replicas, nor Faust's leader topic (which
-        # every member is assigned).
-        assignment &= self.app.assignor.assigned_actives()
-        assignment = {tp for tp in assignment if "__assignor-__leader" not in tp.topic}
+        started = self.app.producer and self.assigned  # else Faust has no consumer to ask yet
+        assignment = consumer_view.active_assignment(self.app) if started else set()
         return {
             "ready": bool(self.assigned and self.model_ready and self.broker_up),
             "broker_reachable": self.broker_up,
@@ -436,21 +386,9 @@ class Newsflow:
         }
 
     async def _update_lag(self) -> None:
-        consumer = self.app.consumer
-        names = set(self.settings.topic_names().values())
-        for tp in consumer.assignment():
-            if tp.topic not in names:
-                continue
-            try:
-                highwater = consumer.highwater(tp)
-                position = await consumer.position(tp)
-            except Exception:  # not fetched yet
-                continue
-            if highwater is None or position is None:
-                continue
-            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                max(0, highwater - position)
-            )
+        topics = self.settings.topic_names().values()
+        for tp, lag in await consumer_view.partition_lags(self.app, topics):
+            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
 
 
 def _source(event: Any) -> Source:
