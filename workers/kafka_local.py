@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from workers.errors import KafkaSetupError
 from workers.settings import Settings
 
@@ -183,11 +185,7 @@ class LocalKafka:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return pid if running(pid) else None
 
     def port_open(self) -> bool:
         with socket.socket() as sock:
@@ -244,9 +242,7 @@ class LocalKafka:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not running(pid):
                 break
             time.sleep(0.2)
         else:
@@ -260,6 +256,21 @@ class LocalKafka:
         if self.pid() is not None:
             raise KafkaSetupError("stop the broker first (newsflow kafka down)")
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs. A broker that exited but was not yet reaped by its parent
+    (a zombie: the process that started it is still alive, or PID 1 does not reap) counts as
+    gone; if it is our own child it is reaped here."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # our child, exited, now reaped
+    except ChildProcessError:
+        pass  # not our child
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 async def wait_for_broker(bootstrap: str, timeout: float = 60.0) -> None:
