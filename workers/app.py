@@ -21,7 +21,6 @@ from faust.types import TP
 from workers import __version__, consumer_view
 from workers.agents import Handlers, Sink, Source, TagPoolLike
 from workers.codec import Codec
-from workers.faustfix import disable_read_offset_filter
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
 from workers.progress import ProgressWatchdog
@@ -263,7 +262,6 @@ class Newsflow:
 
         @app.task
         async def start_pool() -> None:
-            self._patch_consumer()
             await self._start_pool()
 
         @app.task
@@ -285,7 +283,6 @@ class Newsflow:
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app, assigned, **kwargs):
-            self._patch_consumer()
             self.assigned = True
             self.progress.reset()
             self._dedup_dirty = True
@@ -293,7 +290,6 @@ class Newsflow:
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app, revoked, **kwargs):
-            self._patch_consumer()
             self._dedup_dirty = True
             self.progress.reset()
 
@@ -302,11 +298,6 @@ class Newsflow:
             self.watchdog.start()  # a shutdown that hangs is cut off after shutdown_timeout
             self.metrics.ready.set(0)
             self.close_pool()
-
-    def _patch_consumer(self) -> None:
-        # Before Faust's fetch loop starts (the table recovery starts it after an assignment).
-        if disable_read_offset_filter(self.app.consumer):
-            log.info("Faust's read-offset filter disabled (workers/faustfix.py)")
 
     def _input_topics(self) -> list[str]:
         s = self.settings
@@ -321,6 +312,8 @@ class Newsflow:
         self.metrics.pending_input.set(pending)
         entered = self.progress.check(pending)
         self.metrics.stalled.set(1 if self.progress.stalled else 0)
+        if self.progress.should_heal():
+            await self._reread_waiting_input(tps, pending)
         if entered:
             state = await consumer_view.consumer_state(self.app, tps)
             state["events_processed"] = self.progress.events
@@ -332,6 +325,21 @@ class Newsflow:
                 pending,
                 state,
             )
+
+    async def _reread_waiting_input(self, tps: set[TP], pending: int) -> None:
+        """Every agent idle, input waiting: Faust fetched it and lost it on the way to the
+        streams (its fetch loop drops records below a stale read offset after a rebalance,
+        docs/reliability.md). Seek back to the committed offsets, as a restart would."""
+        state = await consumer_view.consumer_state(self.app, tps)
+        log.warning(
+            "%d input messages wait and every agent has been idle for %.0f s; re-reading from "
+            "the committed offsets. Consumer state: %s",
+            pending,
+            self.progress.stalled_seconds(),
+            state,
+        )
+        self.metrics.input_rereads.inc()
+        await self.app.consumer.perform_seek()
 
     def _expire_dedup(self, event: Any) -> None:
         try:

@@ -256,6 +256,10 @@ class Metrics:
             f"{p}_pending_input_messages",
             "Input messages not yet committed (highwater minus committed offset).",
             registry=reg)
+        self.input_rereads = Counter(
+            f"{p}_input_rereads",
+            "Times an idle worker with input waiting re-read it from the committed offsets.",
+            registry=reg)
         self.stalled = Gauge(f"{p}_stalled",
                              "1 while input waits and no event is processed (stall timeout).",
                              registry=reg)

@@ -5,6 +5,8 @@ rebalance, or an agent waiting for ever, leaves the loop ticking while committed
 still. Every few seconds the app reports (a) how many input messages are waiting, from the
 consumer's highwater marks and the offsets Faust last committed, and (b) whether any event was
 processed since the last report. When input has been waiting and nothing was processed for
+``heal_after`` seconds with every agent idle, the app first re-reads the waiting input from the
+committed offsets once (:meth:`ProgressWatchdog.should_heal`). If that does not help within
 ``stall_timeout`` seconds, the worker is *stalled*: ``/health/live`` fails (an orchestrator
 restarts the process, which resumes from the committed offsets) and one ERROR line with the
 consumer's state is logged to diagnose it. No Faust import; ``workers.app`` feeds it.
@@ -39,10 +41,19 @@ def pending_messages(
 class ProgressWatchdog:
     """Tracks processing progress against waiting input; see the module docstring."""
 
-    def __init__(self, stall_timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stall_timeout: float,
+        heal_after: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if stall_timeout <= 0:
             raise ValueError(f"stall_timeout must be positive, got {stall_timeout!r}")
         self.stall_timeout = stall_timeout
+        # An idle worker with input waiting re-reads it from the committed offsets once, after
+        # this long (see should_heal); a quarter of the stall timeout unless given.
+        self.heal_after = stall_timeout / 4 if heal_after is None else heal_after
+        self._healed = False
         self.clock = clock
         self.events = 0  # processed events (agents add to it)
         self._seen_events = 0
@@ -70,6 +81,7 @@ class ProgressWatchdog:
         self._idle_since = None
         self._seen_events = self.events
         self.stalled = False
+        self._healed = False
 
     def check(self, pending: int) -> bool:
         """Record ``pending`` waiting input messages now; return whether the worker is stalled.
@@ -84,6 +96,7 @@ class ProgressWatchdog:
         if progressed or pending <= 0:
             self._idle_since = None
             self.stalled = False
+            self._healed = False
             return False
         if self._idle_since is None:
             self._idle_since = now
@@ -91,6 +104,19 @@ class ProgressWatchdog:
         if entered:
             self.stalled = True
         return entered
+
+    def should_heal(self) -> bool:
+        """True once per idle period: input has waited ``heal_after`` seconds, nothing was
+        processed meanwhile and no agent is in the middle of an event. Then nothing is in
+        flight, and input that waits was fetched and lost on the way to the streams (a Faust
+        race, docs/reliability.md): re-reading from the committed offsets is safe and cures it.
+        """
+        if self._healed or self._busy or self._idle_since is None:
+            return False
+        if self.clock() - self._idle_since < self.heal_after:
+            return False
+        self._healed = True
+        return True
 
     def stalled_seconds(self) -> float:
         return 0.0 if self._idle_since is None else max(0.0, self.clock() - self._idle_since)

@@ -80,3 +80,38 @@ def test_busy_agents_are_reported_until_processed() -> None:
     assert dog.busy_seconds() == {"tag": 2.5}
     dog.processed(32, agent="tag")
     assert dog.busy_seconds() == {} and dog.events == 33
+
+
+def test_heals_once_when_idle_with_input_waiting() -> None:
+    clock = Clock()
+    dog = ProgressWatchdog(120.0, clock=clock)
+    assert dog.heal_after == 30.0
+    dog.check(pending=512)
+    clock.now += 29.0
+    dog.check(pending=512)
+    assert dog.should_heal() is False
+    clock.now += 1.0
+    dog.check(pending=512)
+    assert dog.should_heal() is True
+    assert dog.should_heal() is False  # once per idle period
+    clock.now += 5.0
+    dog.processed(32)  # it helped
+    dog.check(pending=480)
+    dog.check(pending=480)  # idle again from here
+    clock.now += 30.0
+    dog.check(pending=480)
+    assert dog.should_heal() is True  # a new idle period may heal again
+
+
+def test_no_heal_while_an_agent_is_busy_or_without_waiting_input() -> None:
+    clock = Clock()
+    dog = ProgressWatchdog(8.0, heal_after=2.0, clock=clock)
+    dog.begin("tag")  # a batch in flight: re-reading would only duplicate it
+    dog.check(pending=10)
+    clock.now += 5.0
+    dog.check(pending=10)
+    assert dog.should_heal() is False
+    dog.processed(agent="tag")
+    clock.now += 5.0
+    dog.check(pending=0)
+    assert dog.should_heal() is False
