@@ -21,6 +21,7 @@ from faust.types import TP
 from workers import __version__, consumer_view
 from workers.agents import Handlers, Sink, Source, TagPoolLike
 from workers.codec import Codec
+from workers.faustfix import serialise_seeks
 from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
 from workers.metrics import EventLoopMonitor, Metrics
 from workers.progress import ProgressWatchdog
@@ -262,6 +263,7 @@ class Newsflow:
 
         @app.task
         async def start_pool() -> None:
+            self._patch_consumer()
             await self._start_pool()
 
         @app.task
@@ -283,6 +285,7 @@ class Newsflow:
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app, assigned, **kwargs):
+            self._patch_consumer()
             self.assigned = True
             self.progress.reset()
             self._dedup_dirty = True
@@ -290,6 +293,7 @@ class Newsflow:
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app, revoked, **kwargs):
+            self._patch_consumer()
             self._dedup_dirty = True
             self.progress.reset()
 
@@ -298,6 +302,11 @@ class Newsflow:
             self.watchdog.start()  # a shutdown that hangs is cut off after shutdown_timeout
             self.metrics.ready.set(0)
             self.close_pool()
+
+    def _patch_consumer(self) -> None:
+        # Before the first table recovery completes (it seeks after every rebalance).
+        if serialise_seeks(self.app.consumer):
+            log.info("Faust consumer seeks run with the flow stopped (workers/faustfix.py)")
 
     def _input_topics(self) -> list[str]:
         s = self.settings
