@@ -263,7 +263,6 @@ class Newsflow:
 
         @app.task
         async def start_pool() -> None:
-            self._patch_consumer()
             await self._start_pool()
 
         @app.task
@@ -285,7 +284,6 @@ class Newsflow:
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def on_assigned(app, assigned, **kwargs):
-            self._patch_consumer()
             self.assigned = True
             self.progress.reset()
             self._dedup_dirty = True
@@ -293,6 +291,8 @@ class Newsflow:
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app, revoked, **kwargs):
+            # Faust sends this at every join, the first included (with nothing revoked), so
+            # before any table recovery seeks.
             self._patch_consumer()
             self._dedup_dirty = True
             self.progress.reset()
@@ -304,7 +304,6 @@ class Newsflow:
             self.close_pool()
 
     def _patch_consumer(self) -> None:
-        # Before the first table recovery completes (it seeks after every rebalance).
         if serialise_seeks(self.app.consumer):
             log.info("Faust consumer seeks run with the flow stopped (workers/faustfix.py)")
 
@@ -324,28 +323,31 @@ class Newsflow:
         if self.progress.should_heal():
             await self._reread_waiting_input(tps, pending)
         if entered:
-            state = await consumer_view.consumer_state(self.app, tps)
-            state["events_processed"] = self.progress.events
-            state["agents_busy_seconds"] = self.progress.busy_seconds()
             log.error(
                 "no progress for %.0f s with %d input messages waiting; /health/live now fails. "
                 "Consumer state: %s",
                 self.progress.stalled_seconds(),
                 pending,
-                state,
+                await self._diagnosis(tps),
             )
+
+    async def _diagnosis(self, tps: set[TP]) -> dict[str, Any]:
+        """The consumer's state with the agents' progress, for the watchdog's log lines."""
+        state = await consumer_view.consumer_state(self.app, tps)
+        state["events_processed"] = self.progress.events
+        state["agents_busy_seconds"] = self.progress.busy_seconds()
+        return state
 
     async def _reread_waiting_input(self, tps: set[TP], pending: int) -> None:
         """Every agent idle, input waiting: Faust fetched it and lost it on the way to the
         streams (its fetch loop drops records below a stale read offset after a rebalance,
         docs/reliability.md). Seek back to the committed offsets, as a restart would."""
-        state = await consumer_view.consumer_state(self.app, tps)
         log.warning(
             "%d input messages wait and every agent has been idle for %.0f s; re-reading from "
             "the committed offsets. Consumer state: %s",
             pending,
             self.progress.stalled_seconds(),
-            state,
+            await self._diagnosis(tps),
         )
         self.metrics.input_rereads.inc()
         await self.app.consumer.perform_seek()
