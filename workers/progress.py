@@ -14,12 +14,9 @@ consumer's state is logged to diagnose it. No Faust import; ``workers.app`` feed
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-log = logging.getLogger("newsflow.progress")
 
 
 def pending_messages(
@@ -89,15 +86,11 @@ class ProgressWatchdog:
         Returns True only on the check that *enters* the stalled state (for logging once);
         :attr:`stalled` tells the current state.
         """
-        now = self.clock()
         self.pending = pending
-        progressed = self.events != self._seen_events
-        self._seen_events = self.events
-        if progressed or pending <= 0:
-            self._idle_since = None
-            self.stalled = False
-            self._healed = False
+        if self.events != self._seen_events or pending <= 0:
+            self.reset()  # progress, or nothing to do: not idle
             return False
+        now = self.clock()
         if self._idle_since is None:
             self._idle_since = now
         entered = not self.stalled and now - self._idle_since >= self.stall_timeout
