@@ -122,8 +122,7 @@ class _Worker:
             except (EOFError, OSError):
                 answered = True  # died: _receive restarts it and says so
             if not answered:
-                self._kill()
-                self._start()
+                self._restart()
                 raise TagPoolError(
                     f"tagging process gave no answer within {self.timeout:g} s "
                     "(NEWSFLOW_TAG_TIMEOUT); killed and restarted it"
@@ -134,14 +133,12 @@ class _Worker:
         return payload
 
     def _restart(self) -> None:
-        self.stop(timeout=1.0)
-        self._start()
-
-    def _kill(self) -> None:
-        """SIGKILL: also ends a child that is stopped or stuck in native code."""
+        """Replace the child after a failure: SIGKILL (which also ends one that is stopped or
+        stuck in native code; a dead one has nothing left to say), then a fresh one."""
         self.process.kill()
         self.process.join(5.0)
         self.conn.close()
+        self._start()
 
     def stop(self, timeout: float = 5.0) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
