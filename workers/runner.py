@@ -51,8 +51,10 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         if settings.log_format == "json"
         else ("workers.logs.ConsoleFormatter")
     )
-    levels = ("DEBUG", "INFO", "WARNING", "ERROR")
-    quiet = max(settings.library_log_level, settings.log_level, key=levels.index)
+    # Libraries log at their own level, never below the worker's.
+    quiet = max(
+        logging.getLevelName(settings.library_log_level), logging.getLevelName(settings.log_level)
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,
