@@ -250,9 +250,13 @@ def compare(a: Sketch, b: Sketch) -> Similarity:
     x, y = _sampled(a.fingerprints, level), _sampled(b.fingerprints, level)
     if not len(x) or not len(y):
         return Similarity(0.0, 0.0, 0, level)
-    shared = len(np.intersect1d(x, y, assume_unique=True))
-    smaller = min(len(x), len(y))
-    return Similarity(shared / (len(x) + len(y) - shared), shared / smaller, smaller, level)
+    return _similarity(len(np.intersect1d(x, y, assume_unique=True)), len(x), len(y), level)
+
+
+def _similarity(shared: int, nx: int, ny: int, level: int) -> Similarity:
+    """Jaccard and containment from the shared count of two non-empty fingerprint sets."""
+    smaller = min(nx, ny)
+    return Similarity(shared / (nx + ny - shared), shared / smaller, smaller, level)
 
 
 class Probe:
@@ -273,9 +277,7 @@ class Probe:
         if self._bitmap is None:
             self._bitmap = np.zeros(1 << 16, dtype=np.bool_)
             self._bitmap[x] = True
-        shared = int(np.count_nonzero(self._bitmap[y]))
-        smaller = min(len(x), len(y))
-        return Similarity(shared / (len(x) + len(y) - shared), shared / smaller, smaller, 0)
+        return _similarity(int(np.count_nonzero(self._bitmap[y])), len(x), len(y), 0)
 
 
 def lead_share(a: Sketch, b: Sketch, level: int) -> float:
