@@ -108,15 +108,15 @@ def memory_mb(pid: int) -> tuple[float, float, float]:
         family = [proc, *proc.children(recursive=True)]
     except psutil.Error:
         return 0.0, 0.0, 0.0
-    rss = pss = 0
+    own = rss = pss = 0
     for member in family:
         try:
             info = member.memory_full_info()
         except psutil.Error:
             continue
+        own = info.rss if member is proc else own
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
-    own = family[0].memory_info().rss if family[0].is_running() else 0
     return own / 2**20, rss / 2**20, pss / 2**20
 
 
