@@ -57,7 +57,11 @@ class Feeder(threading.Thread):
 
 def start_worker(settings: Settings, name: str) -> WorkerProcess:
     worker = WorkerProcess(worker_env(settings), LOG_DIR / f"{settings.app_id}-{name}.log")
-    worker.start().wait_ready(timeout=240)
+    try:
+        worker.start().wait_ready(timeout=240)
+    except BaseException:
+        worker.kill()  # not left running behind a failed test
+        raise
     return worker
 
 
@@ -108,11 +112,12 @@ def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) 
     corpus = build_corpus(shared_data, 1500, copies=100, malformed=malformed(1))
     settings = run_config.model_copy(update={"tag_batch_size": 32})
     a = start_worker(settings, "a")
-    alone = ready_state(a)["assigned_partitions"]
+    b: WorkerProcess | None = None
     b_settings = settings.model_copy(update={"web_port": free_port()})  # not +1: may be taken
-    b = start_worker(b_settings, "b")
     feeder = Feeder(settings, corpus, chunks=4, pause=2.0)
     try:
+        alone = ready_state(a)["assigned_partitions"]
+        b = start_worker(b_settings, "b")
         time.sleep(5.0)  # the second worker's join rebalanced the group
         shares = [ready_state(w)["assigned_partitions"] for w in (a, b)]
         assert min(shares) > 0 and sum(shares) == alone, (shares, alone)
@@ -133,7 +138,8 @@ def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) 
         collect_outputs(settings, corpus, timeout=300)
     finally:
         for worker in (a, b):
-            worker.stop(timeout=40)
+            if worker is not None:
+                worker.stop(timeout=40)
         if feeder.ident is not None:
             feeder.join(timeout=60)
     assert feeder.error is None, feeder.error
