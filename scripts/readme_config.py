@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from workers.settings_doc import settings_markdown
+from workers.tools.settings_doc import settings_markdown
 
 MARKER = "<!-- CONFIG-TABLE -->\n"
 

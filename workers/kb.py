@@ -1,8 +1,8 @@
 """Knowledge base of canonical entities: countries, capitals, large cities, curated organisations.
 
-The data lives in ``workers/data/kb.json`` (versioned; regenerate it with ``python -m
-workers.kb_build``). ``KnowledgeBase.load()`` reads it once and compiles two lookup tables and one
-regular expression:
+The data lives in ``workers/data/kb.json`` (versioned; regenerate it with
+``python -m workers.tools.kb_build``). ``KnowledgeBase.load()`` reads it once and compiles two
+lookup tables and one regular expression:
 
 * acronyms (``NATO``, ``US``, ``ISIL``) match case-sensitively, with or without periods
   (``U.S.``), and in title case when four letters or longer (``Nato``), so that the words "us" or

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import orjson
 import pytest
 
-from workers.app import Newsflow, create_app
 from workers.codec import Codec
-from workers.metrics import Metrics
+from workers.ops.metrics import Metrics
 from workers.records import CleanedArticle, Entity, Mention, Rejected
 from workers.settings import Settings
+from workers.stream.app import Newsflow, create_app
 
 
 class FakePool:

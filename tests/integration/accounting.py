@@ -15,12 +15,12 @@ from pathlib import Path
 import orjson
 
 from workers.codec import Codec
-from workers.evaluation.dedup import cluster_roots
-from workers.kafka_io import Record, read_topics
+from workers.kafka.io import Record, read_topics
 from workers.records import Rejected
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
+from workers.tools.evaluation.clusters import UnionFind
 
 # Fields that record when or how fast something ran; a replayed article repeats everything else
 # byte for byte (docs/reliability.md, "What identical means").
@@ -154,13 +154,10 @@ def account(settings: Settings, records: list[Record], malformed: set[str]) -> A
 
 def clusters(ids: Iterable[str], links: dict[str, str]) -> set[frozenset[str]]:
     """Groups of two or more ids: the transitive closure of the duplicate_of links."""
-    every: dict[str, str | None] = {i: None for i in ids}
-    every.update({target: None for target in links.values() if target not in every})
-    every.update(links)
-    groups: dict[str, set[str]] = {}
-    for i, root in cluster_roots(every).items():
-        groups.setdefault(root, set()).add(i)
-    return {frozenset(g) for g in groups.values() if len(g) > 1}
+    sets: UnionFind[str] = UnionFind(ids)
+    for i, j in links.items():
+        sets.union(i, j)
+    return {frozenset(g) for g in sets.groups(min_size=2)}
 
 
 def reference_links(settings: Settings, corpus: Corpus) -> dict[str, str]:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from workers.demo import free_port, run_settings, worker_env
-from workers.kafka_io import create_topics, delete_topics, make_producer, read_topics
-from workers.runner import WorkerProcess
+from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
 from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
+from workers.tools.demo import free_port, run_settings, worker_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = REPO_ROOT / "var" / "test-logs"
@@ -26,7 +26,7 @@ LOG_DIR = REPO_ROOT / "var" / "test-logs"
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
+        [sys.executable, "-m", "workers.tools.cli", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.integration.conftest import collect, running_worker
-from workers.kafka_io import make_producer
+from workers.kafka.io import make_producer
 from workers.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ import pytest
 
 from tests.integration.accounting import assert_accounted, build_corpus, collect_outputs
 from tests.integration.conftest import LOG_DIR, produce
-from workers.demo import worker_env
-from workers.runner import WorkerProcess
 from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
+from workers.tools.demo import worker_env
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ import pytest
 
 from tests.integration.conftest import REPO_ROOT, collect, produce, running_worker
 from tests.support import require_binary
-from workers import promexpr
-from workers.demo import free_port
+from workers.ops import promexpr
 from workers.settings import Settings
+from workers.tools.demo import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

@@ -25,9 +25,9 @@ from tests.integration.accounting import (
 )
 from tests.integration.conftest import LOG_DIR, produce
 from tests.integration.test_pipeline import malformed_messages
-from workers.demo import free_port, worker_env
-from workers.runner import WorkerProcess
 from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
+from workers.tools.demo import free_port, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -19,11 +19,11 @@ import pytest
 
 from tests.integration.accounting import assert_accounted, build_corpus, collect_outputs
 from tests.integration.conftest import LOG_DIR, REPO_ROOT, produce
-from workers.demo import free_port, run_settings, worker_env
-from workers.kafka_io import create_topics
-from workers.kafka_local import LocalKafka
-from workers.runner import WorkerProcess
+from workers.kafka.io import create_topics
+from workers.kafka.local import LocalKafka
 from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
+from workers.tools.demo import free_port, run_settings, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

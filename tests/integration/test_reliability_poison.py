@@ -17,15 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workers.agents import Handlers, Source
 from workers.codec import Codec
-from workers.metrics import Metrics
+from workers.ops.metrics import Metrics
 from workers.records import CleanedArticle
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
-from workers.tagpool import TagPool
-from workers.verdicts import VerdictState
+from workers.stream.agents import Handlers, Source
+from workers.stream.tagpool import TagPool
+from workers.stream.verdicts import VerdictState
 
 pytestmark = pytest.mark.slow
 

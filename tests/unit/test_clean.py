@@ -231,7 +231,7 @@ def test_html_limits() -> None:
 
 
 def test_eval_meets_targets_on_dev_file(shared_data: Path, tmp_path: Path) -> None:
-    from workers.evaluation.clean import eval_clean
+    from workers.tools.evaluation.clean import eval_clean
 
     out = tmp_path / "sys.jsonl"
     metrics = eval_clean(shared_data / "cleaning-dev.jsonl", Settings(), out=out, worst=3)

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from tests.support import require_binary
-from workers.metrics import Metrics
-from workers.promexpr import (
+from workers.ops.metrics import Metrics
+from workers.ops.promexpr import (
     SCRAPE_SERIES,
     dashboard_expressions,
     dashboard_targets,

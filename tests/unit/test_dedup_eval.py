@@ -6,8 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from workers.evaluation.dedup import cluster_roots, eval_dedup
 from workers.settings import Settings
+from workers.tools.evaluation.dedup import cluster_roots, eval_dedup
 
 STORY_A = (
     "The city council voted on Tuesday to close the old harbour bridge to cars from next spring, "

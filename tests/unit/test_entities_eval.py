@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from workers.evaluation.entities import (
+from workers.settings import Settings
+from workers.tools.evaluation.entities import (
     Document,
     eval_entities,
     read_conll,
     score,
     to_tokens,
 )
-from workers.settings import Settings
 
 # Our own sentences in CoNLL-2003 layout (IOB2 tags), two documents.
 SAMPLE = """-DOCSTART- -X- -X- O

@@ -1,4 +1,4 @@
-"""The seek serialisation of workers/faustfix.py, on a real (unstarted) Faust consumer."""
+"""The seek serialisation of workers/stream/faustfix.py, on a real (unstarted) Faust consumer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import faust
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 
-from workers.faustfix import serialise_seeks
+from workers.stream.faustfix import serialise_seeks
 
 
 def consumer() -> Consumer:

@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from workers.kafka_local import running
+from workers.kafka.local import running
 
 
 def test_a_live_process_runs() -> None:

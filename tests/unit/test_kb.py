@@ -7,7 +7,7 @@ import json
 import pytest
 
 from workers.kb import DEFAULT_PATH, KnowledgeBase, fold, is_acronym
-from workers.kb_build import build
+from workers.tools.kb_build import build
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_fold_and_acronyms() -> None:
 def test_data_file_is_current_and_versioned() -> None:
     stored = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
     assert stored["version"]
-    assert stored == json.loads(json.dumps(build())), "run: python -m workers.kb_build"
+    assert stored == json.loads(json.dumps(build())), "run: python -m workers.tools.kb_build"
 
 
 def test_every_alias_has_one_owner_or_a_documented_priority(kb: KnowledgeBase) -> None:

@@ -1,4 +1,4 @@
-"""workers.metrics: naming conventions, label sets, registry isolation, build info, loop monitor."""
+"""workers.ops.metrics: naming conventions, label sets, registry isolation, build info, loop lag."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from workers import __version__
-from workers.metrics import (
+from workers.ops.loopmon import EventLoopMonitor
+from workers.ops.metrics import (
     DUPLICATE_KINDS,
     ENTITY_LABELS,
     STAGE_OUTCOMES,
     STAGES,
     ChildProcessCollector,
-    EventLoopMonitor,
     Metrics,
 )
 from workers.records import REJECT_REASONS, REMOVAL_REASONS, DuplicateKind
 
-# The names the agents and the app use (workers/agents.py, workers/app.py).
+# The names the agents and the app use (workers/stream/agents.py, workers/stream/app.py).
 INTERFACE = {
     "stage_in": ("newsflow_stage_messages_in", "counter", {"stage"}),
     "stage_out": ("newsflow_stage_messages_out", "counter", {"stage", "outcome"}),
@@ -255,7 +255,7 @@ def test_cached_labels_return_the_live_child(metrics: Metrics) -> None:
 
 
 def test_benchmark_replays_the_agents_calls(metrics: Metrics) -> None:
-    from workers.bench.metrics_overhead import clean_calls, dedup_calls, tag_calls
+    from workers.tools.bench.metrics_overhead import clean_calls, dedup_calls, tag_calls
 
     clean_calls(metrics, ["boilerplate", "repeated", "boilerplate"])
     dedup_calls(metrics, "near", 7)
@@ -273,6 +273,6 @@ def test_benchmark_replays_the_agents_calls(metrics: Metrics) -> None:
 
 
 def test_stage_labels_are_the_pipeline_stage_names() -> None:
-    from workers.agents import PIPELINE
+    from workers.stream.agents import PIPELINE
 
     assert tuple(PIPELINE) == STAGES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.progress import ProgressWatchdog, pending_messages
+from workers.stream.progress import ProgressWatchdog, pending_messages
 
 
 class Clock:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from tests.support import require_binary
-from workers.metrics import Metrics
-from workers.promexpr import (
+from workers.ops.metrics import Metrics
+from workers.ops.promexpr import (
     SCRAPE_SERIES,
     alert_names,
     metric_names,
@@ -127,7 +127,7 @@ def test_scrape_config_targets_the_compose_worker() -> None:
 
 
 def test_local_config_for_integration_tests_is_valid(promtool: str, tmp_path: Path) -> None:
-    from workers.promexpr import local_config
+    from workers.ops.promexpr import local_config
 
     path = tmp_path / "prometheus.yml"
     path.write_text(local_config("127.0.0.1:6066", RULES))

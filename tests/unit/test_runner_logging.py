@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from workers.runner import RepeatFilter, logging_config
+from workers.ops.logs import RepeatFilter, logging_config
 from workers.settings import Settings
 
 

@@ -6,7 +6,7 @@ import pydantic
 import pytest
 
 from workers.settings import Settings
-from workers.settings_doc import settings_markdown
+from workers.tools.settings_doc import settings_markdown
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

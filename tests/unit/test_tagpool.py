@@ -13,7 +13,7 @@ import pytest
 from workers.records import CleanedArticle
 from workers.settings import Settings
 from workers.stages.entities import make_tagger
-from workers.tagpool import TagPool, TagPoolError, _split
+from workers.stream.tagpool import TagPool, TagPoolError, _split
 
 TEXTS = [
     "Angela Merkel met Emmanuel Macron in Paris on Monday.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workers.records import CleanedArticle, DedupVerdict
-from workers.verdicts import VerdictState, content_digest
+from workers.stream.verdicts import VerdictState, content_digest
 
 
 def test_an_entry_and_its_verdict_are_written_together() -> None:

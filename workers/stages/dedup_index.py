@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Iterator
 from itertools import repeat
 
 import numpy as np
@@ -80,12 +81,17 @@ class BandIndex:
     def add(self, article_id: str, keys: list[int]) -> None:
         self.add_and_match(article_id, keys)
 
-    def remove(self, article_id: str, keys: list[int]) -> None:
+    def _held(self, keys: list[int]) -> Iterator[tuple[int, str | list[str]]]:
+        """(key, what its bucket holds) for the keys that have a bucket."""
         buckets = self._buckets
         for key in keys:
             held = buckets.get(key)
-            if held is None:
-                continue
+            if held is not None:
+                yield key, held
+
+    def remove(self, article_id: str, keys: list[int]) -> None:
+        buckets = self._buckets
+        for key, held in self._held(keys):
             if isinstance(held, str):
                 if held == article_id:
                     del buckets[key]
@@ -118,11 +124,7 @@ class BandIndex:
 
     def candidates(self, keys: list[int]) -> set[str]:
         found: set[str] = set()
-        buckets = self._buckets
-        for key in keys:
-            held = buckets.get(key)
-            if held is None:
-                continue
+        for _, held in self._held(keys):
             if isinstance(held, str):
                 found.add(held)
             else:

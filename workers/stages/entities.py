@@ -4,7 +4,7 @@
 base; ``Tagger.tag_batch`` runs ``nlp.pipe`` over a batch of cleaned articles (titles and texts)
 and hands the model's spans to ``entities_resolve`` (KB lookup, partial person names, one label
 per entity, salience). A pure module: no Kafka, no event loop; the agent runs it in a process pool
-(``workers.tagpool``).
+(``workers.stream.tagpool``).
 """
 
 from __future__ import annotations

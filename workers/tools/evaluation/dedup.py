@@ -29,6 +29,7 @@ from rich.table import Table
 from workers.records import CleanedArticle, RawArticle, Rejected
 from workers.settings import Settings
 from workers.stages.dedup import make_deduplicator
+from workers.tools.evaluation.clusters import UnionFind
 
 
 def _cleaner(settings: Settings) -> Any:
@@ -49,19 +50,13 @@ def _clean(cleaner: Any, row: dict[str, Any]) -> CleanedArticle | Rejected:
 
 
 def cluster_roots(links: dict[str, str | None]) -> dict[str, str]:
-    """id -> root of its predicted cluster (transitive closure of duplicate_of links)."""
-    parent = {i: i for i in links}
-
-    def find(i: str) -> str:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    """id -> root of its predicted cluster (transitive closure of duplicate_of links); links to
+    ids outside ``links`` are ignored."""
+    sets: UnionFind[str] = UnionFind(links)
     for i, j in links.items():
-        if j is not None and j in parent:
-            parent[find(i)] = find(j)
-    return {i: find(i) for i in links}
+        if j is not None and j in links:
+            sets.union(i, j)
+    return sets.roots()
 
 
 def _pair_scores(rows: list[dict[str, Any]], root: dict[str, str]) -> dict[str, Any]:

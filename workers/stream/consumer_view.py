@@ -13,7 +13,7 @@ from typing import Any
 
 from faust.types import TP
 
-from workers.progress import pending_messages
+from workers.stream.progress import pending_messages
 
 LEADER_TOPIC_MARK = "__assignor-__leader"  # Faust's leader topic: every member is assigned it
 

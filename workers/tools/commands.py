@@ -34,7 +34,7 @@ def register(
         worst: int = typer.Option(10, help="How many of the worst articles to list."),
     ) -> None:
         """Score the cleaning stage: line-removal precision/recall and token P/R/F1."""
-        call("workers.evaluation.clean", "eval_clean", file, settings(), out=out, worst=worst)
+        call("workers.tools.evaluation.clean", "eval_clean", file, settings(), out=out, worst=worst)
 
     @eval_app.command("dedup")
     def eval_dedup(
@@ -47,7 +47,7 @@ def register(
         ),
     ) -> None:
         """Score dedup: pairwise precision/recall/F1, recall per kind, ECB+ pair merging."""
-        call("workers.evaluation.dedup", "eval_dedup", file, settings(), out=out, pairs=pairs)
+        call("workers.tools.evaluation.dedup", "eval_dedup", file, settings(), out=out, pairs=pairs)
 
     @eval_app.command("entities")
     def eval_entities(
@@ -55,36 +55,36 @@ def register(
         out: Path | None = typer.Option(None, help="Write {doc, spans} per document here."),
     ) -> None:
         """Score entity tagging (span and type) against bare spaCy, same model, same run."""
-        call("workers.evaluation.entities", "eval_entities", file, settings(), out=out)
+        call("workers.tools.evaluation.entities", "eval_entities", file, settings(), out=out)
 
     @bench_app.command("clean")
     def bench_clean(limit: int = typer.Option(500, help="Articles to time.")) -> None:
         """Per-article time of the cleaning stage (text and HTML) vs bare trafilatura."""
-        call("workers.bench.clean", "bench_clean", settings(), limit=limit)
+        call("workers.tools.bench.clean", "bench_clean", settings(), limit=limit)
 
     @bench_app.command("dedup")
     def bench_dedup(
         n: int = typer.Option(20000, help="Articles to push through the index."),
     ) -> None:
         """Dedup decisions per second, state bytes per article, index rebuild time."""
-        call("workers.bench.dedup", "bench_dedup", settings(), n=n)
+        call("workers.tools.bench.dedup", "bench_dedup", settings(), n=n)
 
     @bench_app.command("recovery")
     def bench_recovery(
         entries: int = typer.Option(100_000, help="Dedup state entries in the changelog."),
     ) -> None:
         """Worker start to ready and to the first dedup decision, full vs empty dedup state."""
-        call("workers.bench.recovery", "bench_recovery", settings(), entries=entries)
+        call("workers.tools.bench.recovery", "bench_recovery", settings(), entries=entries)
 
     @bench_app.command("entities")
     def bench_entities(limit: int = typer.Option(300, help="Articles to tag.")) -> None:
         """Tagging throughput vs bare nlp.pipe (single process and pool), event-loop lag."""
-        call("workers.bench.entities", "bench_entities", settings(), limit=limit)
+        call("workers.tools.bench.entities", "bench_entities", settings(), limit=limit)
 
     @bench_app.command("metrics")
     def bench_metrics(n: int = typer.Option(2000, help="Articles.")) -> None:
         """Instrumentation cost per article, with and without metrics, same run."""
-        call("workers.bench.metrics_overhead", "bench_metrics_overhead", settings(), n=n)
+        call("workers.tools.bench.metrics_overhead", "bench_metrics_overhead", settings(), n=n)
 
     @bench_app.command("soak")
     def bench_soak(
@@ -93,4 +93,11 @@ def register(
         out: Path = typer.Option(Path("var/bench/soak"), help="Folder for soak.csv/.png/.json."),
     ) -> None:
         """Sustained load on a worker: RSS (with tagging processes), lag, p99 latency per 10 s."""
-        call("workers.bench.soak", "bench_soak", settings(), minutes=minutes, load=load, out=out)
+        call(
+            "workers.tools.bench.soak",
+            "bench_soak",
+            settings(),
+            minutes=minutes,
+            load=load,
+            out=out,
+        )

@@ -9,7 +9,7 @@ processed since the last report. When input has been waiting and nothing was pro
 committed offsets once (:meth:`ProgressWatchdog.should_heal`). If that does not help within
 ``stall_timeout`` seconds, the worker is *stalled*: ``/health/live`` fails (an orchestrator
 restarts the process, which resumes from the committed offsets) and one ERROR line with the
-consumer's state is logged to diagnose it. No Faust import; ``workers.app`` feeds it.
+consumer's state is logged to diagnose it. No Faust import; ``workers.stream.app`` feeds it.
 """
 
 from __future__ import annotations

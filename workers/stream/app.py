@@ -1,8 +1,9 @@
-"""The Faust application: wires the pure stages (via ``workers.agents.Handlers``) to topics.
+"""The Faust application: wires the pure stages (via ``workers.stream.agents.Handlers``) to topics.
 
 Nothing here cleans, deduplicates or tags; it declares topics, the dedup state table, the three
-agents, the HTTP endpoints (/metrics, /health/live, /health/ready) and two timers (consumer lag,
-event-loop lag). Build it with :func:`create_app` from a :class:`~workers.settings.Settings`.
+agents, the timers (broker probe, consumer lag, progress) and the state behind the HTTP endpoints
+that ``workers.ops.health`` serves. Build it with :func:`create_app` from a
+:class:`~workers.settings.Settings`.
 """
 
 from __future__ import annotations
@@ -18,25 +19,27 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from workers import __version__, consumer_view
-from workers.agents import Handlers, Sink, Source, TagPoolLike
+from workers import __version__
 from workers.codec import Codec
-from workers.faustfix import serialise_seeks
-from workers.kafka_io import MAX_REQUEST_BYTES, ssl_context
-from workers.metrics import EventLoopMonitor, Metrics
-from workers.progress import ProgressWatchdog
-from workers.runner import ShutdownWatchdog, broker_reachable
+from workers.kafka.io import MAX_REQUEST_BYTES, broker_reachable, ssl_context
+from workers.ops.health import liveness, register_endpoints
+from workers.ops.loopmon import EventLoopMonitor
+from workers.ops.metrics import Metrics
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
-from workers.verdicts import VerdictState
+from workers.stream import consumer_view
+from workers.stream.agents import Handlers, Sink, Source, TagPoolLike
+from workers.stream.faustfix import serialise_seeks
+from workers.stream.progress import ProgressWatchdog
+from workers.stream.shutdown import ShutdownWatchdog
+from workers.stream.verdicts import VerdictState
 
 log = logging.getLogger("newsflow.app")
 
 # Per agent task: delivery futures of the messages the current event (or batch) produced.
 _UNDELIVERED: ContextVar[list[Awaitable[Any]] | None] = ContextVar("undelivered", default=None)
 
-LIVE_STALL_SECONDS = 5.0  # /health/live fails when the loop monitor has not ticked for this long
 BROKER_PROBE_SECONDS = 1.0  # how often /health/ready's broker check runs
 PROGRESS_CHECK_SECONDS = 5.0  # how often the progress watchdog compares input and progress
 # A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
@@ -237,29 +240,16 @@ class Newsflow:
 
         self.agents = {"clean": clean, "dedup": dedup, "tag": tag}
 
-        @app.page("/metrics")
-        async def metrics_page(web, request):
-            body, content_type = self.metrics.render()
-            return web.bytes(body, content_type=content_type.split(";")[0])
-
-        @app.page("/health/live")
-        async def live(web, request):
-            stalled = time.monotonic() - self.loop_monitor.last_tick
-            ok = stalled < LIVE_STALL_SECONDS and not self.progress.stalled
-            return web.json(
-                {
-                    "live": ok,
-                    "loop_stalled_seconds": round(stalled, 3),
-                    "progress_stalled": self.progress.stalled,
-                    "pending_input": self.progress.pending,
-                },
-                status=200 if ok else 503,
-            )
-
-        @app.page("/health/ready")
-        async def ready(web, request):
-            state = self.readiness()
-            return web.json(state, status=200 if state["ready"] else 503)
+        register_endpoints(
+            app,
+            self.metrics,
+            live=lambda: liveness(
+                self.loop_monitor,
+                progress_stalled=self.progress.stalled,
+                pending_input=self.progress.pending,
+            ),
+            ready=self.readiness,
+        )
 
         @app.task
         async def start_pool() -> None:
@@ -305,7 +295,7 @@ class Newsflow:
 
     def _patch_consumer(self) -> None:
         if serialise_seeks(self.app.consumer):
-            log.info("Faust consumer seeks run with the flow stopped (workers/faustfix.py)")
+            log.info("Faust consumer seeks run with the flow stopped (workers/stream/faustfix.py)")
 
     def _input_topics(self) -> list[str]:
         s = self.settings
@@ -365,7 +355,7 @@ class Newsflow:
         self.metrics.set_build_info(self.settings.spacy_model)
         self.metrics.initialise_labels()
         if self._tag_pool is None:
-            from workers.tagpool import TagPool
+            from workers.stream.tagpool import TagPool
 
             started = time.perf_counter()
             pool = TagPool(self.settings)

@@ -25,7 +25,7 @@ from typing import Any
 from workers.records import CleanedArticle
 from workers.settings import Settings
 from workers.stages.entities import Tagger, make_tagger
-from workers.tagpool import TagPool
+from workers.stream.tagpool import TagPool
 
 _TICK = 0.005
 

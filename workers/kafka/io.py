@@ -1,7 +1,8 @@
-"""Plain aiokafka helpers for the CLI and the tests: topic creation, producing and reading topics.
+"""Plain aiokafka helpers: topic creation, producing and reading topics, the broker probe.
 
-The worker itself talks to Kafka through Faust (``workers.app``); these helpers are for the edges:
-``newsflow topics create``, ``produce``, ``tail`` and the demo's result collection.
+The worker itself talks to Kafka through Faust (``workers.stream.app``); these helpers are for
+the edges (``newsflow topics create``, ``produce``, ``tail``, the demo's result collection) and
+for the TCP probe behind ``/health/ready``.
 """
 
 from __future__ import annotations
@@ -167,3 +168,18 @@ async def _stop(consumer: AIOKafkaConsumer) -> None:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise
+
+
+async def broker_reachable(settings: Settings, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to any bootstrap server opens within ``timeout`` seconds."""
+    for address in settings.bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host.strip("[]") or "127.0.0.1", int(port)), timeout
+            )
+        except (OSError, ValueError, TimeoutError):
+            continue
+        writer.close()
+        return True
+    return False

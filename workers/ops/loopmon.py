@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from workers.metrics import Metrics
+
+class _Histogram(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class _HasLoopLag(Protocol):
+    """What the monitor needs of :class:`workers.ops.metrics.Metrics` (no import: no cycle)."""
+
+    @property
+    def loop_lag(self) -> _Histogram: ...
 
 
 class EventLoopMonitor:
     """Measures event-loop lag into ``metrics.loop_lag`` and keeps the last and largest lag."""
 
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(self, metrics: _HasLoopLag | None = None) -> None:
         """``metrics``: where to observe the lag; ``None`` only keeps ``last_lag``/``max_lag``."""
         self.metrics = metrics
         self.last_tick = time.monotonic()  # when the loop last ran the monitor

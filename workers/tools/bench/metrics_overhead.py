@@ -4,7 +4,7 @@ Target: the metric calls on the hot path cost at most 2 % of the per-article CPU
 both from the same run and both in CPU time of this process (``time.process_time``, so other
 processes on the machine do not count):
 
-* **isolated**: the exact per-article metric calls of ``workers.agents.Handlers`` (counter
+* **isolated**: the exact per-article metric calls of ``workers.stream.agents.Handlers`` (counter
   ``inc``, histogram ``observe``, one ``lines_removed`` per removed line, one ``entities`` per
   entity, ``duplicates`` per duplicate, the ``perf_counter``/``time`` reads that feed them,
   per-batch calls amortised), replayed on the outcomes the stages produced, divided by the
@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.table import Table
 
-from workers.metrics import ENTITY_LABELS, Metrics
+from workers.ops.metrics import ENTITY_LABELS, Metrics
 from workers.records import CleanedArticle, RawArticle
 from workers.settings import Settings
 
@@ -59,7 +59,7 @@ def _cpu(fn: Callable[[], object], rounds: int) -> float:
     return best
 
 
-# --- the agents' per-article metric calls (mirrors workers/agents.py) -----------------------
+# --- the agents' per-article metric calls (mirrors workers/stream/agents.py) -------------------
 def clean_calls(m: Metrics, removed: Sequence[str]) -> None:
     m.stage_in.labels(stage="clean").inc()
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def tag_calls(m: Metrics, labels: Sequence[str], first_in_batch: bool, batch: in
     now = time.time()
     for label in labels:
         m.entities.labels(label=label).inc()
-    # The agents parse fetched_at for the end-to-end latency (workers.agents.event_time).
+    # The agents parse fetched_at for the end-to-end latency (workers.stream.agents.event_time).
     fetched = datetime.fromisoformat(_FETCHED_AT.replace("Z", "+00:00")).timestamp()
     m.e2e_seconds.observe(max(0.0, now - fetched))
     m.stage_seconds.labels(stage="tag").observe(0.01)

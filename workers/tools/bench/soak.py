@@ -32,11 +32,11 @@ from pathlib import Path
 import orjson
 import psutil
 
-from workers.demo import free_port, run_settings, worker_env
-from workers.kafka_io import create_topics, delete_topics, make_producer, read_topics
-from workers.kafka_local import LocalKafka
-from workers.runner import WorkerProcess
+from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
+from workers.kafka.local import LocalKafka
 from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
+from workers.tools.demo import free_port, run_settings, worker_env
 
 SAMPLE_SECONDS = 10.0
 

@@ -39,7 +39,6 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from workers import __version__
-from workers.loopmon import EventLoopMonitor
 from workers.records import REJECT_REASONS, REMOVAL_REASONS
 
 __all__ = [
@@ -47,7 +46,6 @@ __all__ = [
     "ENTITY_LABELS",
     "STAGES",
     "STAGE_OUTCOMES",
-    "EventLoopMonitor",
     "Metrics",
 ]
 
@@ -98,7 +96,7 @@ class _CachedLabels:
     lock on every call (~0.9 µs, more than the ``inc()`` it precedes); the agents call it
     several times per article and once per entity. Children are never dropped except by
     ``remove``/``clear``, which empty the cache, so a hit always returns the live child.
-    Measured in ``workers/bench/metrics_overhead.py``.
+    Measured in ``workers/tools/bench/metrics_overhead.py``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -19,12 +19,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from workers.kafka_io import create_topics, delete_topics, make_producer, read_topics
-from workers.kafka_local import LocalKafka
-from workers.runner import WorkerProcess
+from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
+from workers.kafka.local import LocalKafka
 from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -1,9 +1,9 @@
 """``newsflow bench recovery``: how long a worker takes to recover the dedup state from Kafka.
 
 1. The real ``Deduplicator`` (knowledge-base normaliser, as in the worker) decides on
-   ``entries`` articles of the dedup benchmark's stream (``workers.bench.dedup.stream``); its
+   ``entries`` articles of the dedup benchmark's stream (``workers.tools.bench.dedup.stream``); its
    state mapping is what the worker's table would hold after them.
-2. A fresh run (own app id and topics, ``workers.demo.run_settings``) gets the changelog topic
+2. A fresh run (own app id and topics, ``workers.tools.demo.run_settings``) gets the changelog topic
    ``<app_id>-dedup-state-changelog`` (one partition, compacted) with every entry written as
    Faust writes it: the key through Faust's ``json`` codec (``key_type=str``), the value raw.
 3. One raw article, a copy of the stream's first article, is produced to the raw topic, then a
@@ -33,19 +33,19 @@ from faust.serializers import codecs
 from rich.console import Console
 from rich.table import Table
 
-from workers.bench.dedup import stream
-from workers.demo import free_port, run_settings, worker_env
-from workers.kafka_io import (
+from workers.kafka.io import (
     MAX_REQUEST_BYTES,
     client_kwargs,
     create_topics,
     make_producer,
     read_topics,
 )
-from workers.kafka_local import LocalKafka
-from workers.runner import WorkerProcess
+from workers.kafka.local import LocalKafka
 from workers.settings import Settings
 from workers.stages.dedup import load_normaliser, make_deduplicator
+from workers.stream.runner import WorkerProcess
+from workers.tools.bench.dedup import stream
+from workers.tools.demo import free_port, run_settings, worker_env
 
 _REBUILT = re.compile(rb"dedup index rebuilt from the state table: (\d+) entries")
 _PROBE_ID = "recovery-probe"

@@ -40,7 +40,7 @@ def _settings() -> Settings:
 @app.command()
 def worker() -> None:
     """Run the Faust worker (agents clean, dedup and tag) until SIGTERM/SIGINT."""
-    from workers.runner import run_worker
+    from workers.stream.runner import run_worker
 
     run_worker(_settings())
 
@@ -53,7 +53,7 @@ def demo(
     timeout: float = typer.Option(900.0, help="Seconds to wait for every article to come out."),
 ) -> None:
     """Start local Kafka and a worker, run a corpus through the pipeline, print a summary."""
-    from workers.demo import run_demo
+    from workers.tools.demo import run_demo
 
     raise typer.Exit(
         run_demo(
@@ -71,7 +71,7 @@ def produce(
     limit: int | None = typer.Option(None, help="Send at most this many lines."),
 ) -> None:
     """Publish raw articles from a JSONL file (each line's bytes are sent as they are)."""
-    from workers.demo import produce_all
+    from workers.tools.demo import produce_all
 
     settings = _settings()
     if topic:
@@ -92,7 +92,7 @@ def tail(
     raw_json: bool = typer.Option(False, "--json", help="Print each value as one JSON line."),
 ) -> None:
     """Print a topic's messages readably."""
-    from workers.kafka_io import read_topics
+    from workers.kafka.io import read_topics
 
     settings = _settings()
     name = settings.topic_names().get(topic, topic)
@@ -137,7 +137,7 @@ def _print_record(rec) -> None:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the pipeline's topics with their partition counts (idempotent)."""
-    from workers.kafka_io import create_topics
+    from workers.kafka.io import create_topics
 
     settings = _settings()
     result = asyncio.run(create_topics(settings))
@@ -148,7 +148,7 @@ def topics_create() -> None:
 @kafka_app.command("up")
 def kafka_up() -> None:
     """Resolve Kafka from Maven Central (first time), format KRaft storage, start the broker."""
-    from workers.kafka_local import LocalKafka
+    from workers.kafka.local import LocalKafka
 
     local = LocalKafka(_settings())
     with console.status("starting Kafka (the first run downloads it from Maven Central)"):
@@ -162,7 +162,7 @@ def kafka_up() -> None:
 @kafka_app.command("down")
 def kafka_down() -> None:
     """Stop the local broker cleanly."""
-    from workers.kafka_local import LocalKafka
+    from workers.kafka.local import LocalKafka
 
     stopped = LocalKafka(_settings()).down()
     console.print("Kafka stopped" if stopped else "Kafka was not running")
@@ -171,7 +171,7 @@ def kafka_down() -> None:
 @kafka_app.command("status")
 def kafka_status() -> None:
     """Say whether the local broker runs (exit code 1 if not)."""
-    from workers.kafka_local import LocalKafka
+    from workers.kafka.local import LocalKafka
 
     local = LocalKafka(_settings())
     pid = local.pid()
@@ -184,7 +184,7 @@ def kafka_status() -> None:
 @kafka_app.command("reset")
 def kafka_reset() -> None:
     """Delete the local broker's data (it must be stopped)."""
-    from workers.kafka_local import LocalKafka
+    from workers.kafka.local import LocalKafka
 
     LocalKafka(_settings()).reset()
     console.print("local Kafka data deleted")
@@ -193,7 +193,7 @@ def kafka_reset() -> None:
 @app.command("config")
 def config(markdown: bool = typer.Option(False, help="Print the README's table.")) -> None:
     """Show every setting: environment variable, current value, description."""
-    from workers.settings_doc import settings_markdown, settings_rows
+    from workers.tools.settings_doc import settings_markdown, settings_rows
 
     if markdown:
         sys.stdout.write(settings_markdown())
@@ -208,7 +208,7 @@ def config(markdown: bool = typer.Option(False, help="Print the README's table."
 
 def _register_optional() -> None:
     """eval/bench commands live with their stages; register those that exist."""
-    from workers import commands
+    from workers.tools import commands
 
     commands.register(eval_app, bench_app, _settings, console)
 
