@@ -1,0 +1,93 @@
+"""Train the story model (``workers/data/story_model.json``) on a story-labelled stream.
+
+Pairs come from a teacher-forced online run: articles are decided in file order, each is scored
+against the live candidate stories exactly as the stage does it (same index, same online
+document frequencies), and then placed in its *gold* story, so that every row is (features of
+an article against a story that holds only earlier articles, does the article belong to it).
+A logistic regression (L2, Newton steps) is fitted to those rows.
+
+``python -m workers.evaluation.stories_train FILE [--out PATH]`` (FILE in ``dedup-dev.jsonl``
+format with a ``story`` field; the shipped model is trained on ``ecb-dev.jsonl``, see
+docs/stories.md for the leave-topics-out check of that choice).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from workers.evaluation.stories import CLOCK_START, CLOCK_STEP, read_stream, tag_entities
+from workers.records import StoryArticle, StoryEntity
+from workers.settings import Settings
+from workers.stages.stories import StoryClusterer, StoryConfig
+from workers.stages.stories_score import FEATURES, MODEL_PATH, StoryModel
+
+
+def pair_rows(rows: Iterable[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
+              config: StoryConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and 0/1 labels from a teacher-forced run over ``rows``."""
+    blank = StoryModel(tuple(0.0 for _ in FEATURES), 0.0)
+    clusterer = StoryClusterer(config or StoryConfig(), blank, {}, {})
+    story_of: dict[str, str] = {}
+    x: list[list[float]] = []
+    y: list[float] = []
+    for i, row in enumerate(rows):
+        article = StoryArticle(id=row["id"], text=row["body"], title=row.get("title"),
+                               time=CLOCK_START + i * CLOCK_STEP,
+                               entities=tuple(entities.get(row["id"], ())))
+        prepared = clusterer.prepare(article)
+        target = story_of.get(row["story"])
+        for story, features in clusterer.candidates(prepared, article.time):
+            x.append(features)
+            y.append(1.0 if story.story_id == target else 0.0)
+        home = clusterer.stories.get(target) if target else None
+        story_of[row["story"]] = clusterer.place(article, prepared, home, 0.0).story_id
+    return np.array(x, dtype=float).reshape(-1, len(FEATURES)), np.array(y)
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> StoryModel:
+    """L2-regularised logistic regression (bias unpenalised) by Newton's method."""
+    design = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(design.shape[1])
+    penalty = np.full(design.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-design @ w))
+        gradient = design.T @ (p - y) + penalty * w
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return StoryModel(tuple(round(float(v), 5) for v in w[:-1]), round(float(w[-1]), 5))
+
+
+def train(path: Path, settings: Settings, entities: Mapping[str, tuple[StoryEntity, ...]]
+          | None = None, keep: Iterable[str] | None = None) -> tuple[StoryModel, int, int]:
+    """A model trained on the file (only stories in ``keep`` if given); (model, rows, positives)."""
+    rows = read_stream(path)
+    if keep is not None:
+        wanted = set(keep)
+        rows = [r for r in rows if r["story"] in wanted]
+    if entities is None:
+        entities = tag_entities(rows, settings)
+    x, y = pair_rows(rows, entities)
+    return fit(x, y), len(y), int(y.sum())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args(argv)
+    model, n, positives = train(args.file, Settings())
+    args.out.write_text(model.to_json(trained_on=args.file.name, pairs=n, positives=positives),
+                        encoding="utf-8")
+    print(f"{n} pairs ({positives} positive) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
