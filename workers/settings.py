@@ -210,15 +210,10 @@ class Settings(BaseSettings):
 
     # --- Stories ---------------------------------------------------------------------------
     story_threshold: float = Field(
-        0.3,
-        description="Score (text cosine and entity cosine, weighted by story_entity_weight) at "
-        "or above which an article joins its best live story; below it, it starts a story. "
-        "Chosen on ecb-dev with a leave-topics-out check (docs/stories.md).",
-    )
-    story_entity_weight: float = Field(
-        0.3,
-        description="Weight of the salient-entity cosine in the story score (the TF-IDF text "
-        "cosine gets the rest).",
+        0.12,
+        description="Probability (of the story model, workers/data/story_model.json) at or above "
+        "which an article joins its best live story; below it, it starts a story. Chosen on "
+        "ecb-dev with a leave-topics-out check (docs/stories.md).",
     )
     story_quiet_period: float = Field(
         3.0,

@@ -2,13 +2,16 @@
 
 Each article is decided on arrival from what came before it only (docs/stories.md):
 
-1. Features: an L2-normalised TF-IDF vector of its title and text and a salience x IDF vector of
-   its salient entities, both with document frequencies counted online over the articles held.
+1. Vectors: L2-normalised TF-IDF of its title and text, of its title alone, of the tokens that
+   hold digits (numbers and years apart), and salience x IDF of its salient entities; document
+   frequencies are counted online over the articles held (``stories_text``).
 2. Candidates: stories that share one of the article's heaviest terms or any of its entities,
    found through an inverted index over each live story's heaviest centroid terms and entities.
-3. Score per candidate: ``(1 - w) * cos(text, centroid) + w * cos(entities, profile)``; the best
-   candidate at or above the threshold is joined, otherwise the article starts a story whose id
-   is derived from the article's id (a replay of the stream gives the same ids).
+3. Score per candidate: the probability of a small logistic model over pair features (text,
+   entity, per-entity-group, title, number, year and nearest-recent-member similarities;
+   ``stories_score``). The most probable candidate at or above ``story_threshold`` is joined;
+   otherwise the article starts a story whose id is derived from the article's id (a replay of
+   the stream gives the same ids).
 4. Time: a story that has been quiet for ``story_quiet_period`` days is cold; it is no candidate
    and :meth:`StoryClusterer.expire` removes it and its articles from memory and the mappings.
 
@@ -57,8 +60,9 @@ class Prepared:
 
 @dataclass(frozen=True, slots=True)
 class StoryConfig:
-    threshold: float = 0.3
-    entity_weight: float = 0.3
+    """Tuning of the clusterer; the first two come from settings, the rest are fixed sizes."""
+
+    threshold: float = 0.12
     quiet_period: float = 3 * DAY  # seconds
     title_weight: int = 2
     centroid_terms: int = 300
@@ -66,7 +70,8 @@ class StoryConfig:
     query_terms: int = 20
     max_candidates: int = 40
     top_entities: int = 5
-    bigrams: bool = False
+    recent_members: int = 8
+    member_terms: int = 40
 
 
 def story_id_for(article_id: str) -> str:
@@ -95,7 +100,7 @@ class StoryClusterer:
     # --- decisions ---------------------------------------------------------------------------
 
     def decide(self, article: StoryArticle) -> StoryDecision:
-        """Assign ``article`` to a live story or start one; a replayed id gets its first decision."""
+        """Assign ``article`` to a live story or start one; a replay gets its first decision."""
         known = self._replay(article.id)
         if known is not None:
             return known
@@ -106,9 +111,8 @@ class StoryClusterer:
     def prepare(self, article: StoryArticle) -> Prepared:
         """The article's vectors; its terms enter the document frequencies first."""
         cfg = self.config
-        counts = term_counts(self.hasher, article.title, article.text, cfg.title_weight,
-                             cfg.bigrams)
-        title = term_counts(self.hasher, None, article.title or "", 0, cfg.bigrams)
+        counts = term_counts(self.hasher, article.title, article.text, cfg.title_weight)
+        title = term_counts(self.hasher, None, article.title or "", 0)
         ents, groups = entity_weights(self.hasher, article.entities)
         terms = tuple(counts.keys() | ents.keys())
         self.df.add(terms)
@@ -203,7 +207,7 @@ class StoryClusterer:
     def _side(story: Story) -> Side:
         return Side(story.centroid, story.titles, story.entities,
                     split_groups(story.entities, story.groups), story.centroid_norm,
-                    story.numbers, story.years, story.count)
+                    story.numbers, story.years, story.count, tuple(story.recent))
 
     def _absorb(self, story: Story, article: StoryArticle, prepared: Prepared,
                 score: float) -> None:
@@ -228,6 +232,8 @@ class StoryClusterer:
         story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
         story.refresh_norms()
         story.count += 1
+        story.recent = [*story.recent[-(cfg.recent_members - 1):],
+                        {t: round(v, 4) for t, v in top(side.text, cfg.member_terms).items()}]
         story.add_source(article.source)
         if score > story.title_score:
             story.title, story.title_score = article.title, score
@@ -315,7 +321,6 @@ def make_story_clusterer(settings: Settings, stories: MutableMapping[str, bytes]
     """Build the clusterer over the given mappings (fresh dicts when omitted)."""
     config = StoryConfig(
         threshold=settings.story_threshold,
-        entity_weight=settings.story_entity_weight,
         quiet_period=settings.story_quiet_period * DAY,
     )
     return StoryClusterer(config, StoryModel.load(), {} if stories is None else stories,

@@ -26,8 +26,9 @@ from pathlib import Path
 from workers.stages.stories_text import Vector, dot
 
 GROUPS = ("P", "L", "O")
-FEATURES = ("text", "ents", *(f"{g}{k}" for g in GROUPS for k in ("cos", "both")), "title",
-            "num", "numboth", "year", "yearboth", "size")
+FEATURES = ("text", "ents", *(f"{g}{k}" for g in GROUPS for k in ("cos", "apart")), "title",
+            "num", "numapart", "year", "yearapart", "size",
+            "member")
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "story_model.json"
 
 
@@ -37,6 +38,12 @@ def _cos(a: Vector, b: Vector) -> float:
     na = math.sqrt(sum(v * v for v in a.values()))
     nb = math.sqrt(sum(v * v for v in b.values()))
     return dot(a, b) / (na * nb) if na and nb else 0.0
+
+
+def _cos_apart(a: Vector, b: Vector) -> list[float]:
+    """Cosine, and 1.0 when both sides have terms of the kind but share none (contradiction)."""
+    cos = _cos(a, b)
+    return [cos, 1.0 if a and b and cos == 0.0 else 0.0]
 
 
 def split_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
@@ -60,6 +67,7 @@ class Side:
     numbers: Vector
     years: Vector
     size: int = 1
+    members: tuple[Vector, ...] = ()  # recent members' heaviest terms (story side only)
 
 
 def features(article: Side, story: Side) -> list[float]:
@@ -67,11 +75,12 @@ def features(article: Side, story: Side) -> list[float]:
     row = [text, _cos(article.ents, story.ents)]
     for group in GROUPS:
         a, s = article.by_group[group], story.by_group[group]
-        row += [_cos(a, s), 1.0 if a and s else 0.0]
+        row += _cos_apart(a, s)
     row.append(_cos(article.title, story.title))
     for a, s in ((article.numbers, story.numbers), (article.years, story.years)):
-        row += [_cos(a, s), 1.0 if a and s else 0.0]
+        row += _cos_apart(a, s)
     row.append(min(1.0, math.log(story.size) / math.log(16)) if story.size > 1 else 0.0)
+    row.append(max((_cos(article.text, m) for m in story.members), default=0.0))
     return row
 
 

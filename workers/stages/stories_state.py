@@ -48,6 +48,7 @@ class Story:
     titles: Vector = field(default_factory=dict)  # sum of the articles' title vectors
     numbers: Vector = field(default_factory=dict)  # sum of the articles' number vectors
     years: Vector = field(default_factory=dict)  # sum of the articles' year vectors
+    recent: list[Vector] = field(default_factory=list)  # latest members' heaviest terms
     centroid_norm: float = 0.0
     entities_norm: float = 0.0
     indexed: frozenset[int] = frozenset()  # terms under which the inverted index lists it
@@ -80,6 +81,7 @@ class Story:
             "tt": list(self.titles), "tw": list(self.titles.values()),
             "nt": list(self.numbers), "nw": list(self.numbers.values()),
             "yt": list(self.years), "yw": list(self.years.values()),
+            "r": [[list(v), list(v.values())] for v in self.recent],
         })
 
     @classmethod
@@ -95,6 +97,7 @@ class Story:
             titles=dict(zip(d["tt"], d["tw"], strict=True)),
             numbers=dict(zip(d["nt"], d["nw"], strict=True)),
             years=dict(zip(d["yt"], d["yw"], strict=True)),
+            recent=[dict(zip(t, w, strict=True)) for t, w in d["r"]],
         )
         story.refresh_norms()
         return story

@@ -18,7 +18,6 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import pairwise
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -68,20 +67,11 @@ def numbers(hasher: Hasher, title: str | None, text: str) -> tuple[Counter[int],
     return other, years
 
 
-def grams(text: str, bigrams: bool) -> list[str]:
-    """Content words and, optionally, pairs of adjacent content words."""
-    found = words(text)
-    if bigrams:
-        found += [f"{a} {b}" for a, b in pairwise(found)]
-    return found
-
-
-def term_counts(hasher: Hasher, title: str | None, text: str, title_weight: int,
-                bigrams: bool = False) -> Counter[int]:
-    """Hashed term frequencies of an article; title terms count ``title_weight`` times."""
-    counts: Counter[int] = Counter(map(hasher, grams(text, bigrams)))
+def term_counts(hasher: Hasher, title: str | None, text: str, title_weight: int) -> Counter[int]:
+    """Hashed word frequencies of an article; title words count ``title_weight`` times."""
+    counts: Counter[int] = Counter(map(hasher, words(text)))
     if title and title_weight:
-        for term in map(hasher, grams(title, bigrams)):
+        for term in map(hasher, words(title)):
             counts[term] += title_weight
     return counts
 
@@ -97,14 +87,14 @@ def entity_group(label: str) -> str:
 
 
 def entity_weights(hasher: Hasher, entities: Iterable[EntityTuple]
-                   ) -> tuple[Counter[int], dict[int, str]]:
+                   ) -> tuple[dict[int, float], dict[int, str]]:
     """Hashed entity keys with their summed salience (who/where labels only), and groups."""
-    out: Counter[int] = Counter()
+    out: dict[int, float] = {}
     groups: dict[int, str] = {}
     for name, qid, label, salience in entities:
         if label in ENTITY_LABELS and salience > 0:
             term = hasher("\x01" + entity_key(name, qid, label))
-            out[term] += float(salience)
+            out[term] = out.get(term, 0.0) + float(salience)
             groups[term] = entity_group(label)
     return out, groups
 
