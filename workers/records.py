@@ -138,3 +138,47 @@ class Entity:
     @property
     def count(self) -> int:
         return len(self.mentions)
+
+
+# --- Story clustering (workers/stages/stories.py) ------------------------------------------------
+
+# (canonical name, qid or None, OntoNotes label, salience) of one tagged entity.
+StoryEntity = tuple[str, str | None, str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryArticle:
+    """What story clustering reads of an enriched article."""
+
+    id: str
+    text: str
+    time: float  # epoch seconds: published_at if known, else ingested_at
+    title: str | None = None
+    source: str | None = None
+    entities: tuple[StoryEntity, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorySummary:
+    """A story's current state, as published (keyed by ``story_id``) on the stories topic."""
+
+    story_id: str
+    title: str | None  # the title of its most central article
+    top_entities: tuple[str, ...]  # canonical names, heaviest first
+    article_count: int  # distinct articles; duplicates are not counted
+    duplicate_count: int
+    sources: tuple[str, ...]
+    first_seen: float  # epoch seconds
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDecision:
+    """Which story an article was assigned to, and the story after the assignment."""
+
+    article_id: str
+    story_id: str
+    is_new_story: bool
+    similarity: float  # score against the joined story (0.0 for a new story)
+    duplicate: bool  # joined as a duplicate of an earlier article (not counted)
+    story: StorySummary

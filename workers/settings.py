@@ -208,6 +208,19 @@ class Settings(BaseSettings):
         "many distinct shingles (a few words are contained in many articles).",
     )
 
+    # --- Stories ---------------------------------------------------------------------------
+    story_threshold: float = Field(
+        0.12,
+        description="Probability (of the story model, workers/data/story_model.json) at or above "
+        "which an article joins its best live story; below it, it starts a story. Chosen on "
+        "ecb-dev with a leave-topics-out check (docs/stories.md).",
+    )
+    story_quiet_period: float = Field(
+        3.0,
+        description="Days without a new article after which a story is cold: it takes no more "
+        "articles (a similar event later starts a new story) and leaves the state.",
+    )
+
     # --- Entities --------------------------------------------------------------------------
     spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline used for NER.")
     tag_batch_size: int = Field(32, description="Articles per tagging batch (stream.take).")

@@ -1,0 +1,327 @@
+"""Story clustering stage: assign each enriched article a ``story_id``, online, in one pass.
+
+Each article is decided on arrival from what came before it only (docs/stories.md):
+
+1. Vectors: L2-normalised TF-IDF of its title and text, of its title alone, of the tokens that
+   hold digits (numbers and years apart), and salience x IDF of its salient entities; document
+   frequencies are counted online over the articles held (``stories_text``).
+2. Candidates: stories that share one of the article's heaviest terms or any of its entities,
+   found through an inverted index over each live story's heaviest centroid terms and entities.
+3. Score per candidate: the probability of a small logistic model over pair features (text,
+   entity, per-entity-group, title, number, year and nearest-recent-member similarities;
+   ``stories_score``). The most probable candidate at or above ``story_threshold`` is joined;
+   otherwise the article starts a story whose id is derived from the article's id (a replay of
+   the stream gives the same ids).
+4. Time: a story that has been quiet for ``story_quiet_period`` days is cold; it is no candidate
+   and :meth:`StoryClusterer.expire` removes it and its articles from memory and the mappings.
+
+Durable state lives in two ``MutableMapping[str, bytes]`` handed in (Faust tables in the worker,
+dicts in tests) and is written through on every decision (``stories_state``);
+:meth:`StoryClusterer.rebuild` reconstructs the in-memory indexes from them after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from workers.records import StoryArticle, StoryDecision
+from workers.stages.stories_score import Side, StoryModel, features, split_groups
+from workers.stages.stories_state import ArticleEntry, Story
+from workers.stages.stories_text import (
+    DocFreq,
+    Hasher,
+    add_into,
+    entity_key,
+    entity_weights,
+    heaviest,
+    numbers,
+    term_counts,
+    top,
+)
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An article's vectors (``Side``), entity groups, and the terms it adds to the DF."""
+
+    side: Side
+    groups: dict[int, str]
+    terms: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryConfig:
+    """Tuning of the clusterer; the first two come from settings, the rest are fixed sizes."""
+
+    threshold: float = 0.12
+    quiet_period: float = 3 * DAY  # seconds
+    title_weight: int = 2
+    centroid_terms: int = 300
+    index_terms: int = 30
+    query_terms: int = 20
+    max_candidates: int = 40
+    top_entities: int = 5
+    recent_members: int = 8
+    member_terms: int = 40
+
+
+def story_id_for(article_id: str) -> str:
+    """A story's id: derived from its first article's id, so replays give the same ids."""
+    return "s-" + hashlib.blake2b(article_id.encode(), digest_size=8).hexdigest()
+
+
+class StoryClusterer:
+    """Online story clustering over durable mappings; build it with :func:`make_story_clusterer`."""
+
+    def __init__(self, config: StoryConfig, model: StoryModel,
+                 stories: MutableMapping[str, bytes],
+                 articles: MutableMapping[str, bytes]) -> None:
+        self.config = config
+        self.model = model
+        self.story_state = stories
+        self.article_state = articles
+        self.hasher = Hasher()
+        self.df = DocFreq()
+        self.stories: dict[str, Story] = {}
+        self.index: dict[int, set[str]] = {}
+        self.members: dict[str, list[str]] = {}
+        self._cold: list[tuple[float, str]] = []  # (last_seen, story id), a lazy min-heap
+        self.rebuild()
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def decide(self, article: StoryArticle) -> StoryDecision:
+        """Assign ``article`` to a live story or start one; a replay gets its first decision."""
+        known = self._replay(article.id)
+        if known is not None:
+            return known
+        prepared = self.prepare(article)
+        best, score = self.choose(self.candidates(prepared, article.time))
+        return self.place(article, prepared, best, score)
+
+    def prepare(self, article: StoryArticle) -> Prepared:
+        """The article's vectors; its terms enter the document frequencies first."""
+        cfg = self.config
+        counts = term_counts(self.hasher, article.title, article.text, cfg.title_weight)
+        title = term_counts(self.hasher, None, article.title or "", 0)
+        ents, groups = entity_weights(self.hasher, article.entities)
+        terms = tuple(counts.keys() | ents.keys())
+        self.df.add(terms)
+        vector = self.df.weigh(counts)
+        ent_vector = self.df.weigh(ents, sublinear=False)
+        other, years = numbers(self.hasher, article.title, article.text)
+        side = Side(vector, self.df.weigh(title), ent_vector, split_groups(ent_vector, groups),
+                    1.0, self.df.weigh(other), self.df.weigh(years))
+        return Prepared(side, groups, terms)
+
+    def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
+        """Live stories sharing a heavy term or an entity with the article, with features."""
+        cfg = self.config
+        hits: dict[str, int] = {}
+        for term in (*heaviest(prepared.side.text, cfg.query_terms), *prepared.side.ents):
+            for sid in self.index.get(term, ()):
+                hits[sid] = hits.get(sid, 0) + 1
+        if len(hits) > cfg.max_candidates:
+            ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:cfg.max_candidates]
+            hits = dict(ranked)
+        out = []
+        for sid in sorted(hits):
+            story = self.stories[sid]
+            if now - story.last_seen > cfg.quiet_period:
+                continue  # cold: a similar event after a quiet period is a new story
+            out.append((story, features(prepared.side, self._side(story))))
+        return out
+
+    def choose(self, scored: list[tuple[Story, list[float]]]) -> tuple[Story | None, float]:
+        """The most probable story at or above the threshold, if any."""
+        best: Story | None = None
+        best_score = self.config.threshold
+        for story, row in scored:
+            probability = self.model.probability(row)
+            if probability >= best_score:
+                best, best_score = story, probability
+        return best, (best_score if best is not None else 0.0)
+
+    def place(self, article: StoryArticle, prepared: Prepared, best: Story | None,
+              score: float) -> StoryDecision:
+        """Write the decision: join ``best`` (None: start a story) and update the state."""
+        is_new = best is None
+        if best is None:
+            best = Story(story_id_for(article.id), article.time, article.time)
+            self.stories[best.story_id] = best
+            self.members[best.story_id] = []
+        self._absorb(best, article, prepared, score)
+        entry = ArticleEntry(best.story_id, is_new, round(score, 6), article.time, False,
+                             prepared.terms)
+        self.members[best.story_id].append(article.id)
+        self.article_state[article.id] = entry.pack()
+        self.story_state[best.story_id] = best.pack()
+        return self._decision(article.id, entry, best)
+
+    def join_duplicate(self, article_id: str, original_id: str, time: float,
+                       source: str | None = None) -> StoryDecision | None:
+        """Put a duplicate in its original's story without counting it as an article.
+
+        None when the original is not held (never seen here, or expired with its story).
+        """
+        known = self._replay(article_id)
+        if known is not None:
+            return known
+        value = self.article_state.get(original_id)
+        story = self.stories.get(ArticleEntry.unpack(value).story_id) if value else None
+        if story is None:
+            return None
+        story.duplicates += 1
+        story.add_source(source)
+        self._touch(story, time)
+        entry = ArticleEntry(story.story_id, False, 1.0, time, True)
+        self.members[story.story_id].append(article_id)
+        self.article_state[article_id] = entry.pack()
+        self.story_state[story.story_id] = story.pack()
+        return self._decision(article_id, entry, story)
+
+    def _replay(self, article_id: str) -> StoryDecision | None:
+        value = self.article_state.get(article_id)
+        if value is None:
+            return None
+        entry = ArticleEntry.unpack(value)
+        story = self.stories.get(entry.story_id)
+        return self._decision(article_id, entry, story) if story is not None else None
+
+    def _decision(self, article_id: str, entry: ArticleEntry, story: Story) -> StoryDecision:
+        return StoryDecision(article_id, story.story_id, entry.is_new, entry.similarity,
+                             entry.duplicate, story.summary(self.config.top_entities))
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _side(story: Story) -> Side:
+        return Side(story.centroid, story.titles, story.entities,
+                    split_groups(story.entities, story.groups), story.centroid_norm,
+                    story.numbers, story.years, story.count, tuple(story.recent))
+
+    def _absorb(self, story: Story, article: StoryArticle, prepared: Prepared,
+                score: float) -> None:
+        cfg = self.config
+        side = prepared.side
+        add_into(story.centroid, side.text)
+        story.centroid = top(story.centroid, cfg.centroid_terms)
+        add_into(story.titles, side.title)
+        story.titles = top(story.titles, cfg.centroid_terms)
+        add_into(story.numbers, side.numbers)
+        story.numbers = top(story.numbers, cfg.centroid_terms)
+        add_into(story.years, side.years)
+        story.years = top(story.years, cfg.centroid_terms)
+        add_into(story.entities, side.ents)
+        story.entities = top(story.entities, cfg.centroid_terms)
+        for name, qid, label, _ in article.entities:
+            term = self.hasher("\x01" + entity_key(name, qid, label))
+            if term in story.entities and term not in story.names:
+                story.names[term] = name
+        story.groups.update(prepared.groups)
+        story.names = {t: n for t, n in story.names.items() if t in story.entities}
+        story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
+        story.refresh_norms()
+        story.count += 1
+        story.recent = [*story.recent[-(cfg.recent_members - 1):],
+                        {t: round(v, 4) for t, v in top(side.text, cfg.member_terms).items()}]
+        story.add_source(article.source)
+        if score > story.title_score:
+            story.title, story.title_score = article.title, score
+        self._touch(story, article.time)
+        self._reindex(story)
+
+    def _touch(self, story: Story, time: float) -> None:
+        story.first_seen = min(story.first_seen, time)
+        story.last_seen = max(story.last_seen, time)
+        heapq.heappush(self._cold, (story.last_seen, story.story_id))
+
+    def _reindex(self, story: Story) -> None:
+        terms = frozenset((*heaviest(story.centroid, self.config.index_terms), *story.entities))
+        for term in story.indexed - terms:
+            listed = self.index.get(term)
+            if listed is not None:
+                listed.discard(story.story_id)
+                if not listed:
+                    del self.index[term]
+        for term in terms - story.indexed:
+            self.index.setdefault(term, set()).add(story.story_id)
+        story.indexed = terms
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    def expire(self, now: float) -> int:
+        """Drop stories quiet for longer than the quiet period, with their articles; how many."""
+        dropped = 0
+        limit = now - self.config.quiet_period
+        while self._cold and self._cold[0][0] < limit:
+            last_seen, sid = heapq.heappop(self._cold)
+            story = self.stories.get(sid)
+            if story is None or story.last_seen != last_seen:
+                continue  # stale heap entry: the story was touched since
+            self._drop(story)
+            dropped += 1
+        return dropped
+
+    def _drop(self, story: Story) -> None:
+        sid = story.story_id
+        for term in story.indexed:
+            listed = self.index.get(term)
+            if listed is not None:
+                listed.discard(sid)
+                if not listed:
+                    del self.index[term]
+        for article_id in self.members.pop(sid, []):
+            value = self.article_state.pop(article_id, None)
+            if value is not None:
+                entry = ArticleEntry.unpack(value)
+                if not entry.duplicate:
+                    self.df.remove(entry.terms)
+        del self.stories[sid]
+        self.story_state.pop(sid, None)
+
+    def rebuild(self) -> None:
+        """Reconstruct stories, index, members and document frequencies from the mappings."""
+        self.df = DocFreq()
+        self.stories, self.index, self.members, self._cold = {}, {}, {}, []
+        for sid, value in self.story_state.items():
+            story = Story.unpack(sid, value)
+            self.stories[sid] = story
+            self.members[sid] = []
+            self._reindex(story)
+            self._cold.append((story.last_seen, sid))
+        heapq.heapify(self._cold)
+        orphans = []
+        for article_id, value in self.article_state.items():
+            entry = ArticleEntry.unpack(value)
+            if entry.story_id not in self.members:
+                orphans.append(article_id)  # its story was dropped before this write landed
+                continue
+            self.members[entry.story_id].append(article_id)
+            if not entry.duplicate:
+                self.df.add(entry.terms)
+        for article_id in orphans:
+            del self.article_state[article_id]
+
+    def __len__(self) -> int:
+        return len(self.stories)
+
+
+def make_story_clusterer(settings: Settings, stories: MutableMapping[str, bytes] | None = None,
+                         articles: MutableMapping[str, bytes] | None = None) -> StoryClusterer:
+    """Build the clusterer over the given mappings (fresh dicts when omitted)."""
+    config = StoryConfig(
+        threshold=settings.story_threshold,
+        quiet_period=settings.story_quiet_period * DAY,
+    )
+    return StoryClusterer(config, StoryModel.load(), {} if stories is None else stories,
+                          {} if articles is None else articles)

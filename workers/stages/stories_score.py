@@ -1,0 +1,107 @@
+"""How well an article fits a story: pair features and the small logistic model over them.
+
+Features of (article, story), all in [0, 1] (docs/stories.md):
+
+* ``text``: cosine of the article's TF-IDF vector with the story centroid;
+* ``ents``: cosine of the salient-entity vectors (salience x IDF);
+* per entity group (person, location, organisation): the group's cosine, and whether both
+  sides have an entity of the group at all. "Both name a place, and not the same one" is what
+  separates two earthquakes or two fires; the model learns how much that weighs;
+* ``title``: cosine of the article's title terms with the story's title-term centroid;
+* ``num``: cosine of the tokens holding a digit (counts, ages, scores, years), and whether both
+  sides have any: reports of one incident repeat its numbers.
+
+The model is a logistic regression whose weights live in ``workers/data/story_model.json``,
+written by ``python -m workers.tools.evaluation.stories_train`` (docs/stories.md). The stage joins the
+best-scoring live story when its probability reaches ``story_threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.stages.stories_text import Vector, dot
+
+GROUPS = ("P", "L", "O")
+FEATURES = ("text", "ents", *(f"{g}{k}" for g in GROUPS for k in ("cos", "apart")), "title",
+            "num", "numapart", "year", "yearapart", "size",
+            "member")
+MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "story_model.json"
+
+
+def _cos(a: Vector, b: Vector) -> float:
+    if not a or not b:
+        return 0.0
+    na = math.sqrt(sum(v * v for v in a.values()))
+    nb = math.sqrt(sum(v * v for v in b.values()))
+    return dot(a, b) / (na * nb) if na and nb else 0.0
+
+
+def _cos_apart(a: Vector, b: Vector) -> list[float]:
+    """Cosine, and 1.0 when both sides have terms of the kind but share none (contradiction)."""
+    cos = _cos(a, b)
+    return [cos, 1.0 if a and b and cos == 0.0 else 0.0]
+
+
+def split_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
+    out: dict[str, Vector] = {g: {} for g in GROUPS}
+    for term, weight in vector.items():
+        group = groups.get(term)
+        if group in out:
+            out[group][term] = weight
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """What the features need of one side: text, title and entity vectors, entities by group."""
+
+    text: Vector
+    title: Vector
+    ents: Vector
+    by_group: dict[str, Vector]
+    text_norm: float
+    numbers: Vector
+    years: Vector
+    size: int = 1
+    members: tuple[Vector, ...] = ()  # recent members' heaviest terms (story side only)
+
+
+def features(article: Side, story: Side) -> list[float]:
+    text = dot(article.text, story.text) / story.text_norm if story.text_norm else 0.0
+    row = [text, _cos(article.ents, story.ents)]
+    for group in GROUPS:
+        a, s = article.by_group[group], story.by_group[group]
+        row += _cos_apart(a, s)
+    row.append(_cos(article.title, story.title))
+    for a, s in ((article.numbers, story.numbers), (article.years, story.years)):
+        row += _cos_apart(a, s)
+    row.append(min(1.0, math.log(story.size) / math.log(16)) if story.size > 1 else 0.0)
+    row.append(max((_cos(article.text, m) for m in story.members), default=0.0))
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class StoryModel:
+    """Logistic regression over :data:`FEATURES`."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, row: list[float]) -> float:
+        z = self.bias + sum(w * x for w, x in zip(self.weights, row, strict=True))
+        return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
+
+    def to_json(self, **extra: object) -> str:
+        return json.dumps({"features": FEATURES, "weights": self.weights, "bias": self.bias,
+                           **extra}, indent=2) + "\n"
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> StoryModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError(f"{path}: features {data['features']} != {FEATURES}; retrain it")
+        return cls(tuple(data["weights"]), float(data["bias"]))
