@@ -31,9 +31,10 @@ from workers.records import (
     RawArticle,
     Rejected,
     RemovedLine,
+    StoryDecision,
 )
 
-MESSAGE_TYPES = ("raw", "cleaned", "enriched", "duplicate", "deadletter")
+MESSAGE_TYPES = ("raw", "cleaned", "enriched", "duplicate", "deadletter", "story")
 _TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid")
 
 
@@ -235,6 +236,42 @@ class Codec:
         ]
         doc["enriched_at"] = enriched_at
         return orjson.dumps(doc)
+
+    def decode_tagged(self, value: bytes | None) -> dict[str, Any] | Rejected:
+        """A message of articles.tagged (our own contract): an enriched article, or a duplicate
+        notice (it has ``duplicate_of``), as a validated dict."""
+        try:
+            doc = orjson.loads(value or b"")
+        except orjson.JSONDecodeError as exc:
+            return Rejected("invalid_json", f"value is not JSON: {exc}")
+        kind = "duplicate" if isinstance(doc, dict) and "duplicate_of" in doc else "enriched"
+        problems = self.errors(kind, doc)
+        if problems:
+            aid = doc.get("id") if isinstance(doc, dict) else None
+            return Rejected(
+                "schema_violation", "; ".join(problems[:5]), aid if isinstance(aid, str) else None
+            )
+        return dict(doc)
+
+    @staticmethod
+    def encode_story(decision: StoryDecision, *, updated_at: float) -> bytes:
+        story = decision.story
+        return orjson.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "story_id": story.story_id,
+                "title": story.title,
+                "top_entities": list(story.top_entities),
+                "article_count": story.article_count,
+                "duplicate_count": story.duplicate_count,
+                "sources": list(story.sources),
+                "first_seen": story.first_seen,
+                "last_seen": story.last_seen,
+                "article_id": decision.article_id,
+                "is_new_story": decision.is_new_story,
+                "updated_at": updated_at,
+            }
+        )
 
     @staticmethod
     def encode_duplicate(

@@ -66,7 +66,15 @@ class Settings(BaseSettings):
     topic_cleaned: str = Field("articles.cleaned", description="Cleaned articles.")
     topic_unique: str = Field("articles.unique", description="Articles that passed dedup.")
     topic_duplicates: str = Field("articles.duplicates", description="Duplicate notices.")
+    topic_tagged: str = Field(
+        "articles.tagged",
+        description="Tagged articles and duplicate notices on their way to story clustering.",
+    )
     topic_enriched: str = Field("articles.enriched", description="Final enriched articles.")
+    topic_stories: str = Field(
+        "articles.stories",
+        description="Story updates, keyed by story_id (compacted: the latest state per story).",
+    )
     topic_deadletter: str = Field(
         "articles.deadletter", description="What could not be processed, with a reason."
     )
@@ -79,8 +87,13 @@ class Settings(BaseSettings):
     partitions_unique: int = Field(
         4, description="Partitions of the unique topic (tagging scales by it)."
     )
+    partitions_tagged: int = Field(
+        1,
+        description="Partitions of the tagged topic. Story clustering keeps one global set of "
+        "live stories, so this is 1 by design, like the cleaned topic (docs/stories.md).",
+    )
     partitions_outputs: int = Field(
-        4, description="Partitions of the enriched, duplicates and dead-letter topics."
+        4, description="Partitions of the enriched, duplicates, stories and dead-letter topics."
     )
     replication_factor: int = Field(1, description="Replication factor of created topics.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
@@ -261,7 +274,9 @@ class Settings(BaseSettings):
             "cleaned": self.topic_cleaned,
             "unique": self.topic_unique,
             "duplicates": self.topic_duplicates,
+            "tagged": self.topic_tagged,
             "enriched": self.topic_enriched,
+            "stories": self.topic_stories,
             "deadletter": self.topic_deadletter,
         }
 
@@ -272,6 +287,12 @@ class Settings(BaseSettings):
             self.topic_cleaned: self.partitions_cleaned,
             self.topic_unique: self.partitions_unique,
             self.topic_duplicates: self.partitions_outputs,
+            self.topic_tagged: self.partitions_tagged,
             self.topic_enriched: self.partitions_outputs,
+            self.topic_stories: self.partitions_outputs,
             self.topic_deadletter: self.partitions_outputs,
         }
+
+    def compacted_topics(self) -> set[str]:
+        """Topics keyed by an entity whose latest value is what counts (log compaction)."""
+        return {self.topic_stories}

@@ -49,7 +49,14 @@ class Recorder:
 def wired() -> tuple[Newsflow, Recorder, FakePool]:
     recorder, pool = Recorder(), FakePool()
     settings = Settings(app_id="agents-test", tag_batch_size=4, tag_batch_window=0.05)
-    newsflow = create_app(settings, metrics=Metrics(), tag_pool=pool, sink=recorder, dedup_state={})
+    newsflow = create_app(
+        settings,
+        metrics=Metrics(),
+        tag_pool=pool,
+        sink=recorder,
+        dedup_state={},
+        story_state=({}, {}, {}),
+    )
     newsflow.app.finalize()
     newsflow.app.conf.store = "memory://"
     return newsflow, recorder, pool
@@ -137,10 +144,55 @@ async def test_tag_agent_batches_and_dead_letters_only_the_failing_article(wired
         for value in cleaned:
             await agent.put(value)
         await agent.put(b"garbage")
-    enriched = recorder.on("enriched")
+    enriched = recorder.on("tagged")  # on the way to story clustering
     assert sorted(d["id"] for d in enriched) == ["d1", "d3"]
     assert all(codec.errors("enriched", d) == [] for d in enriched)
     assert enriched[0]["entities"][0]["name"] == "Acme"
     letters = {d["id"]: d["reason"] for d in recorder.on("deadletter")}
     assert letters == {"d2-poison": "processing_error", None: "invalid_json"}
     assert sum(pool.batches) == 3
+
+
+async def test_story_agent_assigns_stories_and_joins_duplicates(wired) -> None:  # type: ignore[no-untyped-def]
+    newsflow, recorder, _ = wired
+    codec = Codec()
+    quake = (
+        "A powerful earthquake of magnitude 6.8 struck the mountain town of Verlo on Sunday, "
+        "killing at least 40 people and destroying hundreds of homes, officials said.\n\n"
+        "Rescue teams in Verlo searched the rubble through the night as aftershocks shook "
+        "the region and the mayor of Verlo appealed for tents and blankets."
+    )
+    quake2 = (
+        "Rescuers in Verlo dug through collapsed homes on Monday after the magnitude 6.8 "
+        "earthquake, as the death toll rose to 52 and the mayor of Verlo asked for tents.\n\n"
+        "Aftershocks continued to shake the town of Verlo, officials said."
+    )
+    async with newsflow.agents["clean"].test_context() as agent:
+        await agent.put(raw("q1", body=quake, title="Earthquake hits Verlo"), key=b"q1")
+        await agent.put(raw("q1-copy", body=quake, title="Earthquake hits Verlo"), key=b"q1-copy")
+        await agent.put(raw("q2", body=quake2, title="Verlo quake toll rises"), key=b"q2")
+        await agent.put(raw("f1"), key=b"f1")  # the Acme factory: another story
+    cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
+    async with newsflow.agents["dedup"].test_context() as agent:
+        for value in cleaned:
+            await agent.put(value)
+    unique = [v for t, _, v in recorder.sent if t == "unique"]
+    async with newsflow.agents["tag"].test_context() as agent:
+        for value in unique:
+            await agent.put(value)
+    # The duplicate notice reached the tagged topic first (dedup decides before tagging ends).
+    tagged = [v for t, _, v in recorder.sent if t == "tagged"]
+    assert [orjson.loads(v)["id"] for v in tagged][0] == "q1-copy"
+    async with newsflow.agents["story"].test_context() as agent:
+        for value in tagged:
+            await agent.put(value)
+        await agent.put(b"not json")
+    enriched = {d["id"]: d for d in recorder.on("enriched")}
+    assert sorted(enriched) == ["f1", "q1", "q2"]  # the duplicate is not enriched
+    assert all(codec.errors("enriched", d) == [] for d in enriched.values())
+    assert enriched["q1"]["story_id"] == enriched["q2"]["story_id"] != enriched["f1"]["story_id"]
+    stories = recorder.on("stories")
+    assert all(codec.errors("story", d) == [] for d in stories)
+    last = [d for d in stories if d["story_id"] == enriched["q1"]["story_id"]][-1]
+    assert (last["article_count"], last["duplicate_count"]) == (2, 1)
+    assert [d["reason"] for d in recorder.on("deadletter")] == ["invalid_json"]

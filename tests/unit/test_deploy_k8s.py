@@ -20,6 +20,7 @@ OVERLAYS = ("dev", "prod")
 EXPECTED_PARTITIONS = {
     "articles.raw": 4, "articles.cleaned": 1, "articles.unique": 4,
     "articles.duplicates": 4, "articles.enriched": 4, "articles.deadletter": 4,
+    "articles.tagged": 1, "articles.stories": 4,
 }
 
 

@@ -46,7 +46,7 @@ INTERFACE = {
 }
 ALLOWED_LABELS = {"stage", "outcome", "reason", "kind", "label", "topic", "partition"}
 # A metric name ends in a base unit or a counted thing; gauges that are flags are listed.
-UNIT_SUFFIX = re.compile(r"_(seconds|bytes|messages|articles|entries|workers)$")
+UNIT_SUFFIX = re.compile(r"_(seconds|bytes|messages|articles|entries|workers|stories)$")
 UNITLESS_OK = {"newsflow_ready", "newsflow_stalled", "newsflow_build", "newsflow_duplicates",
                "newsflow_deadletters", "newsflow_entities", "newsflow_clean_lines_removed",
                "newsflow_stage_messages_in", "newsflow_stage_messages_out"}

@@ -61,7 +61,14 @@ async def create_topics(settings: Settings) -> dict[str, str]:
                 name,
                 partitions,
                 settings.replication_factor,
-                topic_configs={"max.message.bytes": str(MAX_REQUEST_BYTES)},
+                topic_configs={
+                    "max.message.bytes": str(MAX_REQUEST_BYTES),
+                    **(
+                        {"cleanup.policy": "compact"}
+                        if name in settings.compacted_topics()
+                        else {}
+                    ),
+                },
             )
             for name, partitions in settings.topic_partitions().items()
             if name not in existing

@@ -52,11 +52,14 @@ __all__ = [
 PREFIX = "newsflow"
 
 # The pipeline's stage names (the `stage` label) and the outcomes each stage can produce.
-STAGES: tuple[str, ...] = ("clean", "dedup", "tag")
+STAGES: tuple[str, ...] = ("clean", "dedup", "tag", "story")
 STAGE_OUTCOMES: dict[str, tuple[str, ...]] = {
     "clean": ("ok", "deadletter"),
     "dedup": ("unique", "duplicate", "deadletter"),
     "tag": ("ok", "deadletter"),
+    # new_story/joined: an article; duplicate: a duplicate notice put in its original's story;
+    # unassigned: the decision failed and the article went out without a story_id.
+    "story": ("new_story", "joined", "duplicate", "unassigned", "deadletter"),
 }
 DUPLICATE_KINDS: tuple[str, ...] = ("exact", "near", "redelivery")
 # spaCy's OntoNotes NER labels (en_core_web_*): a closed set of 18.
@@ -80,6 +83,8 @@ E2E_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 # Model time per batch: one article 0.02-0.09 s, 32 articles ~1.5 s on one core.
 INFERENCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Articles in a story after each decision: most stories are one article, big events hundreds.
+STORY_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 1000.0)
 # Event-loop lag: ~0.3 ms on an idle loop, tens of ms under a burst; > 1 s is a blocked loop.
 LOOP_BUCKETS = (
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -261,6 +266,12 @@ class Metrics:
         self.stalled = Gauge(f"{p}_stalled",
                              "1 while input waits and no event is processed (stall timeout).",
                              registry=reg)
+        self.stories_open = Gauge(f"{p}_open_stories",
+                                  "Live stories held by story clustering.", registry=reg)
+        self.story_articles = Histogram(
+            f"{p}_story_size_articles",
+            "Distinct articles in the story an article (or duplicate) joined, after joining.",
+            buckets=STORY_BUCKETS, registry=reg)
         self.build_info = Info(f"{p}_build", "Versions this worker runs.", registry=reg)
 
     def set_build_info(self, spacy_model: str) -> None:

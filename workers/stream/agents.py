@@ -1,4 +1,4 @@
-"""Per-message handling of the three agents, without Faust.
+"""Per-message handling of the clean, dedup and tag agents, without Faust.
 
 ``workers.stream.app`` wires these handlers to topics; here they take message bytes and a ``Source``
 (topic/partition/offset) and hand results to a ``Sink``. Every input ends in exactly one output:
@@ -25,7 +25,6 @@ from workers.records import (
     Entity,
     RawArticle,
     Rejected,
-    epoch_seconds,
 )
 from workers.stream.verdicts import VerdictState, content_digest
 
@@ -40,8 +39,9 @@ log = logging.getLogger("newsflow.agents")
 # the `stage` label of every metric and the `stage` field of every log line and dead letter.
 PIPELINE: dict[str, tuple[str, tuple[str, ...]]] = {
     "clean": ("raw", ("cleaned", "deadletter")),
-    "dedup": ("cleaned", ("unique", "duplicates", "deadletter")),
-    "tag": ("unique", ("enriched", "deadletter")),
+    "dedup": ("cleaned", ("unique", "duplicates", "tagged", "deadletter")),
+    "tag": ("unique", ("tagged", "deadletter")),
+    "story": ("tagged", ("enriched", "stories", "deadletter")),
 }
 
 
@@ -64,13 +64,6 @@ class TagPoolLike(Protocol):
     async def tag(
         self, articles: Sequence[CleanedArticle]
     ) -> tuple[list[tuple[Entity, ...] | Rejected], float]: ...
-
-
-def fetch_time(article: CleanedArticle) -> float:
-    """When the article was fetched (epoch seconds), else when it was ingested: the start of
-    the end-to-end latency."""
-    seconds = epoch_seconds(article.fetched_at)
-    return article.ingested_at if seconds is None else seconds
 
 
 class Handlers:
@@ -208,6 +201,7 @@ class Handlers:
         else:
             body = self.codec.encode_duplicate(article, verdict, detected_at=time.time())
             await self.sink("duplicates", key, body)
+            await self.sink("tagged", key, body)  # the duplicate joins its original's story
             self.metrics.duplicates.labels(kind=verdict.kind or "near").inc()
             outcome = "duplicate"
         self.metrics.stage_seconds.labels(stage="dedup").observe(elapsed)
@@ -284,10 +278,9 @@ class Handlers:
             now = time.time()
             article = replace(article, timings={**article.timings, "tag": per_article})
             body = self.codec.encode_enriched(article, verdict, result, enriched_at=now)
-            await self.sink("enriched", article.id.encode(), body)
+            await self.sink("tagged", article.id.encode(), body)
             for entity in result:
                 self.metrics.entities.labels(label=entity.label).inc()
-            self.metrics.e2e_seconds.observe(max(0.0, now - fetch_time(article)))
             self.metrics.stage_seconds.labels(stage="tag").observe(per_article)
             self.metrics.stage_out.labels(stage="tag", outcome="ok").inc()
             outcomes[i] = "ok"

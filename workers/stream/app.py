@@ -28,11 +28,13 @@ from workers.ops.metrics import Metrics
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
+from workers.stages.stories import make_story_clusterer
 from workers.stream import consumer_view
 from workers.stream.agents import Handlers, Sink, Source, TagPoolLike
 from workers.stream.faustfix import serialise_seeks
 from workers.stream.progress import ProgressWatchdog
 from workers.stream.shutdown import ShutdownWatchdog
+from workers.stream.stories import StoryHandler
 from workers.stream.verdicts import VerdictState
 
 log = logging.getLogger("newsflow.app")
@@ -77,9 +79,11 @@ class Newsflow:
         tag_pool: TagPoolLike | None = None,
         sink: Sink | None = None,
         dedup_state: MutableMapping[str, bytes] | None = None,
+        story_state: tuple[MutableMapping[str, bytes], ...] | None = None,
     ) -> None:
-        """``sink`` and ``dedup_state`` replace the Kafka topics and the Faust table in the
-        agent tests (Faust's ``test_context()`` has no broker)."""
+        """``sink``, ``dedup_state`` and ``story_state`` (stories, articles, parked duplicate
+        notices) replace the Kafka topics and the Faust tables in the agent tests (Faust's
+        ``test_context()`` has no broker)."""
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.codec = Codec(
@@ -149,6 +153,16 @@ class Newsflow:
         )
         # The dedup state with each entry's first verdict (replays re-emit it, see verdicts.py).
         self.verdicts = VerdictState(dedup_state if dedup_state is not None else self.dedup_table)
+        # Story clustering's state, restored from the changelogs like the dedup state.
+        stories, articles, parked = story_state or tuple(
+            self.app.Table(
+                name, partitions=settings.partitions_tagged, key_type=str, value_type=bytes
+            )
+            for name in ("story-stories", "story-articles", "story-parked")
+        )
+        self.clusterer = make_story_clusterer(settings, stories, articles)
+        self._stories_dirty = True
+        self.metrics.stories_open.set_function(lambda: len(self.clusterer))
         self.handlers = Handlers(
             codec=self.codec,
             metrics=self.metrics,
@@ -159,6 +173,14 @@ class Newsflow:
             executor=self.html_executor,
             html_timeout=settings.html_timeout,
             verdicts=self.verdicts,
+        )
+        self.story_handler = StoryHandler(
+            codec=self.codec,
+            metrics=self.metrics,
+            sink=sink or self._send,
+            clusterer=self.clusterer,
+            parked=parked,
+            dead_letter=self.handlers.dead_letter,
         )
         self._wire()
 
@@ -238,7 +260,24 @@ class Newsflow:
                 await self._delivered()
                 self.progress.processed(len(events), agent="tag")
 
-        self.agents = {"clean": clean, "dedup": dedup, "tag": tag}
+        @app.agent(self.topics["tagged"], name="story")
+        async def story(stream):
+            _UNDELIVERED.set([])
+            last_expiry = time.monotonic()
+            async for event in stream.events():
+                if self._stories_dirty:
+                    self.clusterer.rebuild()
+                    self._stories_dirty = False
+                    log.info("stories rebuilt from the state tables: %d live", len(self.clusterer))
+                self.progress.begin("story")
+                await self.story_handler.on_tagged(event.value, _source(event))
+                if time.monotonic() - last_expiry > 60.0:
+                    last_expiry = time.monotonic()
+                    self._expire_stories()
+                await self._delivered(flush=True)
+                self.progress.processed(agent="story")
+
+        self.agents = {"clean": clean, "dedup": dedup, "tag": tag, "story": story}
 
         register_endpoints(
             app,
@@ -277,6 +316,7 @@ class Newsflow:
             self.assigned = True
             self.progress.reset()
             self._dedup_dirty = True
+            self._stories_dirty = True
             self.metrics.ready.set(1 if self.readiness()["ready"] else 0)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -285,6 +325,7 @@ class Newsflow:
             # before any table recovery seeks.
             self._patch_consumer()
             self._dedup_dirty = True
+            self._stories_dirty = True
             self.progress.reset()
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
@@ -299,7 +340,7 @@ class Newsflow:
 
     def _input_topics(self) -> list[str]:
         s = self.settings
-        return [s.topic_raw, s.topic_cleaned, s.topic_unique]
+        return [s.topic_raw, s.topic_cleaned, s.topic_unique, s.topic_tagged]
 
     async def _check_progress(self) -> None:
         if not self.assigned or getattr(self.app, "in_recovery", False):
@@ -350,6 +391,18 @@ class Newsflow:
             return
         if dropped:
             log.info("dedup: %d entries expired", dropped)
+
+    def _expire_stories(self) -> None:
+        newest = self.story_handler.newest_time
+        if newest is None:
+            return
+        try:
+            dropped = self.story_handler.expire(newest)
+        except Exception:
+            log.exception("story expiry failed; will retry")
+            return
+        if dropped:
+            log.info("stories: %d cold stories expired", dropped)
 
     async def _start_pool(self) -> None:
         self.metrics.set_build_info(self.settings.spacy_model)

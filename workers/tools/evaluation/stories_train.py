@@ -21,6 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.records import StoryArticle, StoryEntity
+from workers.settings import Settings
+from workers.stages.stories import StoryClusterer, StoryConfig
+from workers.stages.stories_score import FEATURES, MODEL_PATH, StoryModel
 from workers.tools.evaluation.stories import (
     CLOCK_START,
     CLOCK_STEP,
@@ -29,10 +33,6 @@ from workers.tools.evaluation.stories import (
     score,
     tag_entities,
 )
-from workers.records import StoryArticle, StoryEntity
-from workers.settings import Settings
-from workers.stages.stories import StoryClusterer, StoryConfig
-from workers.stages.stories_score import FEATURES, MODEL_PATH, StoryModel
 
 THRESHOLDS = (0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5)
 
