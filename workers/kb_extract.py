@@ -8,14 +8,15 @@ build (``python -m workers.kb_build``) then needs only those extracts, not the m
 
 Sources (each row keeps its Wikidata id exactly as the dataset gives it):
 
-* dr5hn/countries-states-cities-database (ODbL-1.0): countries, first-level regions, and cities
-  and towns (5,000+ inhabitants or no population given) from the per-country files (the files of 4 MiB and more are absent from
-  the snapshot; India and Australia come from an older commit where they were smaller; the
+* dr5hn/countries-states-cities-database (ODbL-1.0): countries, first-level regions, and
+  cities and towns (5,000+ inhabitants or no population given) from the per-country files (files
+  of 4 MiB and more are absent from the snapshot; India and Australia come from an older commit where they were smaller; the
   other large countries' cities come from Natural Earth only);
 * martynafford/natural-earth-geojson (Natural Earth, public domain / CC0): populated places;
 * tijmenb/everypolitician-data (a 2015 fork of everypolitician/everypolitician-data, CC0):
   legislators and their parties with Wikidata ids;
-* unitedstates/congress-legislators (CC0): current members of the US Congress.
+* unitedstates/congress-legislators (CC0): current members of the US Congress;
+* confirmordeny/supraverden (CC BY-SA 4.0): international organisations.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ MIN_CITY_POPULATION = 15_000
 # known populations of at least this, or no population in the data.
 MIN_TOWN_POPULATION = 5_000
 
-DR5HN = {"repo": "dr5hn/countries-states-cities-database",
+DR5HN: dict[str, Any] = {"repo": "dr5hn/countries-states-cities-database",
          "commit": "7fda0afd3e75391d9480c22ed3a2b91f50e08eb6",
          "older_commit": "707f80e", "older_countries": ("AU", "IN"),
          "licence": "ODbL-1.0 (Open Database License; attribution and share-alike of derived "
@@ -48,6 +49,9 @@ EVERYPOLITICIAN = {"repo": "tijmenb/everypolitician-data",
                    "commit": "0642e77ac8a13bcd8017b245825c3aba349d3e6a",
                    "licence": "CC0-1.0 (EveryPolitician data; 2015-11-30 fork of "
                               "everypolitician/everypolitician-data, whose snapshot is too large)"}
+SUPRAVERDEN = {"repo": "confirmordeny/supraverden",
+               "commit": "59ab4fa0f92f3c75bb45e230908e612f15e8dbdf",
+               "licence": "CC-BY-SA-4.0 (attribution and share-alike required)"}
 CONGRESS = {"repo": "unitedstates/congress-legislators",
             "commit": "dfa9622263dd4c8d08636926e498f1845704d7eb", "licence": "CC0-1.0"}
 
@@ -106,13 +110,13 @@ def _coord(value: Any) -> str:
 
 
 def dr5hn(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
-    """Countries, first-level regions and 15,000+ cities, each with its Wikidata id."""
-    commit = DR5HN["commit"]
+    """Countries, first-level regions, cities and towns, each with its Wikidata id."""
+    commit = str(DR5HN["commit"])
     countries = []
     for row in csv.DictReader(io.StringIO(mirror.show(commit, "csv/countries.csv").decode())):
         if _qid(row["wikiDataId"]):
-            countries.append([_qid(row["wikiDataId"]), row["iso2"], row["iso3"], _clean(row["name"]),
-                              _clean(row["nationality"]), _clean(row["capital"]),
+            countries.append([_qid(row["wikiDataId"]), row["iso2"], row["iso3"],
+                              _clean(row["name"]), _clean(row["nationality"]), _clean(row["capital"]),
                               _coord(row["latitude"]), _coord(row["longitude"]),
                               _number(row["population"])])
     regions = []
@@ -226,6 +230,26 @@ def congress(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
     return {"us_congress": rows}
 
 
+def supraverden(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
+    """International organisations with Wikidata ids: English names and abbreviations."""
+    import yaml
+
+    path = "data/general_list.yaml"
+    files.append(f"{SUPRAVERDEN['commit']}:{path}")
+    rows = []
+    bodies = yaml.load(mirror.show(str(SUPRAVERDEN["commit"]), path), Loader=yaml.CSafeLoader)
+    for body in bodies.values():
+        qid = _qid(body.get("Wikidata_code"))
+        if not qid:
+            continue
+        names = sorted({_clean(v) for k, v in body.items() if k.startswith("Name_")
+                        and k.endswith("_en") and k != "Name_en" and isinstance(v, str)})
+        short = sorted({_clean(v) for k, v in body.items() if k.startswith("Abbreviation_")
+                        and k.endswith("_en") and isinstance(v, str)})
+        rows.append([qid, _clean(body["Name_en"]), "|".join(short), "|".join(names)])
+    return {"intl_orgs": rows}
+
+
 def _sort_key(row: list[str]) -> tuple[int, list[str]]:
     return int(row[0][1:]), row
 
@@ -242,6 +266,7 @@ def _extractors() -> Iterator[tuple[dict[str, Any], Any]]:
     yield NATURAL_EARTH, natural_earth
     yield EVERYPOLITICIAN, everypolitician
     yield CONGRESS, congress
+    yield SUPRAVERDEN, supraverden
 
 
 def extract(mirror_root: Path, out_dir: Path = SOURCES_DIR) -> dict[str, Any]:
