@@ -52,9 +52,10 @@ def _ascii(name: str) -> str:
 
 
 def _plural_demonyms(demonyms: list[str]) -> list[str]:
-    """Iraqi -> Iraqis, Canadian -> Canadians; British, Chinese, Swiss, Frenchman keep one form."""
+    """Iraqi -> Iraqis, German -> Germans; British, Chinese, Swiss, Frenchman keep one form."""
     plurals = [w + "s" for w in demonyms
-               if not w.endswith(("ese", "ish", "ch", "ss", "sh", "man", "men", "ic", "s"))]
+               if not w.endswith(("ese", "ish", "ch", "ss", "sh", "men", "ic", "s"))
+               and not (w.endswith("man") and w[:-3].endswith(("ch", "sh", "s")))]
     return list(dict.fromkeys([*demonyms, *plurals]))
 
 
@@ -109,7 +110,8 @@ def _places(b: _Builder, src: Path, config: dict[str, Any]) -> None:
               lat=_float(lat), lon=_float(lon), prior=float(population or 0), core=True)
         capitals[iso2] = capital
     region_qids: dict[tuple[str, str], str] = {}
-    for qid, iso2, code, name, kind, lat, lon, population in _rows(src, "dr5hn_regions"):
+    regions = _regions(src)
+    for qid, iso2, code, name, kind, lat, lon, population in regions:
         region_qids[(iso2, code)] = qid
         b.add(qid, name, "region", "dr5hn", country=iso2, lat=_float(lat), lon=_float(lon),
               prior=float(population or 0), core=iso2 == "US" and kind == "state")
@@ -131,6 +133,25 @@ def _places(b: _Builder, src: Path, config: dict[str, Any]) -> None:
     for entity in b.by_qid.values():  # a dr5hn town that Natural Earth knows is a city
         if entity["kind"] == "town" and entity["prior"] >= CITY_POPULATION:
             entity["kind"] = "city"
+
+
+_LOCAL = ("municipality", "district", "county", "parish", "city", "commune", "town")
+
+
+def _regions(src: Path) -> list[list[str]]:
+    """Region rows, states and provinces before municipalities, then most populous first.
+
+    A population the data repeats for namesakes in other countries (Florida, US; Florida,
+    Puerto Rico; Florida, Uruguay all given 23 million) is dropped for all of them.
+    """
+    rows = list(_rows(src, "dr5hn_regions"))
+    countries: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        countries.setdefault((row[3], row[7]), set()).add(row[1])
+    for row in rows:
+        if row[7] and len(countries[(row[3], row[7])]) > 1:
+            row[7] = ""
+    return sorted(rows, key=lambda row: (row[4].endswith(_LOCAL), -int(row[7] or 0)))
 
 
 def _people(b: _Builder, src: Path) -> None:
