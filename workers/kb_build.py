@@ -117,7 +117,11 @@ def _places(b: _Builder, src: Path, config: dict[str, Any]) -> None:
               prior=float(population or 0), core=iso2 == "US" and kind == "state")
     # Most populous first: a QID some rows give to a suburb as well is named after the city.
     cities = sorted(_rows(src, "dr5hn_cities"), key=lambda row: -int(row[6] or 0))
+    seen: set[str] = set()
     for qid, iso2, state, name, lat, lon, population in cities:
+        if qid in seen:  # another row with this QID: mostly a suburb given the city's QID
+            continue
+        seen.add(qid)
         people = int(population or 0)
         b.add(qid, name, "city" if people >= CITY_POPULATION else "town", "dr5hn", country=iso2,
               region=region_qids.get((iso2, state), ""), lat=_float(lat), lon=_float(lon),
@@ -129,7 +133,8 @@ def _places(b: _Builder, src: Path, config: dict[str, Any]) -> None:
             src, "ne_places"):
         b.add(qid, name, "city", "naturalearth", aliases=[name_en, alt], country=iso2,
               region=regions_by_name.get((iso2, adm1), ""), lat=_float(lat), lon=_float(lon),
-              prior=float(population), core=capital == "1" or int(population) >= 5_000_000)
+              prior=float(population),
+              core=capital == "1" or int(population) >= CORE_CITY_POPULATION)
     for entity in b.by_qid.values():  # a dr5hn town that Natural Earth knows is a city
         if entity["kind"] == "town" and entity["prior"] >= CITY_POPULATION:
             entity["kind"] = "city"

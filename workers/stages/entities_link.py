@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from workers.kb import KBEntry, KnowledgeBase, fold
 
 MARGIN = 1.0
+MIN_SCORE = 2.5
 PLACE_KINDS = frozenset({"country", "region", "city", "town", "place"})
 _ALLOWED = {
     "PERSON": frozenset({"person"}),
@@ -101,8 +102,10 @@ def score(entry: KBEntry, ctx: Context) -> float:
         regions = ctx.regions.get(entry.country, set())
         if entry.kind == "region":  # a region needs more than its country being named
             base += 0.5 * (entry.country in ctx.countries) + 2.0 * bool(regions - {entry.qid})
-        else:
-            base += 0.5 * entry.core + 2.0 * (entry.country in ctx.countries)
+        elif entry.country in ctx.countries:
+            base += 0.5 * entry.core + 2.0
+        else:  # a city abroad while the article names other countries
+            base += 0.5 * entry.core - 1.5 * bool(ctx.countries)
             base += 1.5 * bool(entry.region and entry.region in regions)
         return base
     if entry.kind == "person":
@@ -111,13 +114,17 @@ def score(entry: KBEntry, ctx: Context) -> float:
 
 
 def choose(candidates: list[KBEntry], ctx: Context) -> KBEntry | None:
-    """The candidate that wins by ``MARGIN``, or None; a lone town needs country context."""
+    """The candidate that scores ``MIN_SCORE`` and beats the next by ``MARGIN``, or None.
+
+    A town needs country context; a person needs a name of two words or more (an alias such as
+    "Oscar" is no evidence).
+    """
     if not candidates:
         return None
     ranked = sorted(((score(c, ctx), i) for i, c in enumerate(candidates)), reverse=True)
     best_score, best = ranked[0]
     entry = candidates[best]
-    if entry.kind == "town" and entry.country not in ctx.countries:
+    if best_score < MIN_SCORE or (entry.kind == "town" and entry.country not in ctx.countries):
         return None
     if len(ranked) > 1 and best_score - ranked[1][0] < MARGIN:
         return None

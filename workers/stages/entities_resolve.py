@@ -248,6 +248,8 @@ def link(spans: list[Span], kb: KnowledgeBase) -> list[Span]:
     found = anchors(((surface(s), label(s)) for s in todo), kb)
     for span in todo:
         candidates = kb.candidates(surface(span))
+        if len(surface(span).split()) < 2:  # one word names no person reliably ("Oscar")
+            candidates = tuple(c for c in candidates if c.kind != "person")
         if not candidates:
             continue
         agree = agreeing(candidates, label(span))
