@@ -155,10 +155,15 @@ class KnowledgeBase:
                             row[c], row[r], row[p], bool(row[co]), row[la], row[lo])
                     for row in rows]
 
-        lines = body.split(b"\n")
         core_rows = int(data["core_rows"])  # the core entries come first
-        first = entries(lines[:core_rows])
-        kb = cls(first, str(data["version"]), rest=lambda: entries(lines[core_rows:]))
+        first = entries(body.split(b"\n", core_rows)[:core_rows])
+        del raw, body  # a process that only canonicalises keeps none of the rest in memory
+        source = path or DEFAULT_PATH
+
+        def rest() -> list[KBEntry]:
+            return entries(source.read_bytes().partition(_ROWS_START)[2].split(b"\n")[core_rows:])
+
+        kb = cls(first, str(data["version"]), rest=rest)
         kb.count = int(data["count"])
         return kb
 
@@ -186,6 +191,12 @@ class KnowledgeBase:
         if surface == surface.lower():
             return found
         return found + tuple(e for e in self._index.get(fold(surface), ()) if e not in found)
+
+    def warm(self) -> KnowledgeBase:
+        """Build the full candidate index now (~1 s, ~60 MiB) rather than on the first article."""
+        if self._index is None:
+            self._index = self._build_index()
+        return self
 
     def _build_index(self) -> dict[str, tuple[KBEntry, ...]]:
         index: dict[str, list[KBEntry]] = {}

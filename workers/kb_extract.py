@@ -9,9 +9,10 @@ build (``python -m workers.kb_build``) then needs only those extracts, not the m
 Sources (each row keeps its Wikidata id exactly as the dataset gives it):
 
 * dr5hn/countries-states-cities-database (ODbL-1.0): countries, first-level regions, and
-  cities and towns (5,000+ inhabitants or no population given) from the per-country files (files
-  of 4 MiB and more are absent from the snapshot; India and Australia come from an older commit where they were smaller; the
-  other large countries' cities come from Natural Earth only);
+  cities and towns (5,000+ inhabitants or no population given) from the per-country files
+  (files of 4 MiB and more are absent from the snapshot: India and Australia come from an older
+  commit where they were smaller; the other large countries' cities - US, FR, DE, ES, IT, MX,
+  BR, PH, RO, RU - come from Natural Earth only);
 * martynafford/natural-earth-geojson (Natural Earth, public domain / CC0): populated places;
 * tijmenb/everypolitician-data (a 2015 fork of everypolitician/everypolitician-data, CC0):
   legislators and their parties with Wikidata ids;
@@ -116,7 +117,8 @@ def dr5hn(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
     for row in csv.DictReader(io.StringIO(mirror.show(commit, "csv/countries.csv").decode())):
         if _qid(row["wikiDataId"]):
             countries.append([_qid(row["wikiDataId"]), row["iso2"], row["iso3"],
-                              _clean(row["name"]), _clean(row["nationality"]), _clean(row["capital"]),
+                              _clean(row["name"]), _clean(row["nationality"]),
+                              _clean(row["capital"]),
                               _coord(row["latitude"]), _coord(row["longitude"]),
                               _number(row["population"])])
     regions = []

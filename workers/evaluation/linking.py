@@ -1,4 +1,4 @@
-"""Entity-linking precision and coverage on the hand-labelled sample ``tests/data/linking-sample.tsv``.
+"""Entity-linking precision and coverage on the hand-labelled sample in tests/data/.
 
 The sample lists mentions (article id, title or text, character offsets, surface, the model's
 label) from ``news-dev.jsonl`` with the gold QID of the referent as the pinned data holds it, or
