@@ -14,7 +14,7 @@ score from three general features:
   demonyms give countries and regions; a city in an anchor country gains much, a region a little
   and more when other regions of its country are named ("Georgia" among "Ohio" and "Florida"),
   a country gains per other country named ("Georgia" beside "Russia"); towns (small places)
-  link only with country context.
+  and people link only when their country is in the context.
 
 The best candidate links when it beats the runner-up by ``MARGIN``; otherwise the mention keeps
 its surface as name and gets no QID.
@@ -36,8 +36,10 @@ _ALLOWED = {
     "GPE": PLACE_KINDS,
     "LOC": PLACE_KINDS,
     "FAC": PLACE_KINDS,
+    "NORP": frozenset({"party", "org"}),  # "Democrats", "Tories"
+    "": frozenset({"org", "party", *PLACE_KINDS}),  # a KB name the model did not tag
 }
-_ANY_BUT_PEOPLE = frozenset({"org", "party", *PLACE_KINDS})
+_NONE: frozenset[str] = frozenset()  # PRODUCT, EVENT, WORK_OF_ART ...: core entries only
 
 
 @dataclass(slots=True)
@@ -58,7 +60,7 @@ class Context:
 
 def allowed_kinds(label: str) -> frozenset[str]:
     """Entry kinds a mention with this model label may link to."""
-    return _ALLOWED.get(label, _ANY_BUT_PEOPLE)
+    return _ALLOWED.get(label, _NONE)
 
 
 def agreeing(candidates: Iterable[KBEntry], label: str) -> list[KBEntry]:
@@ -104,8 +106,10 @@ def score(entry: KBEntry, ctx: Context) -> float:
             base += 0.5 * (entry.country in ctx.countries) + 2.0 * bool(regions - {entry.qid})
         elif entry.country in ctx.countries:
             base += 0.5 * entry.core + 2.0
-        else:  # a city abroad while the article names other countries
-            base += 0.5 * entry.core - 1.5 * bool(ctx.countries)
+        elif entry.core:  # capitals and cities of 1M+ are named without their country
+            base += 0.5
+        else:  # a smaller place abroad while the article names other countries
+            base -= 1.5 * bool(ctx.countries)
             base += 1.5 * bool(entry.region and entry.region in regions)
         return base
     if entry.kind == "person":
@@ -116,15 +120,17 @@ def score(entry: KBEntry, ctx: Context) -> float:
 def choose(candidates: list[KBEntry], ctx: Context) -> KBEntry | None:
     """The candidate that scores ``MIN_SCORE`` and beats the next by ``MARGIN``, or None.
 
-    A town needs country context; a person needs a name of two words or more (an alias such as
-    "Oscar" is no evidence).
+    A town or a person needs its country in the context (a legislator's namesake in a tennis
+    report is not the legislator).
     """
     if not candidates:
         return None
     ranked = sorted(((score(c, ctx), i) for i, c in enumerate(candidates)), reverse=True)
     best_score, best = ranked[0]
     entry = candidates[best]
-    if best_score < MIN_SCORE or (entry.kind == "town" and entry.country not in ctx.countries):
+    if best_score < MIN_SCORE:
+        return None
+    if entry.kind in ("town", "person") and entry.country not in ctx.countries:
         return None
     if len(ranked) > 1 and best_score - ranked[1][0] < MARGIN:
         return None

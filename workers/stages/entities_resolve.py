@@ -217,7 +217,8 @@ def propagate_names(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
         for match in pattern.finditer(part):
             where = (match.start(), match.end())
             if not any(_overlaps(where, o) for o in occupied[in_title]):
-                spans.append(Span(*where, match.group(), names[match.group()], in_title))
+                label = names[match.group()]
+                spans.append(Span(*where, match.group(), label, in_title, model_label=label))
     spans.sort(key=lambda s: (not s.in_title, s.start))
     return spans
 
@@ -253,9 +254,9 @@ def link(spans: list[Span], kb: KnowledgeBase) -> list[Span]:
         if not candidates:
             continue
         agree = agreeing(candidates, label(span))
-        if not agree:  # the model's type is off ("NATO" as WORK_OF_ART, "Jordan" as PERSON);
-            # a PERSON that names no person is trusted to be a core place only, not a town
-            agree = [c for c in candidates if c.core or label(span) != "PERSON"]
+        if not agree:  # the model's type is off ("NATO" as WORK_OF_ART, "Jordan" as PERSON):
+            # trusted for core entries only ("AMD" as ORG is no town in Yemen)
+            agree = [c for c in candidates if c.core]
         chosen = choose(agree, context(found, places, surface(span)))
         if chosen is None:
             if span.entry is not None:
