@@ -1,8 +1,17 @@
-"""Knowledge base of canonical entities: countries, capitals, large cities, curated organisations.
+"""Knowledge base of canonical entities: places, legislators, parties, curated organisations.
 
-The data lives in ``workers/data/kb.json`` (versioned; regenerate it with
-``python -m workers.tools.kb_build``). ``KnowledgeBase.load()`` reads it once and compiles two
-lookup tables and one regular expression:
+The data lives in ``workers/data/kb.json`` (versioned; regenerate it with ``python -m
+workers.tools.kb_build`` from the pinned, sourced extracts). ``KnowledgeBase.load()`` reads it once.
+Two tiers:
+
+* the **core** entries (curated, countries, US states, UK nations, capitals, cities of 1M+: about
+  1,200) feed ``lookup``, ``find`` and the dedup normaliser ``canonicalise_text``, so their cost
+  stays bounded whatever the size of the whole base;
+* **every** entry (50,000+) is reachable through ``candidates``, which the entity linker uses to
+  choose among same-named entities (``Georgia`` the country or the US state); that index is built
+  on first use, so processes that only canonicalise never pay for it.
+
+The core lookup tables and regular expression:
 
 * acronyms (``NATO``, ``US``, ``ISIL``) match case-sensitively, with or without periods
   (``U.S.``), and in title case when four letters or longer (``Nato``), so that the words "us" or
@@ -21,15 +30,16 @@ occurrence in 5-8 us and only the few it finds are looked at.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "kb.json"
+_ROWS_START = b'"entities": [\n'
 
 _SPELLING = (
     (re.compile(r"(?<=\w)iz(?=ation|e\b|es\b|ed\b|ing\b)"), "is"),
@@ -43,13 +53,25 @@ _NON_WORD = re.compile(r"[\s\-‐–]+")
 
 @dataclass(frozen=True, slots=True)
 class KBEntry:
-    """One canonical entity. ``label`` is an OntoNotes label (GPE, ORG, LOC, NORP, PERSON ...)."""
+    """One canonical entity. ``label`` is an OntoNotes label (GPE, ORG, LOC, NORP, PERSON ...).
+
+    ``kind``: country, region, city, town, person, party, org or place (curated); ``country``: ISO
+    3166-1 alpha-2; ``region``: QID of a place's first-level region; ``prior``: log10(1 +
+    population) for places, log10(1 + terms served) for people; ``core``: in the bounded tier.
+    """
 
     name: str
     label: str
     qid: str | None
     aliases: tuple[str, ...]
     demonyms: tuple[str, ...] = ()
+    kind: str = "org"
+    country: str = ""
+    region: str = ""
+    prior: float = 0.0
+    core: bool = True
+    lat: float | None = None
+    lon: float | None = None
 
 
 def is_acronym(alias: str) -> bool:
@@ -68,6 +90,16 @@ def fold(surface: str) -> str:
     return text.replace(" ", "")
 
 
+def _quick_fold(alias: str) -> str:
+    """``fold`` with a fast path for plain names (letters and single spaces, no leading "the")."""
+    bare = alias.replace(" ", "")
+    if bare.isalpha() and alias[:4].casefold() != "the ":
+        key = bare.casefold()
+        if "iz" not in key and "defense" not in key and "center" not in key:
+            return key
+    return fold(alias)
+
+
 def _acronym_key(surface: str) -> str:
     return _POSSESSIVE.sub("", _LEADING_THE.sub("", surface.strip())).replace(".", "")
 
@@ -75,15 +107,21 @@ def _acronym_key(surface: str) -> str:
 class KnowledgeBase:
     """Canonical entities with tolerant alias lookup; build with :meth:`load`."""
 
-    def __init__(self, entries: list[KBEntry], version: str) -> None:
+    def __init__(self, entries: list[KBEntry], version: str,
+                 rest: Callable[[], list[KBEntry]] | None = None) -> None:
+        """``entries``: at least the core ones; ``rest``: loads the others when first needed."""
         self.version = version
-        self.entries = tuple(entries)
+        self._entries: tuple[KBEntry, ...] | None = None if rest is not None else tuple(entries)
+        self._first = tuple(entries)
+        self._rest = rest
+        self.core = tuple(e for e in entries if e.core)
         self._acronyms: dict[str, KBEntry] = {}
         self._folded: dict[str, KBEntry] = {}
         self._demonyms: dict[str, KBEntry] = {}
+        self._index: dict[str, tuple[KBEntry, ...]] | None = None
         # Earlier entries win a clash: the data file lists curated entries, then countries,
-        # capitals and cities by population.
-        for entry in entries:
+        # other core places by population, then the rest.
+        for entry in self.core:
             for alias in (entry.name, *entry.aliases):
                 if is_acronym(alias):
                     self._acronyms.setdefault(alias.replace(".", ""), entry)
@@ -102,21 +140,78 @@ class KnowledgeBase:
     @classmethod
     def load(cls, path: Path | None = None) -> KnowledgeBase:
         """Read the knowledge base (default: the packaged ``workers/data/kb.json``)."""
-        data = json.loads((path or DEFAULT_PATH).read_text(encoding="utf-8"))
-        entries = [
-            KBEntry(
-                name=item["name"],
-                label=item["label"],
-                qid=item.get("qid"),
-                aliases=tuple(item.get("aliases", ())),
-                demonyms=tuple(item.get("demonyms", ())),
-            )
-            for item in data["entities"]
-        ]
-        return cls(entries, str(data["version"]))
+        raw = (path or DEFAULT_PATH).read_bytes()
+        head, _, body = raw.partition(_ROWS_START)
+        data = orjson.loads(head + b'"entities": []}')
+        at = {column: i for i, column in enumerate(data["columns"])}
+        n, lb, q, k, a, d, c, r, la, lo, p, co = (at[x] for x in (
+            "name", "label", "qid", "kind", "aliases", "demonyms", "country", "region", "lat",
+            "lon", "prior", "core"))
+
+        def entries(lines: list[bytes]) -> list[KBEntry]:
+            body = b"\n".join(line for line in lines if line not in (b"", b"]}"))
+            rows = orjson.loads(b"[" + body.rstrip(b",") + b"]")
+            return [KBEntry(row[n], row[lb], row[q], tuple(row[a]), tuple(row[d]), row[k],
+                            row[c], row[r], row[p], bool(row[co]), row[la], row[lo])
+                    for row in rows]
+
+        core_rows = int(data["core_rows"])  # the core entries come first
+        first = entries(body.split(b"\n", core_rows)[:core_rows])
+        del raw, body  # a process that only canonicalises keeps none of the rest in memory
+        source = path or DEFAULT_PATH
+
+        def rest() -> list[KBEntry]:
+            return entries(source.read_bytes().partition(_ROWS_START)[2].split(b"\n")[core_rows:])
+
+        kb = cls(first, str(data["version"]), rest=rest)
+        kb.count = int(data["count"])
+        return kb
+
+    @property
+    def entries(self) -> tuple[KBEntry, ...]:
+        """Every entry, core first (loads the non-core ones on first use)."""
+        if self._entries is None:
+            rest = self._rest() if self._rest is not None else []
+            self._entries = self._first + tuple(rest)
+            self._rest = None
+        return self._entries
+
+    def candidates(self, surface: str) -> tuple[KBEntry, ...]:
+        """Every entry (core or not) a surface names, most prior first; demonyms excluded.
+
+        Acronyms match as written (and in title case from four letters, as in ``lookup``);
+        other names after ``fold``, only when the surface has a capital letter.
+        """
+        if self._index is None:
+            self._index = self._build_index()
+        key = _acronym_key(surface)
+        found = self._index.get("\0" + key, ())
+        if not found and len(key) >= 4 and key.istitle() and key.isalpha():
+            found = self._index.get("\0" + key.upper(), ())
+        if surface == surface.lower():
+            return found
+        return found + tuple(e for e in self._index.get(fold(surface), ()) if e not in found)
+
+    def warm(self) -> KnowledgeBase:
+        """Build the full candidate index now (~1 s, ~60 MiB) rather than on the first article."""
+        if self._index is None:
+            self._index = self._build_index()
+        return self
+
+    def _build_index(self) -> dict[str, tuple[KBEntry, ...]]:
+        index: dict[str, list[KBEntry]] = {}
+        for entry in self.entries:
+            keys = {("\0" + alias.replace(".", "")) if is_acronym(alias) else _quick_fold(alias)
+                    for alias in (entry.name, *entry.aliases)}
+            for key in keys:
+                index.setdefault(key, []).append(entry)
+        return {key: tuple(sorted(found, key=lambda e: (not e.core, -e.prior)))
+                for key, found in index.items()}
+
+    count: int | None = None
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return self.count if self.count is not None else len(self.entries)
 
     def lookup(self, surface: str) -> KBEntry | None:
         """The entry a surface form names, or None (demonyms are not names: see ``demonym``)."""
@@ -200,7 +295,7 @@ class KnowledgeBase:
             variants.update((key, ".".join(key) + "."))
             if len(key) >= 4 and key.isalpha():
                 variants.add(key.title())
-        for entry in self.entries:
+        for entry in self.core:
             for alias in (entry.name, *entry.aliases):
                 if not is_acronym(alias):
                     for form in (alias, _american(alias)):

@@ -140,6 +140,20 @@ class Entity:
         return len(self.mentions)
 
 
+@dataclass(frozen=True, slots=True)
+class Demonym:
+    """A demonym ("German", "Iraqis") linked to the place it derives from; not an entity."""
+
+    name: str  # canonical demonym, e.g. "German"
+    place: str  # canonical name of the place, e.g. "Germany"
+    qid: str | None  # the place's Wikidata id
+    mentions: tuple[Mention, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.mentions)
+
+
 # --- Story clustering (workers/stages/stories.py) ------------------------------------------------
 
 # (canonical name, qid or None, OntoNotes label, salience) of one tagged entity.

@@ -182,7 +182,7 @@ async def test_story_agent_assigns_stories_and_joins_duplicates(wired) -> None: 
             await agent.put(value)
     # The duplicate notice reached the tagged topic first (dedup decides before tagging ends).
     tagged = [v for t, _, v in recorder.sent if t == "tagged"]
-    assert [orjson.loads(v)["id"] for v in tagged][0] == "q1-copy"
+    assert orjson.loads(tagged[0])["id"] == "q1-copy"
     async with newsflow.agents["story"].test_context() as agent:
         for value in tagged:
             await agent.put(value)

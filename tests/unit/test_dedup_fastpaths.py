@@ -40,7 +40,7 @@ def _regex_rewrite(kb: KnowledgeBase, text: str) -> str:
 
 def _names(kb: KnowledgeBase) -> list[str]:
     names = []
-    for entry in kb.entries:
+    for entry in kb.core:  # the normaliser's tier (the full base is for linking only)
         names += [entry.name, *entry.aliases]
     return sorted(names)
 

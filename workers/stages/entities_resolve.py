@@ -4,16 +4,19 @@ Pure functions, no spaCy: the input is ``(start, end, label)`` character spans t
 the title and the text, the output ``records.Entity`` values. The rules, in order:
 
 1. **Knowledge base first.** Model spans lose edge punctuation, possessives, a lower-case "the"
-   and trailing lower-case words; one naming a KB entry takes its name, label and QID; a demonym
-   ("Iraqi") becomes NORP linked to its country; a span listing KB names ("Brussels Belgium") is
-   split; KB names the model missed or cut short are added (dates never hide them).
+   and trailing lower-case words; one naming a core KB entry takes its name and label; a demonym
+   ("Iraqi") is linked to its country and kept apart from the entities; a span listing KB names
+   ("Brussels Belgium") is split; KB names the model missed or cut short are added (dates never
+   hide them).
 2. **Partial person names.** A span whose words are part of exactly one multi-word PERSON name
    in the article ("Stoltenberg" with "Jens Stoltenberg") is that person, whatever the model
    said; untagged occurrences of the surname are added. Other names tagged once are added
    wherever else they occur in the article.
-3. **One entity, one label.** Mentions group by canonical name (KB name, full person name, or the
+3. **Linking** (``entities_link``): every mention picks among all same-named KB entries by type
+   agreement, prior popularity and the article's other entities, or keeps no QID when unsure.
+4. **One entity, one label.** Mentions group by QID, else canonical name (full person name or the
    folded surface); a group takes the KB label, else the majority of the model's labels.
-4. **Salience** in [0, 1]: 0.4 if named in the title, 0.3 if in the first paragraph, plus 0.3
+5. **Salience** in [0, 1]: 0.4 if named in the title, 0.3 if in the first paragraph, plus 0.3
    times the mention count relative to the article's most-mentioned entity.
 """
 
@@ -25,7 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from workers.kb import KBEntry, KnowledgeBase, fold
-from workers.records import Entity, Mention
+from workers.records import Demonym, Entity, Mention
+from workers.stages.entities_link import agreeing, anchors, choose, context
 
 NUMERIC_LABELS = frozenset(
     {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"}
@@ -52,6 +56,8 @@ class Span:
     entry: KBEntry | None = None
     key: str = ""
     person: bool = False  # resolved to a full person name: the label is fixed
+    model_label: str = ""  # what the model said of exactly this span ("" if it did not tag it)
+    demonym: bool = False  # "Iraqi": linked to its place, not an entity of its own
 
 
 def _name(text: str) -> str:
@@ -80,8 +86,10 @@ def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: b
         covering = [k for k in kept if _overlaps((k.start, k.end), (start, end))]
         if any(k.start + _article(k.text) < start or k.end > end for k in covering):
             continue  # inside or across a longer model span ("NATO Headquarters"): keep it
+        said = next((k.model_label for k in covering if (k.start, k.end) == (start, end)), "")
         kept = [k for k in kept if k not in covering]
-        kept.append(Span(start, end, part[start:end], entry.label, in_title, entry, entry.name))
+        kept.append(Span(start, end, part[start:end], entry.label, in_title, entry, entry.name,
+                         model_label=said))
     kept.sort(key=lambda s: s.start)
     return kept
 
@@ -91,12 +99,13 @@ def _model_span(part: str, start: int, end: int, label: str, in_title: bool,
     text = part[start:end]
     entry = kb.lookup(text)
     if entry is not None:
-        return Span(start, end, text, entry.label, in_title, entry, entry.name)
+        return Span(start, end, text, entry.label, in_title, entry, entry.name, model_label=label)
     country = kb.demonym(text)
     if country is not None:
         demonym = country.demonyms[0] if country.demonyms else _name(text)
-        return Span(start, end, text, "NORP", in_title, country, demonym)
-    return Span(start, end, text, label, in_title)
+        return Span(start, end, text, "NORP", in_title, country, demonym, model_label=label,
+                    demonym=True)
+    return Span(start, end, text, label, in_title, model_label=label)
 
 
 def _trim(part: str, start: int, end: int) -> tuple[int, int]:
@@ -208,7 +217,8 @@ def propagate_names(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
         for match in pattern.finditer(part):
             where = (match.start(), match.end())
             if not any(_overlaps(where, o) for o in occupied[in_title]):
-                spans.append(Span(*where, match.group(), names[match.group()], in_title))
+                label = names[match.group()]
+                spans.append(Span(*where, match.group(), label, in_title, model_label=label))
     spans.sort(key=lambda s: (not s.in_title, s.start))
     return spans
 
@@ -225,15 +235,58 @@ def _owner(words: tuple[str, ...], full: dict[str, tuple[str, ...]]) -> str | No
     return owners[0] if len(owners) == 1 else None
 
 
+def link(spans: list[Span], kb: KnowledgeBase) -> list[Span]:
+    """Rule 3: each mention's entry chosen among all same-named KB entries, or none if unsure."""
+    todo = [s for s in spans if not s.demonym and s.label not in NUMERIC_LABELS]
+
+    def surface(span: Span) -> str:
+        return span.key if span.person else _name(span.text)
+
+    def label(span: Span) -> str:
+        return "PERSON" if span.person else span.model_label
+
+    places = [s.entry for s in spans if s.demonym and s.entry is not None]
+    found = anchors(((surface(s), label(s)) for s in todo), kb)
+    for span in todo:
+        candidates = kb.candidates(surface(span))
+        if len(surface(span).split()) < 2:  # one word names no person reliably ("Oscar")
+            candidates = tuple(c for c in candidates if c.kind != "person")
+        if not candidates:
+            continue
+        agree = agreeing(candidates, label(span))
+        if not agree:  # the model's type is off ("NATO" as WORK_OF_ART, "Jordan" as PERSON):
+            # trusted for core entries only ("AMD" as ORG is no town in Yemen)
+            agree = [c for c in candidates if c.core]
+        chosen = choose(agree, context(found, places, surface(span)))
+        if chosen is None:
+            if span.entry is not None:
+                span.key = surface(span)
+                span.label = span.model_label or span.label
+            span.entry = None
+            continue
+        span.entry = chosen
+        if not span.person:
+            span.key, span.label = chosen.name, chosen.label
+    return spans
+
+
+def _group_key(span: Span) -> str:
+    if span.demonym:
+        return "demonym:" + fold(span.key)
+    if span.entry is not None and span.entry.qid:
+        return span.entry.qid
+    return fold(span.key)
+
+
 def group(spans: Sequence[Span], include_numeric: bool) -> dict[str, list[Span]]:
-    """Rule 3: mentions by canonical name, each group relabelled to one label."""
+    """Rule 4: mentions by QID or canonical name, each group relabelled to one label."""
     groups: dict[str, list[Span]] = {}
     for span in spans:
         if span.label in NUMERIC_LABELS and not include_numeric:
             continue
         span.key = span.key or _name(span.text)
-        key = fold(span.key)
-        if not key:
+        key = _group_key(span)
+        if not key or key == "demonym:":
             continue
         groups.setdefault(key, []).append(span)
     for members in groups.values():
@@ -251,7 +304,8 @@ def _majority(labels: Iterable[str]) -> str:
 
 
 def entities(groups: dict[str, list[Span]], text: str) -> tuple[Entity, ...]:
-    """Rule 4 and the output records, most salient first."""
+    """Rule 5 and the output records, most salient first; demonyms are left out."""
+    groups = {key: members for key, members in groups.items() if not members[0].demonym}
     if not groups:
         return ()
     lead_end = text.find("\n\n")
@@ -275,6 +329,39 @@ def entities(groups: dict[str, list[Span]], text: str) -> tuple[Entity, ...]:
     return tuple(out)
 
 
+def demonyms(groups: dict[str, list[Span]]) -> tuple[Demonym, ...]:
+    """The demonym groups ("German", "Iraqis") with the place each links to, most used first."""
+    out = []
+    for members in groups.values():
+        first = members[0]
+        if first.demonym and first.entry is not None:
+            out.append(Demonym(
+                name=first.key, place=first.entry.name, qid=first.entry.qid,
+                mentions=tuple(Mention(s.text, s.start, s.end, s.in_title) for s in members)))
+    out.sort(key=lambda d: (-len(d.mentions), d.name))
+    return tuple(out)
+
+
+def resolve_all(
+    title: str | None,
+    text: str,
+    title_spans: Iterable[RawSpan],
+    text_spans: Iterable[RawSpan],
+    kb: KnowledgeBase,
+    include_numeric: bool = False,
+    propagate: bool = True,
+) -> tuple[tuple[Entity, ...], tuple[Demonym, ...]]:
+    """All rules on one article: its entities and, apart, its demonyms."""
+    spans = kb_spans(title, title_spans, kb, True) if title else []
+    spans += kb_spans(text, text_spans, kb, False)
+    parts = {False: text} if not title else {True: title, False: text}
+    spans = resolve_people(spans, parts, kb)
+    if propagate:
+        spans = propagate_names(spans, parts)
+    groups = group(link(spans, kb), include_numeric)
+    return entities(groups, text), demonyms(groups)
+
+
 def resolve(
     title: str | None,
     text: str,
@@ -284,11 +371,5 @@ def resolve(
     include_numeric: bool = False,
     propagate: bool = True,
 ) -> tuple[Entity, ...]:
-    """All rules on one article."""
-    spans = kb_spans(title, title_spans, kb, True) if title else []
-    spans += kb_spans(text, text_spans, kb, False)
-    parts = {False: text} if not title else {True: title, False: text}
-    spans = resolve_people(spans, parts, kb)
-    if propagate:
-        spans = propagate_names(spans, parts)
-    return entities(group(spans, include_numeric), text)
+    """The entities of one article (``resolve_all`` without the demonyms)."""
+    return resolve_all(title, text, title_spans, text_spans, kb, include_numeric, propagate)[0]

