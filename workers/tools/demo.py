@@ -153,6 +153,13 @@ def summary_table(out: Outcomes, produced: int, started: float) -> Table:
             entities[(ent["name"], ent["label"])] += 1
     top = ", ".join(f"{n} ({lab}, {c})" for (n, lab), c in entities.most_common(10))
     table.add_row("top entities (articles)", top or "-")
+    stories: dict[str, list[dict]] = {}
+    for doc in out.enriched.values():
+        stories.setdefault(doc.get("story_id") or "(none)", []).append(doc)
+    multi = sorted((m for m in stories.values() if len(m) > 1), key=len, reverse=True)
+    table.add_row("stories", f"{len(stories)} ({len(multi)} with more than one article)")
+    largest = "; ".join(f"{m[0].get('title') or m[0]['id']} ({len(m)})" for m in multi[:3])
+    table.add_row("largest stories (articles)", largest or "-")
     return table
 
 
