@@ -189,6 +189,7 @@ def train(train_path: Path, dev_path: Path, out: Path, config: TrainConfig) -> d
 def _save(nlp: Language, out: Path, config: TrainConfig, best: dict) -> None:
     nlp.meta.update({
         "name": config.name, "version": config.version,
+        "author": "newsflow (fine-tune of Explosion's en_core_web_sm)", "email": "", "url": "",
         "description": "newsflow news NER: en_core_web_sm's NER fine-tuned on CoNLL-2003 "
                        "(research use only; see docs/model-card-ner.md)",
         "license": "CoNLL-2003 / Reuters RCV1: research use only",
