@@ -7,9 +7,16 @@ from types import SimpleNamespace
 
 import pytest
 
+from workers.errors import ConfigurationError
 from workers.settings import Settings
 from workers.stages import entities as stage
-from workers.stages.entities import BUNDLED_MODELS, Tagger, load_pipeline, make_tagger
+from workers.stages.entities import (
+    BUNDLED_MODELS,
+    Tagger,
+    load_pipeline,
+    make_tagger,
+    model_identity,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +37,14 @@ def test_tagger_names_model_and_version(tagger: Tagger) -> None:
     assert tagger.model_name == "en_ner_news"
     assert tagger.model_version.count(".") == 2
     assert tagger.nlp.pipe_names == ["ner"]
+    assert model_identity("ner-news") == (tagger.model_name, tagger.model_version)
+
+
+def test_model_identity_without_loading() -> None:
+    name, version = model_identity("en_core_web_sm")
+    assert name.startswith("en_core_web_sm") and version.startswith("3.8")
+    with pytest.raises(ConfigurationError):
+        model_identity("xx_no_such_pipeline")
 
 
 @pytest.mark.parametrize(

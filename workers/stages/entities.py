@@ -46,6 +46,32 @@ def model_location(model: str) -> str | Path:
     return bundled if (bundled / "meta.json").is_file() else model
 
 
+def model_identity(model: str) -> tuple[str, str]:
+    """(name, version) of a pipeline from its meta.json, without loading the weights.
+
+    The same figures as ``Tagger.model_name``/``model_version``, for a process (the Faust app)
+    that does not load the model itself.
+    """
+    import json
+
+    from spacy.util import get_package_path, is_package
+
+    location = model_location(model)
+    folder: Path | None = location if isinstance(location, Path) else None
+    if folder is None:
+        if Path(model, "meta.json").is_file():
+            folder = Path(model)
+        else:
+            for name in (model, *(model + suffix for suffix in _REUPLOAD_SUFFIXES)):
+                if is_package(name):
+                    folder = get_package_path(name)
+                    break
+    if folder is None or not (folder / "meta.json").is_file():
+        raise ConfigurationError(f"spaCy model {model!r} is not installed (no meta.json found)")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'unknown')}", str(meta.get("version"))
+
+
 def load_pipeline(model: str) -> Language:
     """Load ``model`` with NER and the embedding component(s) NER listens to, nothing else."""
     import spacy
