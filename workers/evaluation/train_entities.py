@@ -18,6 +18,7 @@ epoch is written out. Fixed seed; run it single-threaded (OMP_NUM_THREADS=1) for
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -150,6 +151,7 @@ def train(train_path: Path, dev_path: Path, out: Path, config: TrainConfig) -> d
     fix_random_seed(config.seed)
     rng = random.Random(config.seed)
     nlp = base_pipeline()
+    base_strings = set(nlp.vocab.strings)
     ner = nlp.get_pipe("ner")
     assert isinstance(ner, EntityRecognizer)
     for label in CONLL_TO_MODEL.values():
@@ -173,7 +175,7 @@ def train(train_path: Path, dev_path: Path, out: Path, config: TrainConfig) -> d
             scores = dev_scores(nlp, dev)
             if scores["micro"]["f1"] > best["micro_f1"]:
                 best = {"micro_f1": scores["micro"]["f1"], "epoch": epoch, "dev": scores}
-                _save(nlp, out, config, best)
+                _save(nlp, out, config, best, base_strings)
         elapsed = time.perf_counter() - started
         log.append({"epoch": epoch, "loss": round(losses.get("ner", 0.0), 1),
                     "seconds": round(elapsed), "dev": scores})
@@ -186,7 +188,8 @@ def train(train_path: Path, dev_path: Path, out: Path, config: TrainConfig) -> d
     return best
 
 
-def _save(nlp: Language, out: Path, config: TrainConfig, best: dict) -> None:
+def _save(nlp: Language, out: Path, config: TrainConfig, best: dict,
+          base_strings: set[str]) -> None:
     nlp.meta.update({
         "name": config.name, "version": config.version,
         "author": "newsflow (fine-tune of Explosion's en_core_web_sm)", "email": "", "url": "",
@@ -201,6 +204,12 @@ def _save(nlp: Language, out: Path, config: TrainConfig, best: dict) -> None:
     })
     out.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out)
+    # The string store also holds every word type of the training text: drop those (the model
+    # uses hashes; the tokenizer adds strings at run time), keep the base model's strings.
+    strings = out / "vocab" / "strings.json"
+    kept = [text for text in json.loads(strings.read_text(encoding="utf-8"))
+            if text in base_strings]
+    strings.write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
 
 
 def _line(scores: dict[str, dict[str, float]]) -> str:

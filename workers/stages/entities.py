@@ -12,6 +12,7 @@ in a process pool (``workers.tagpool``).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,8 +53,6 @@ def model_identity(model: str) -> tuple[str, str]:
     The same figures as ``Tagger.model_name``/``model_version``, for a process (the Faust app)
     that does not load the model itself.
     """
-    import json
-
     from spacy.util import get_package_path, is_package
 
     location = model_location(model)
