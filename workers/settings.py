@@ -235,7 +235,12 @@ class Settings(BaseSettings):
     )
 
     # --- Entities --------------------------------------------------------------------------
-    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline used for NER.")
+    spacy_model: str = Field(
+        "ner-news",
+        description="spaCy pipeline used for NER: a pipeline shipped in workers/data/models/ "
+        "(ner-news: CoNLL-2003 fine-tune, research-use data; docs/model-card-ner.md), an "
+        "installed package (en_core_web_sm: the OntoNotes model) or a pipeline folder.",
+    )
     tag_batch_size: int = Field(32, description="Articles per tagging batch (stream.take).")
     tag_batch_window: float = Field(
         0.5, description="Seconds to wait for a batch to fill before tagging what is there."

