@@ -19,11 +19,11 @@ import sys
 import time
 from typing import Any
 
-from workers.tools.bench.entities import load_articles
 from workers.kb import KnowledgeBase
 from workers.records import CleanedArticle
 from workers.settings import Settings
 from workers.stages.entities import Tagger, load_pipeline
+from workers.tools.bench.entities import load_articles
 
 BASELINE = "en_core_web_sm"
 

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workers.tools.evaluation.entities import Document, _mapped, read_conll, score
 from workers.settings import Settings
+from workers.tools.evaluation.entities import Document, _mapped, read_conll, score
 
 if TYPE_CHECKING:
     from spacy.language import Language
