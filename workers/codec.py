@@ -221,7 +221,10 @@ class Codec:
         entities: tuple[Entity, ...],
         *,
         enriched_at: float,
+        provenance: Mapping[str, Any] | None = None,
     ) -> bytes:
+        """``entities`` may be a :class:`~workers.records.Tagged` (its demonyms go out beside
+        the entities); ``provenance``: the NER model and knowledge-base versions."""
         doc = self.cleaned_doc(article, verdict)
         doc["entities"] = [
             {
@@ -234,6 +237,18 @@ class Codec:
             }
             for e in entities
         ]
+        doc["demonyms"] = [
+            {
+                "name": d.name,
+                "place": d.place,
+                "qid": d.qid,
+                "count": d.count,
+                "mentions": [asdict(m) for m in d.mentions],
+            }
+            for d in getattr(entities, "demonyms", ())
+        ]
+        if provenance:
+            doc.update(provenance)
         doc["enriched_at"] = enriched_at
         return orjson.dumps(doc)
 

@@ -7,6 +7,7 @@ stage cannot mutate what another stage handed it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -152,6 +153,21 @@ class Demonym:
     @property
     def count(self) -> int:
         return len(self.mentions)
+
+
+class Tagged(tuple[Entity, ...]):
+    """One article's entities (the tuple itself) with its demonyms beside them.
+
+    A tuple, so that everything that reads an article's entities iterates it as before; the
+    demonyms ("German", "Iraqis") ride along in ``demonyms`` (they are not entities).
+    """
+
+    demonyms: tuple[Demonym, ...]
+
+    def __new__(cls, entities: Iterable[Entity] = (), demonyms: Iterable[Demonym] = ()) -> Tagged:
+        self = super().__new__(cls, entities)
+        self.demonyms = tuple(demonyms)
+        return self
 
 
 # --- Story clustering (workers/stages/stories.py) ------------------------------------------------

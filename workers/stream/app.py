@@ -22,12 +22,14 @@ from faust.types import TP
 from workers import __version__
 from workers.codec import Codec
 from workers.kafka.io import MAX_REQUEST_BYTES, broker_reachable, ssl_context
+from workers.kb import KnowledgeBase
 from workers.ops.health import liveness, register_endpoints
 from workers.ops.loopmon import EventLoopMonitor
 from workers.ops.metrics import Metrics
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
+from workers.stages.entities import model_identity
 from workers.stages.stories import make_story_clusterer
 from workers.stream import consumer_view
 from workers.stream.agents import Handlers, Sink, Source, TagPoolLike
@@ -173,6 +175,7 @@ class Newsflow:
             executor=self.html_executor,
             html_timeout=settings.html_timeout,
             verdicts=self.verdicts,
+            provenance=provenance(settings),
         )
         self.story_handler = StoryHandler(
             codec=self.codec,
@@ -462,6 +465,16 @@ def _source(event: Any) -> Source:
         message.key,
         message.timestamp or None,
     )
+
+
+def provenance(settings: Settings) -> dict[str, Any]:
+    """What every enriched record says it was made with, so that articles can be re-enriched
+    when the NER model or the knowledge base changes."""
+    name, version = model_identity(settings.spacy_model)
+    return {
+        "ner_model": {"name": name, "version": version},
+        "kb_version": KnowledgeBase.load().version,
+    }
 
 
 def create_app(settings: Settings, **kwargs: Any) -> Newsflow:

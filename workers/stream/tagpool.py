@@ -28,10 +28,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from workers.errors import NewsflowError
-from workers.records import CleanedArticle, Entity, Rejected
+from workers.records import CleanedArticle, Rejected, Tagged
 from workers.settings import Settings
 
-TagResult = tuple[Entity, ...] | Rejected
+TagResult = Tagged | Rejected
 
 
 class TagPoolError(NewsflowError):
