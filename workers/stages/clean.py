@@ -26,6 +26,7 @@ conservative: a junk line kept is better than an article sentence lost.
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,10 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from workers.records import CleanedArticle, RawArticle, Rejected, RemovalReason, RemovedLine
 from workers.settings import Settings
-from workers.stages.clean_html import ExtractionError, HtmlExtractor
+from workers.stages.clean_features import LineView, article_features, protected
+from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, HtmlExtractor
+from workers.stages.clean_memory import SourceMemory
+from workers.stages.clean_model import LineModel
 from workers.stages.clean_rules import LineRules, shares_word, word_index
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -83,37 +87,75 @@ def _key(text: str) -> str:
     return _KEY_JUNK.sub(" ", text.casefold()).strip()
 
 
+@dataclass(frozen=True, slots=True)
+class CleanReport:
+    """Extraction health of one article, for per-source metrics (not part of the record).
+
+    ``removed_share``: removed lines / non-empty input lines (0 when there were none);
+    ``empty_body``: nothing of an article was left (the article was rejected as
+    ``empty_after_cleaning``) or extraction found no text; ``language_mismatch``: the raw
+    record declared a language and the detected one differs (None when either is unknown).
+    """
+
+    source: str | None
+    lines_in: int
+    lines_removed: int
+    removed_share: float
+    empty_body: bool
+    language_declared: str | None
+    language_detected: str | None
+    language_mismatch: bool | None
+    extraction_failed: bool = False
+
+
 class Cleaner:
     """Cleans one raw article at a time; thread-safe (HTML extraction is serialised)."""
 
     def __init__(self, settings: Settings, rules: LineRules, langid: LanguageIdentifier,
-                 extractor: HtmlExtractor) -> None:
+                 extractor: HtmlExtractor, model: LineModel | None = None,
+                 memory: SourceMemory | None = None) -> None:
         self.settings = settings
         self.rules = rules
         self.langid = langid
         self.extractor = extractor
+        self.model = model if model is not None else LineModel.load()
+        self.memory = memory
 
     def clean(self, raw: RawArticle) -> CleanedArticle | Rejected:
         """Clean ``raw``; never raises (unexpected failures become ``processing_error``)."""
+        return self.clean_with_report(raw)[0]
+
+    def clean_with_report(self, raw: RawArticle) -> tuple[CleanedArticle | Rejected, CleanReport]:
+        """Clean ``raw`` and report its extraction health; never raises."""
         try:
             return self._clean(raw)
         except Exception as exc:  # a poison message must not kill the agent
-            return Rejected(reason="processing_error", article_id=getattr(raw, "id", None),
-                            detail=f"cleaning failed: {type(exc).__name__}: {exc}"[:500])
+            rejected = Rejected(reason="processing_error", article_id=getattr(raw, "id", None),
+                                detail=f"cleaning failed: {type(exc).__name__}: {exc}"[:500])
+            return rejected, _report(raw, 0, 0, None, empty=False)
+
+    def check_ready(self) -> None:
+        """Raise :class:`ExtractorUnavailable` (naming the missing module) when the HTML
+        extractor cannot start; call at start-up and from the readiness probe."""
+        self.extractor.check()
 
     def close(self) -> None:
         """Stop the HTML extraction helper process."""
         self.extractor.close()
 
     # --- steps ---------------------------------------------------------------------------
-    def _clean(self, raw: RawArticle) -> CleanedArticle | Rejected:
+    def _clean(self, raw: RawArticle) -> tuple[CleanedArticle | Rejected, CleanReport]:
         title, author, published = raw.title, None, raw.published_at
         body = raw.body
         if raw.content_type == "text/html":
             try:
                 page = self.extractor.extract(body)
             except ExtractionError as exc:
-                return Rejected(reason="extraction_failed", detail=str(exc), article_id=raw.id)
+                detail = str(exc)
+                if isinstance(exc, ExtractorUnavailable):
+                    detail = f"HTML extractor unavailable: {exc}"
+                rejected = Rejected(reason="extraction_failed", detail=detail, article_id=raw.id)
+                return rejected, _report(raw, 0, 0, None, empty=True, failed=True)
             body, author = page.text, page.author
             title = title or page.title
             published = published or page.date
@@ -123,28 +165,33 @@ class Cleaner:
         lines = self._mark_lines(body, title)
         kept = [ln for ln in lines if ln.reason is None]
         language, confidence = self._language(" ".join(ln.text for ln in kept))
-        promoted = None
+        self._judge(kept, title, language, raw.source)
+        kept = [ln for ln in kept if ln.reason is None]
         if title is None and raw.content_type == "text/plain":
             promoted = self._promote_title(kept)
             if promoted is not None:
                 title, kept = promoted.text, kept[1:]
-        if language == "en":
-            self._mark_foreign_headlines(kept, title)
+        if self.memory is not None and raw.source:
+            self.memory.record(raw.source, (ln.key for ln in lines if ln.key),
+                               self._title_words(title))
         text = "\n\n".join(ln.text for ln in kept if ln.reason is None)
+        n_removed = sum(1 for ln in lines if ln.reason is not None)
         if len(text) < max(1, self.settings.min_clean_chars) or not _HAS_WORD.search(text):
-            return Rejected(reason="empty_after_cleaning", article_id=raw.id,
-                            detail=f"{len(lines)} lines in, nothing of an article left")
+            rejected = Rejected(reason="empty_after_cleaning", article_id=raw.id,
+                                detail=f"{len(lines)} lines in, nothing of an article left")
+            return rejected, _report(raw, len(lines), n_removed, None, empty=True)
         removed = tuple(RemovedLine(text=ln.raw.strip(), reason=ln.reason,
                                     line_no=ln.no) for ln in lines if ln.reason is not None)
-        return CleanedArticle(
+        article = CleanedArticle(
             id=raw.id, text=text, title=title, url=raw.url, source=raw.source,
             language=language, language_confidence=confidence, author=author,
             published_at=published, fetched_at=raw.fetched_at, ingested_at=raw.ingested_at,
             removed=removed,
         )
+        return article, _report(raw, len(lines), n_removed, language, empty=False)
 
     def _mark_lines(self, body: str, title: str | None) -> list[_Line]:
-        """Split into paragraphs and mark empty, boilerplate and repeated lines."""
+        """Split into paragraphs and mark empty and repeated lines (no model needed)."""
         lines: list[_Line] = []
         seen: set[str] = set()
         for raw_line in body.splitlines():
@@ -155,8 +202,6 @@ class Cleaner:
             lines.append(line)
             if not line.key:
                 line.reason = "empty"
-            elif (reason := self.rules.junk_reason(text)) is not None:
-                line.reason = reason
             elif line.key in seen:
                 line.reason = "repeated"
             else:
@@ -168,6 +213,62 @@ class Cleaner:
                 and self.rules.is_headline_shaped(kept[0].text):
             kept[0].reason = "repeated"  # the title again as the body's first line (HTML h1)
         return lines
+
+    def views(self, kept: list[_Line], source: str | None) -> list[LineView]:
+        """The model's view of the candidate lines, with what the source memory knows."""
+        mem = self.memory if source else None
+        if mem is None or source is None:
+            return [LineView(ln.text, ln.key) for ln in kept]
+        out = []
+        for ln in kept:
+            overlap = mem.title_overlap(source, self._title_words(ln.text)) \
+                if len(ln.key) <= 160 else 0.0
+            out.append(LineView(ln.text, ln.key, mem.count(source, ln.key), overlap))
+        return out
+
+    def line_features(self, kept: list[_Line], title: str | None,
+                      source: str | None) -> tuple[list[LineView], list[dict[str, float]]]:
+        """Candidate lines and their features (what the model and its trainer see)."""
+        views = self.views(kept, source)
+        edge = self._edge_headlines(kept, title)
+        return views, article_features(self.rules, views, title, edge)
+
+    def _judge(self, kept: list[_Line], title: str | None, language: str | None,
+               source: str | None) -> None:
+        """Mark the lines the model finds to be junk, unless they are protected."""
+        if not kept:
+            return
+        if language not in (None, "en"):  # English cue words: other languages get the rules
+            for ln in kept:
+                ln.reason = self.rules.junk_reason(ln.text)
+            return
+        views, feats = self.line_features(kept, title, source)
+        safe = protected(views)
+        for ln, f, keep in zip(kept, feats, safe, strict=True):
+            if not keep and "ctx:edge_headline_rule" in f:
+                ln.reason = "foreign_headline"  # the structural edge rule decides on its own
+            elif not keep and self.model.is_junk(f):
+                hit = next((k[5:] for k in f if k.startswith("rule:")), None)
+                ln.reason = self.model.reason(f, self.rules.family_reason(hit) if hit else None)
+
+    def featurise(self, raw: RawArticle) -> tuple[list[str], list[tuple[str, dict[str, float],
+                                                                          bool]]]:
+        """For training: the lines removed before the model (repeats, empty) and
+        ``(line, features, protected)`` of each model candidate of a plain-text article, exactly
+        as :meth:`clean` computes them; records the article in the memory."""
+        title = mend_line(raw.title) or None if raw.title else None
+        lines = self._mark_lines(raw.body, title)
+        kept = [ln for ln in lines if ln.reason is None]
+        views, feats = self.line_features(kept, title, raw.source)
+        if self.memory is not None and raw.source:
+            self.memory.record(raw.source, (ln.key for ln in lines if ln.key),
+                               self._title_words(title))
+        fixed = [ln.text for ln in lines if ln.reason is not None]
+        return fixed, [(ln.text, f, p) for ln, f, p in zip(kept, feats, protected(views),
+                                                           strict=True)]
+
+    def _title_words(self, title: str | None) -> set[str]:
+        return {w[:6] for w in self.rules.content_words(title)} if title else set()
 
     @staticmethod
     def _mark_contained(lines: list[_Line]) -> None:
@@ -200,28 +301,32 @@ class Cleaner:
         own = self.rules.content_words(kept[0].text)
         return kept[0] if shares_word(own, self._body_words(kept, kept[0], None)) else None
 
-    def _mark_foreign_headlines(self, kept: list[_Line], title: str | None) -> None:
-        """Mark leading/trailing headline-shaped lines sharing no content word with the body."""
+    def _edge_headlines(self, kept: list[_Line], title: str | None) -> set[int]:
+        """Indices of leading/trailing headline-shaped lines sharing no content word with the
+        body (the former foreign-headline rule, now one feature of the model)."""
         shaped = self.rules.is_headline_shaped
+        out: set[int] = set()
         if not kept or not (shaped(kept[0].text) or shaped(kept[-1].text)):
-            return  # the common case: the article starts and ends with sentences
+            return out  # the common case: the article starts and ends with sentences
         body = self._body_words(kept, None, title)
         if sum(map(len, body.values())) < _MIN_BODY_WORDS:
-            return
-        for order in (kept, kept[::-1]):
+            return out
+        n = len(kept)
+        for order in (range(n), range(n - 1, -1, -1)):
             run = []
-            for line in order:
-                if not self.rules.is_headline_shaped(line.text):
+            for i in order:
+                if not shaped(kept[i].text):
                     break
-                run.append(line)
-            if len(run) > _MAX_HEADLINE_RUN or len(run) == len(kept):
+                run.append(i)
+            if len(run) > _MAX_HEADLINE_RUN or len(run) == n:
                 continue  # a list or a table of the article's own (results, line-ups)
-            for line in run:
-                words = self.rules.content_words(line.text)
-                if len(words) < _MIN_HEADLINE_WORDS or len(line.text.split()) < 3 \
+            for i in run:
+                words = self.rules.content_words(kept[i].text)
+                if len(words) < _MIN_HEADLINE_WORDS or len(kept[i].text.split()) < 3 \
                         or shares_word(words, body):
                     break  # the article's own short line: what lies beyond it is the article's
-                line.reason = "foreign_headline"
+                out.add(i)
+        return out
 
     def _language(self, text: str) -> tuple[str | None, float | None]:
         sample = text[:_LANG_SAMPLE_CHARS]
@@ -231,9 +336,26 @@ class Cleaner:
         return str(lang), round(float(prob), 4)
 
 
-def make_cleaner(settings: Settings, rules_path: Path | None = None) -> Cleaner:
-    """Build a cleaner: compile the line rules and load the language model once."""
+def _report(raw: RawArticle, lines_in: int, removed: int, language: str | None, *,
+            empty: bool, failed: bool = False) -> CleanReport:
+    declared = (raw.language or "").split("-")[0].lower() or None
+    mismatch = None if declared is None or language is None else declared != language
+    return CleanReport(source=raw.source, lines_in=lines_in, lines_removed=removed,
+                       removed_share=removed / lines_in if lines_in else 0.0, empty_body=empty,
+                       language_declared=declared, language_detected=language,
+                       language_mismatch=mismatch, extraction_failed=failed)
+
+
+def make_cleaner(settings: Settings, rules_path: Path | None = None,
+                 model_path: Path | None = None,
+                 memory_store: MutableMapping[str, bytes] | None = None) -> Cleaner:
+    """Build a cleaner: compile the line rules, load the line model and the language model once.
+
+    ``memory_store`` backs the per-source line/title memory (a Faust table in the worker, a dict
+    in tests and the eval); None leaves the memory off.
+    """
     rules = LineRules.load(rules_path)
     langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     extractor = HtmlExtractor(settings.html_max_bytes, settings.html_timeout)
-    return Cleaner(settings, rules, langid, extractor)
+    memory = SourceMemory(memory_store) if memory_store is not None else None
+    return Cleaner(settings, rules, langid, extractor, LineModel.load(model_path), memory)

@@ -38,6 +38,39 @@ class ExtractionError(Exception):
     """The page could not be extracted (timeout, parser failure, nothing found)."""
 
 
+class ExtractorUnavailable(ExtractionError):
+    """The extractor itself cannot run (a missing module): no page can be extracted, so the
+    worker is not ready and every HTML article is dead-lettered ``extraction_failed``."""
+
+
+# Modules the helper process needs; trafilatura imports lxml.html.clean lazily, and with
+# lxml >= 5.2 that lives in the separate lxml_html_clean distribution.
+REQUIRED_MODULES = ("lxml", "lxml_html_clean", "trafilatura")
+_PROBE = ("<html><body><article><h1>Probe</h1><p>The extraction helper started and parsed this "
+          "probe page, which has one paragraph of plain text in it.</p></article></body></html>")
+
+
+def probe_extractor() -> str | None:
+    """In this process: None when extraction works, else what is missing or broken (a module
+    that cannot be imported is named; a probe page that yields no text is reported)."""
+    import importlib
+
+    for name in REQUIRED_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing = exc.name or name
+            return (f"module {missing!r} cannot be imported ({exc}); install it: "
+                    f"pip install {missing.replace('_', '-')}")
+    try:
+        page = extract_in_process(_PROBE)
+    except Exception as exc:
+        return f"trafilatura fails on a probe page: {type(exc).__name__}: {exc}"[:300]
+    if page is None or "probe page" not in page.text:
+        return "trafilatura extracts no text from a probe page"
+    return None
+
+
 def extract_in_process(html: str) -> Extracted | None:
     """Run trafilatura on ``html`` in this process; None when it finds no main text."""
     import trafilatura
@@ -53,8 +86,10 @@ def extract_in_process(html: str) -> Extracted | None:
 
 def _serve(conn: Connection) -> None:
     """Helper process loop: receive a page, send back ("ok", Extracted|None) or ("error", msg)."""
-    import trafilatura  # noqa: F401  (imported before "ready" so the first page is not slower)
-
+    problem = probe_extractor()  # imports trafilatura before "ready": the first page is not slower
+    if problem is not None:
+        conn.send(("unavailable", problem))
+        return
     conn.send(("ready", None))
     while True:
         try:
@@ -78,6 +113,7 @@ class HtmlExtractor:
         self._lock = threading.Lock()
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._unavailable: str | None = None  # a missing module: not retried until restart
 
     def cut(self, html: str) -> str:
         """The page cut to ``max_bytes`` of UTF-8 (never splitting a character)."""
@@ -109,12 +145,20 @@ class HtmlExtractor:
         result: Extracted = value
         return result
 
+    def check(self) -> None:
+        """Start the helper process now; raises :class:`ExtractorUnavailable` naming the
+        missing module when it cannot extract (for start-up and readiness checks)."""
+        with self._lock:
+            self._ensure_started()
+
     def close(self) -> None:
         """Stop the helper process (it is restarted on the next page)."""
         with self._lock:
             self._stop()
 
     def _ensure_started(self) -> Connection:
+        if self._unavailable is not None:
+            raise ExtractorUnavailable(self._unavailable)
         if self._proc is None or self._conn is None or not self._proc.is_alive():
             self._stop()
             parent, child = self._ctx.Pipe()
@@ -125,12 +169,15 @@ class HtmlExtractor:
             self._proc, self._conn = proc, parent
             # start-up (interpreter + trafilatura import) is not the page's time budget
             try:
-                ready = parent.poll(_STARTUP_TIMEOUT) and parent.recv()[0] == "ready"
+                status, detail = parent.recv() if parent.poll(_STARTUP_TIMEOUT) else ("", None)
             except (EOFError, OSError):
-                ready = False
-            if not ready:
+                status, detail = "", None
+            if status != "ready":
                 self._stop()
-                raise ExtractionError("the extraction process did not start")
+                if status == "unavailable":
+                    self._unavailable = str(detail)
+                    raise ExtractorUnavailable(self._unavailable)
+                raise ExtractorUnavailable("the extraction process did not start")
         return self._conn
 
     def _stop(self) -> None:

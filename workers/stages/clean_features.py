@@ -1,0 +1,284 @@
+"""General evidence about one line of an article, as named features for the line model.
+
+:func:`article_features` turns the candidate lines of one article into one sparse feature dict
+per line (name -> value, mostly 0/1). The families, all written from general knowledge of how
+web pages and news copy look, not from the dev file's junk:
+
+* ``shape:*``  length bins, sentence ending, a truncated long line, title case, a label prefix
+  ("Xxx: ..."), separators of a navigation trail, URLs, "!";
+* ``pos:*``    first/last line, near an edge, before the article's first / after its last
+  full sentence;
+* ``cta:*``    call-to-action cues: a general English call-to-action verb first, second person,
+  first person plural (the site speaking), the things a prompt asks for (newsletter, app,
+  notifications, account, donation, ...), social network names;
+* ``stamp:*``  publication stamps and bylines: stamp words, share of date/time tokens;
+* ``teaser:*`` words of teaser and navigation blocks (most, read, popular, trending, related);
+* ``legal:*``  copyright, cookies, privacy; ``credit:*`` photo credits;
+* ``ctx:*``    the line's overlap with the rest of the article and with its title, capitalised
+  words (entities) shared with the article, the old edge-headline rule;
+* ``mem:*``    the same line seen in earlier articles of the same source, overlap with the title
+  of another recent article of the source (:mod:`workers.stages.clean_memory`);
+* ``rule:*``   a hit of a phrase family of ``boilerplate.toml`` (one feature among many).
+
+:func:`protected` is the fail-safe: lines carrying figures, table rows next to figures and
+quoted speech are never removed, whatever the model says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from workers.stages.clean_rules import LineRules
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d+(?:[.,:]\d+)*")
+_SENT_END = re.compile(r"[.!?](\s*['\"’”)\]])*\s*$")
+_LABEL = re.compile(r"^\s*[A-Za-z][\w'’ ]{0,24}?\s*[:|»›>–—]\s+\S")
+_SEPARATOR = re.compile(r"\s[|>»›•·/→]\s")
+_URL = re.compile(r"https?://|www\.|\.com\b|\.co\.uk\b|(^|\s)@\w")
+_TIME = re.compile(r"\b\d{1,2}\s*[:.]\s*\d{2}\b|\b\d{1,2}\s*[ap]\.?m\b", re.IGNORECASE)
+_YEAR = re.compile(r"^(19|20)\d\d$")
+_NUMBER = re.compile(r"\d")
+_QUOTE = re.compile(r"[\"“”„«»]")
+# after a number in a stamp: "3rd", "5h ago", "10m ago"
+_STAMP_SUFFIX = frozenset("st nd rd th h m d w s y mo hr hrs".split())
+
+# --- lexicons: general English, written for this module (not taken from any dev file) ------------
+CTA_VERBS = frozenset("""share subscribe sign signup register log login tap click press swipe
+support donate contribute give follow join download install get try enable allow turn activate
+upgrade unlock become read watch listen stream see view explore discover check visit learn find
+tell send email e-mail comment like bookmark save print copy tweet pin continue keep stay help
+consider chip back start claim grab shop buy order book opt reply rate vote manage update""".split())
+SECOND_PERSON = frozenset("you your you're yours yourself you've you'll you'd u ur".split())
+FIRST_PLURAL = frozenset("we our us we're we've we'll ours".split())
+CTA_OBJECTS = frozenset("""newsletter newsletters inbox email e-mail emails app apps notification
+notifications alert alerts push updates account subscription subscriptions subscriber subscribers
+membership member members journalism reporting donation donations contribution contributions
+podcast podcasts feed channel browser bell icon button link page article story stories comments
+community premium offer trial access paywall digest briefing bulletin sign-up login password
+readers reader supporter supporters patron patrons tips""".split())
+SOCIAL = frozenset("""facebook twitter instagram whatsapp linkedin telegram tiktok youtube reddit
+pinterest threads bluesky mastodon snapchat messenger flipboard rss""".split())
+STAMP_WORDS = frozenset("""published updated posted modified edited ago originally filed
+timestamp byline""".split())
+TIME_UNITS = frozenset("""second seconds sec secs minute minutes min mins hour hours hr hrs day days
+week weeks month months year years""".split())
+DATE_WORDS = frozenset("""january february march april may june july august september october
+november december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
+thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun am pm a.m p.m gmt
+bst utc cet cest et est edt ct cst cdt pt pst pdt aest ist today yesterday now just last on at
+by first""".split())
+MONTHS = frozenset("""january february march april may june july august september october
+november december jan feb mar apr jun jul aug sep sept oct nov dec""".split())
+TEASER_WORDS = frozenset("""most read popular trending related recommended more also latest top
+viewed shared watched next previous picks headlines stories elsewhere around web sponsored
+promoted partner miss don't must videos video galleries gallery editor's""".split())
+LEGAL_WORDS = frozenset("""copyright © rights reserved cookie cookies privacy terms consent
+permission reproduced redistributed republished rewritten broadcast trademark licence license
+policy gdpr""".split())
+CREDIT_WORDS = frozenset("""image images photo photos photograph photographs picture pictures
+illustration graphic caption credit credits getty shutterstock alamy""".split())
+SPEECH_VERBS = frozenset("said says told added according".split())
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    """What the feature code needs of one candidate line."""
+
+    text: str  # whitespace-normalised line
+    key: str  # lower-cased words, punctuation dropped (repeat key)
+    source_count: int = 0  # earlier articles of the same source holding this line
+    recent_title_overlap: float = 0.0  # best word overlap with another recent title of the source
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _figure_numbers(tokens: list[str], low: list[str], stampish: bool) -> bool:
+    """Whether the line holds a number that is a figure, not part of a stamp or a date."""
+    for i, tok in enumerate(tokens):
+        if not tok[0].isdigit():
+            continue
+        if _YEAR.match(tok) and "," not in tok:
+            continue
+        nxt = low[i + 1] if i + 1 < len(low) else ""
+        prv = low[i - 1] if i > 0 else ""
+        if nxt in TIME_UNITS or nxt in ("am", "pm", "gmt", "utc", "bst", "et", "est"):
+            continue
+        if ":" in tok or (stampish and (nxt in MONTHS or prv in MONTHS or nxt in _STAMP_SUFFIX)):
+            continue
+        return True
+    return False
+
+
+def _content(rules: LineRules, text: str) -> set[str]:
+    return {w[:6] for w in rules.content_words(text)}
+
+
+def article_features(rules: LineRules, lines: list[LineView], title: str | None,
+                     edge_headlines: set[int]) -> list[dict[str, float]]:
+    """One sparse feature dict per line of one article (see the module docstring)."""
+    n = len(lines)
+    toks = [words_of(ln.text) for ln in lines]
+    contents = [_content(rules, ln.text) for ln in lines]
+    counts: Counter[str] = Counter()
+    for c in contents:
+        counts.update(c)
+    title_words = _content(rules, title) if title else set()
+    caps_all: Counter[str] = Counter()
+    for t in toks:
+        caps_all.update({w for w in t[1:] if w[:1].isupper() and len(w) > 1})
+    full = [len(t) >= 12 and bool(_SENT_END.search(ln.text)) for t, ln in zip(toks, lines,
+                                                                             strict=True)]
+    first_full = full.index(True) if any(full) else n
+    last_full = n - 1 - full[::-1].index(True) if any(full) else -1
+    shape = [_shape(ln.text, t) for ln, t in zip(lines, toks, strict=True)]
+    out: list[dict[str, float]] = []
+    for i, ln in enumerate(lines):
+        f = dict(shape[i])
+        low = [w.lower() for w in toks[i]]
+        _lexical(f, low, ln.text)
+        if i == 0:
+            f["pos:first"] = 1.0
+        if i == n - 1:
+            f["pos:last"] = 1.0
+        if 0 < i < n - 1 and (i < 3 or i > n - 4):
+            f["pos:near_edge"] = 1.0
+        if i < first_full:
+            f["pos:before_text"] = 1.0
+        if i > last_full:
+            f["pos:after_text"] = 1.0
+        own = contents[i]
+        if own:
+            shared = sum(1 for w in own if counts[w] > 1)
+            f["ctx:overlap"] = shared / len(own)
+            if shared / len(own) < 0.25 and len(own) >= 4:
+                f["ctx:low_overlap"] = 1.0
+                if i >= n - 2 or i <= 1:
+                    f["x:edge_low_overlap"] = 1.0
+            if shared == 0 and len(own) >= 2:
+                f["ctx:no_overlap"] = 1.0
+                if "pos:after_text" in f or "pos:before_text" in f:
+                    f["x:edge_no_overlap"] = 1.0
+            if title_words:
+                f["ctx:title_overlap"] = len(own & title_words) / len(own)
+        caps = {w for w in toks[i][1:] if w[:1].isupper() and len(w) > 1}
+        if caps and any(caps_all[w] > 1 for w in caps):
+            f["ctx:entity_shared"] = 1.0
+        if i in edge_headlines:
+            f["ctx:edge_headline_rule"] = 1.0
+        if ln.source_count:
+            f["mem:seen"] = 1.0
+            if ln.source_count >= 3:
+                f["mem:seen3"] = 1.0
+        if ln.recent_title_overlap >= 0.5:
+            f["mem:other_title"] = 1.0
+        if (reason := rules.family_hit(ln.text)) is not None:
+            f[f"rule:{reason}"] = 1.0
+        out.append(f)
+    return out
+
+
+def _shape(text: str, tokens: list[str]) -> dict[str, float]:
+    f: dict[str, float] = {}
+    nw = len(tokens)
+    f["shape:w1_3" if nw <= 3 else "shape:w4_8" if nw <= 8 else "shape:w9_15" if nw <= 15
+      else "shape:w16_30" if nw <= 30 else "shape:w31"] = 1.0
+    ended = bool(_SENT_END.search(text))
+    if ended:
+        f["shape:sentence_end"] = 1.0
+    elif nw >= 12:
+        f["shape:long_unended"] = 1.0
+    if text.rstrip().endswith(("...", "…")):
+        f["shape:ellipsis"] = 1.0
+    alpha = [w for w in tokens if w[:1].isalpha()]
+    if len(alpha) >= 2 and sum(w[0].isupper() for w in alpha) / len(alpha) >= 0.6:
+        f["shape:title_case"] = 1.0
+    if _LABEL.match(text):
+        f["shape:label_prefix"] = 1.0
+    if len(_SEPARATOR.findall(f" {text} ")) >= 1:
+        f["shape:separators"] = 1.0
+    if _URL.search(text):
+        f["shape:url"] = 1.0
+    if "!" in text:
+        f["shape:exclaim"] = 1.0
+    if text.rstrip().endswith("?"):
+        f["shape:question"] = 1.0
+    if nw and tokens[0][:1].islower():
+        f["shape:lower_start"] = 1.0
+    return f
+
+
+def _lexical(f: dict[str, float], low: list[str], text: str) -> None:
+    nw = max(1, len(low))
+    start = 1 if len(low) > 1 and low[0] in ("please", "now", "and", "or", "so") else 0
+    first = low[start] if len(low) > start else ""
+    cta_first = first in CTA_VERBS
+    you = any(w in SECOND_PERSON for w in low)
+    we = any(w in FIRST_PLURAL for w in low)
+    objects = sum(1 for w in low if w in CTA_OBJECTS)
+    if cta_first:
+        f["cta:verb_first"] = 1.0
+    if you:
+        f["cta:you"] = 1.0
+    if we:
+        f["cta:we"] = 1.0
+    if objects:
+        f["cta:object"] = min(objects, 2) / 2
+    if any(w in SOCIAL for w in low):
+        f["cta:social"] = 1.0
+    if (cta_first or you) and (objects or we or you and cta_first):
+        f["x:cta"] = 1.0
+    stamp = sum(1 for w in low if w in STAMP_WORDS)
+    dates = sum(1 for w in low if w in DATE_WORDS or w in TIME_UNITS or w[:1].isdigit())
+    if stamp:
+        f["stamp:word"] = 1.0
+        if nw <= 12:
+            f["x:stamp_short"] = 1.0
+    f["stamp:date_share"] = dates / nw
+    if _TIME.search(text):
+        f["stamp:time"] = 1.0
+    teaser = sum(1 for w in low if w in TEASER_WORDS)
+    if teaser and nw <= 8:
+        f["teaser:short"] = min(teaser, 2) / 2
+    legal = sum(1 for w in low if w in LEGAL_WORDS) + text.count("©")
+    if legal:
+        f["legal:word"] = min(legal, 2) / 2
+    if any(w in CREDIT_WORDS for w in low):
+        f["credit:word"] = 1.0
+    if any(w in SPEECH_VERBS for w in low):
+        f["ctx:speech"] = 1.0
+    f["shape:digit_share"] = sum(1 for w in low if w[:1].isdigit()) / nw
+
+
+def is_figure_line(text: str) -> bool:
+    """A line holding a figure: a number that is not a year, a time, an age or a stamp date."""
+    if not _NUMBER.search(text):
+        return False
+    tokens = words_of(text)
+    low = [w.lower() for w in tokens]
+    stampish = any(w in STAMP_WORDS for w in low) or bool(_TIME.search(text)) \
+        or any(_YEAR.match(w) for w in tokens)
+    return _figure_numbers(tokens, low, stampish)
+
+
+def protected(lines: list[LineView]) -> list[bool]:
+    """The fail-safe: lines that carry the article's facts are never removed.
+
+    * a figure (amounts, results, share counts, "12 cts vs 10 cts", "Pay April 15");
+    * a line of at most four words, no separators, next to a short figure line (a row of a
+      table: "Nine mths", "Year");
+    * quoted speech (a double quote and at least six words).
+    """
+    figures = [is_figure_line(ln.text) for ln in lines]
+    short = [len(ln.text.split()) <= 12 for ln in lines]
+    out = []
+    for i, ln in enumerate(lines):
+        tiny = len(ln.text.split()) <= 4 and not _SEPARATOR.search(f" {ln.text} ")
+        row = tiny and any(0 <= j < len(lines) and figures[j] and short[j]
+                               for j in (i - 1, i + 1))
+        speech = bool(_QUOTE.search(ln.text)) and len(ln.text.split()) >= 6
+        out.append(figures[i] or row or speech)
+    return out

@@ -1,0 +1,109 @@
+"""Per-source memory of the cleaning stage: which lines recent articles of a source carried, and
+their titles.
+
+Boilerplate repeats across a site's articles ("Continue reading the main story" under every
+story); an article's own sentences do not. :class:`SourceMemory` keeps, per source, a bounded
+counter of line hashes (the ``max_lines`` most recently seen distinct lines, with the number of
+articles that carried each) and the ``max_titles`` most recent titles (their content words), in
+any ``MutableMapping[str, bytes]``: a plain dict in tests and in the eval, a Faust table in the
+worker (so it survives restarts and follows the partition of the source).
+
+Keys are ``"lines:<source>"`` and ``"titles:<source>"``; values are bytes:
+
+* lines: repeated ``<8-byte blake2b of the line key><4-byte little-endian count>``, oldest first;
+* titles: UTF-8, one title per line (its content words, space-separated), oldest first.
+
+Everything is deterministic for a given state: hashes are blake2b (not Python's salted
+``hash``), eviction is least-recently-seen, and the cleaner reads the state before it decides
+and records the article after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections.abc import Iterable, MutableMapping
+
+_REC = struct.Struct("<8sI")
+
+
+def line_hash(key: str) -> bytes:
+    """A stable 8-byte hash of a line key."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+
+
+class SourceMemory:
+    """Bounded per-source line counts and recent titles over a bytes mapping."""
+
+    def __init__(self, store: MutableMapping[str, bytes] | None = None, max_lines: int = 2000,
+                 max_titles: int = 200) -> None:
+        self.store: MutableMapping[str, bytes] = {} if store is None else store
+        self.max_lines = max_lines
+        self.max_titles = max_titles
+        # decoded copy of the last value read per source (reused while the stored bytes match)
+        self._cache: dict[str, tuple[bytes, dict[bytes, int]]] = {}
+        self._title_cache: dict[str, tuple[bytes, dict[str, list[int]]]] = {}
+        self._lock = threading.Lock()
+
+    # --- reading ---------------------------------------------------------------------------
+    def line_counts(self, source: str) -> dict[bytes, int]:
+        """hash -> number of earlier articles of ``source`` that carried the line."""
+        data = self.store.get(f"lines:{source}", b"")
+        cached = self._cache.get(source)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        counts = {h: c for h, c in _REC.iter_unpack(data[: len(data) - len(data) % _REC.size])}
+        self._cache[source] = (data, counts)
+        return counts
+
+    def count(self, source: str, key: str) -> int:
+        """How many earlier articles of ``source`` carried the line with this key."""
+        return self.line_counts(source).get(line_hash(key), 0)
+
+    def titles(self, source: str) -> list[frozenset[str]]:
+        """Content words of the recent titles of ``source``, oldest first."""
+        data = self.store.get(f"titles:{source}", b"")
+        return [frozenset(t.split()) for t in data.decode("utf-8", "replace").split("\n") if t]
+
+    def title_overlap(self, source: str, words: set[str]) -> float:
+        """The largest share of ``words`` found in one recent title of ``source``."""
+        if not words:
+            return 0.0
+        data = self.store.get(f"titles:{source}", b"")
+        cached = self._title_cache.get(source)
+        if cached is None or cached[0] != data:
+            index: dict[str, list[int]] = {}
+            for i, title in enumerate(self.titles(source)):
+                for w in title:
+                    index.setdefault(w, []).append(i)
+            cached = (data, index)
+            self._title_cache[source] = cached
+        hits: dict[int, int] = {}
+        for w in words:
+            for i in cached[1].get(w, ()):
+                hits[i] = hits.get(i, 0) + 1
+        return max(hits.values(), default=0) / len(words)
+
+    # --- writing ---------------------------------------------------------------------------
+    def record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str]) -> None:
+        """Count each distinct line of one article once and remember its title."""
+        with self._lock:
+            self._record(source, line_keys, title_words)
+
+    def _record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str]) -> None:
+        counts = dict(self.line_counts(source))
+        for key in dict.fromkeys(line_keys):  # distinct, in order
+            h = line_hash(key)
+            counts[h] = counts.pop(h, 0) + 1  # re-inserted: now the most recently seen
+        while len(counts) > self.max_lines:
+            del counts[next(iter(counts))]  # the least recently seen line
+        data = b"".join([_REC.pack(h, min(c, 2**32 - 1)) for h, c in counts.items()])
+        self.store[f"lines:{source}"] = data
+        self._cache[source] = (data, counts)
+        words = " ".join(sorted(set(title_words)))
+        if words:
+            titles = [t for t in self.store.get(f"titles:{source}", b"").decode(
+                "utf-8", "replace").split("\n") if t]
+            titles = (titles + [words])[-self.max_titles:]
+            self.store[f"titles:{source}"] = "\n".join(titles).encode("utf-8")
