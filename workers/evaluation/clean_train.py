@@ -34,6 +34,7 @@ import orjson
 from workers.records import RawArticle
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
+from workers.stages.clean_features import article_sentence, dense_figures, teaser_heading
 from workers.stages.clean_model import LineModel, default_model_path
 
 SEED = 13
@@ -148,9 +149,13 @@ def fit(rows: list[dict[str, float]], labels: list[bool], drop: tuple[str, ...] 
     return LineModel(weights=weights, bias=float(w[-1]), threshold=THRESHOLD)
 
 
-def _decide(model: LineModel, feats: dict[str, float], safe: bool) -> bool:
+def _decide(model: LineModel, text: str, feats: dict[str, float], safe: bool) -> bool:
     """The stage's decision (Cleaner._judge): the edge-headline rule or the model, unless safe."""
-    return not safe and ("ctx:edge_headline_rule" in feats or model.is_junk(feats))
+    if "ctx:edge_headline_rule" in feats:
+        return not (safe and dense_figures(feats))
+    if safe:
+        return False
+    return teaser_heading(text) or (model.is_junk(feats) and not article_sentence(text, feats))
 
 
 def _folds(n_articles: int) -> list[int]:
@@ -174,7 +179,7 @@ def leave_one_kind_out(ds: Dataset) -> dict[str, Any]:
             train = [i for i in range(len(ds.junk)) if lines_fold[i] != f and ds.kinds[i] != kind]
             model = fit([ds.features[i] for i in train], [ds.junk[i] for i in train], drop)
             for i in (i for i in range(len(ds.junk)) if lines_fold[i] == f):
-                if _decide(model, {k: v for k, v in ds.features[i].items()
+                if _decide(model, ds.texts[i], {k: v for k, v in ds.features[i].items()
                                    if not k.startswith(drop or ("\0",))}, ds.protected[i]):
                     removed += 1
                     correct += ds.junk[i]

@@ -35,7 +35,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from workers.records import CleanedArticle, RawArticle, Rejected, RemovalReason, RemovedLine
 from workers.settings import Settings
-from workers.stages.clean_features import LineView, article_features, protected
+from workers.stages.clean_features import LineView, article_features, article_sentence, dense_figures, has_cue, protected, stem, teaser_heading
 from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, HtmlExtractor
 from workers.stages.clean_memory import SourceMemory
 from workers.stages.clean_model import LineModel
@@ -245,11 +245,18 @@ class Cleaner:
         views, feats = self.line_features(kept, title, source)
         safe = protected(views)
         for ln, f, keep in zip(kept, feats, safe, strict=True):
-            if not keep and "ctx:edge_headline_rule" in f:
+            if "ctx:edge_headline_rule" in f and not (keep and dense_figures(f)):
                 ln.reason = "foreign_headline"  # the structural edge rule decides on its own
-            elif not keep and self.model.is_junk(f):
+            elif not keep and teaser_heading(ln.text):
+                ln.reason = "boilerplate"
+            elif not keep and self.model.is_junk(f) and not article_sentence(ln.text, f):
                 hit = next((k[5:] for k in f if k.startswith("rule:")), None)
                 ln.reason = self.model.reason(f, self.rules.family_reason(hit) if hit else None)
+        if all(ln.reason is not None for ln in kept):  # the model would leave nothing:
+            for ln, f in zip(kept, feats, strict=True):  # keep what reads as prose
+                if ln.reason != "foreign_headline" and "shape:sentence_end" in f \
+                        and len(ln.text.split()) >= 5 and not has_cue(f):
+                    ln.reason = None
 
     def featurise(self, raw: RawArticle) -> tuple[list[str], list[tuple[str, dict[str, float],
                                                                           bool]]]:
@@ -268,7 +275,7 @@ class Cleaner:
                                                            strict=True)]
 
     def _title_words(self, title: str | None) -> set[str]:
-        return {w[:6] for w in self.rules.content_words(title)} if title else set()
+        return {stem(w) for w in self.rules.content_words(title)} if title else set()
 
     @staticmethod
     def _mark_contained(lines: list[_Line]) -> None:

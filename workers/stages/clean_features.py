@@ -40,6 +40,7 @@ _URL = re.compile(r"https?://|www\.|\.com\b|\.co\.uk\b|(^|\s)@\w")
 _TIME = re.compile(r"\b\d{1,2}\s*[:.]\s*\d{2}\b|\b\d{1,2}\s*[ap]\.?m\b", re.IGNORECASE)
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _NUMBER = re.compile(r"\d")
+_CLOCK = re.compile(r"^\d{1,2}[.:]\d{2}$")
 _QUOTE = re.compile(r"[\"“”„«»]")
 # after a number in a stamp: "3rd", "5h ago", "10m ago"
 _STAMP_SUFFIX = frozenset("st nd rd th h m d w s y mo hr hrs".split())
@@ -49,7 +50,8 @@ CTA_VERBS = frozenset("""share subscribe sign signup register log login tap clic
 support donate contribute give follow join download install get try enable allow turn activate
 upgrade unlock become read watch listen stream see view explore discover check visit learn find
 tell send email e-mail comment like bookmark save print copy tweet pin continue keep stay help
-consider chip back start claim grab shop buy order book opt reply rate vote manage update""".split())
+consider chip back start claim grab shop buy order book opt reply rate vote manage update
+thanks thank""".split())
 SECOND_PERSON = frozenset("you your you're yours yourself you've you'll you'd u ur".split())
 FIRST_PLURAL = frozenset("we our us we're we've we'll ours".split())
 CTA_OBJECTS = frozenset("""newsletter newsletters inbox email e-mail emails app apps notification
@@ -107,14 +109,23 @@ def _figure_numbers(tokens: list[str], low: list[str], stampish: bool) -> bool:
         prv = low[i - 1] if i > 0 else ""
         if nxt in TIME_UNITS or nxt in ("am", "pm", "gmt", "utc", "bst", "et", "est"):
             continue
-        if ":" in tok or (stampish and (nxt in MONTHS or prv in MONTHS or nxt in _STAMP_SUFFIX)):
+        if ":" in tok or (stampish and (nxt in MONTHS or prv in MONTHS or nxt in _STAMP_SUFFIX
+                                        or _CLOCK.match(tok))):
             continue
         return True
     return False
 
 
+def stem(word: str) -> str:
+    """A crude stem for overlap: a plural/verb suffix dropped, then the first six letters."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)][:6]
+    return word[:6]
+
+
 def _content(rules: LineRules, text: str) -> set[str]:
-    return {w[:6] for w in rules.content_words(text)}
+    return {stem(w) for w in rules.content_words(text)}
 
 
 def article_features(rules: LineRules, lines: list[LineView], title: str | None,
@@ -262,6 +273,51 @@ def is_figure_line(text: str) -> bool:
     stampish = any(w in STAMP_WORDS for w in low) or bool(_TIME.search(text)) \
         or any(_YEAR.match(w) for w in tokens)
     return _figure_numbers(tokens, low, stampish)
+
+
+_CUES = ("cta:verb_first", "cta:you", "cta:we", "legal:", "stamp:word", "stamp:time",
+         "teaser:", "shape:separators", "shape:label_prefix", "shape:url", "cta:social", "rule:",
+         "credit:", "mem:")
+
+
+def has_cue(features: dict[str, float]) -> bool:
+    """Whether any junk cue (call to action, legal, stamp, teaser, navigation) fired."""
+    return any(k.startswith(_CUES) for k in features)
+
+
+def article_sentence(text: str, features: dict[str, float]) -> bool:
+    """The fail-safe for the model: a line that reads as the article's own is kept whatever the
+    score. Either a declarative sentence (8+ words ending in a full stop, no second person, not
+    opening with a call-to-action verb, at most one legal word) or a line without any junk cue
+    (call to action, legal, stamp, teaser, navigation, seen before in the source) that shares at
+    least a quarter of its content words with the rest of the article: shape and position alone
+    never remove a line."""
+    if "shape:sentence_end" in features and text.rstrip().endswith((".", '."', ".”")) \
+            and len(text.split()) >= 8 and "cta:you" not in features \
+            and "cta:verb_first" not in features and features.get("legal:word", 0.0) < 1.0:
+        return True
+    return not has_cue(features) and "ctx:low_overlap" not in features \
+        and "ctx:no_overlap" not in features
+
+
+def teaser_heading(text: str) -> bool:
+    """A heading of a teaser or navigation block, made only of teaser words and function words
+    ("Most popular", "Trending now", "You may also like", "Top stories")."""
+    low = [w.lower() for w in words_of(text)]
+    if not low or len(low) > 5 or _SENT_END.search(text):
+        return False
+    return any(w in TEASER_WORDS for w in low) and all(
+        w in TEASER_WORDS or w in _FUNCTION for w in low)
+
+
+_FUNCTION = frozenset("""a an the for you your to of on in this now from our we all here more
+may might also like today week news""".split())
+
+
+def dense_figures(features: dict[str, float]) -> bool:
+    """A protected line that is mostly figures ("Pay April 15", "Shr 34 cts vs 12 cts"): even
+    the edge-headline rule leaves it; "Fresh Final Fantasy 7 Remake ..." is not one."""
+    return features.get("shape:digit_share", 0.0) >= 0.2
 
 
 def protected(lines: list[LineView]) -> list[bool]:
