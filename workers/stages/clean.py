@@ -243,7 +243,7 @@ class Cleaner:
                 ln.reason = self.rules.junk_reason(ln.text)
             return
         views, feats = self.line_features(kept, title, source)
-        safe = protected(views)
+        safe = protected(views, feats)
         for ln, f, keep in zip(kept, feats, safe, strict=True):
             if "ctx:edge_headline_rule" in f and not (keep and dense_figures(f)):
                 ln.reason = "foreign_headline"  # the structural edge rule decides on its own
@@ -271,7 +271,7 @@ class Cleaner:
             self.memory.record(raw.source, (ln.key for ln in lines if ln.key),
                                self._title_words(title))
         fixed = [ln.text for ln in lines if ln.reason is not None]
-        return fixed, [(ln.text, f, p) for ln, f, p in zip(kept, feats, protected(views),
+        return fixed, [(ln.text, f, p) for ln, f, p in zip(kept, feats, protected(views, feats),
                                                            strict=True)]
 
     def _title_words(self, title: str | None) -> set[str]:

@@ -40,6 +40,7 @@ _URL = re.compile(r"https?://|www\.|\.com\b|\.co\.uk\b|(^|\s)@\w")
 _TIME = re.compile(r"\b\d{1,2}\s*[:.]\s*\d{2}\b|\b\d{1,2}\s*[ap]\.?m\b", re.IGNORECASE)
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _NUMBER = re.compile(r"\d")
+_MIN_LIST = 4  # consecutive short cue-less lines that make a list of the article's own
 _CLOCK = re.compile(r"^\d{1,2}[.:]\d{2}$")
 _QUOTE = re.compile(r"[\"“”„«»]")
 # after a number in a stamp: "3rd", "5h ago", "10m ago"
@@ -134,23 +135,29 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
     n = len(lines)
     toks = [words_of(ln.text) for ln in lines]
     contents = [_content(rules, ln.text) for ln in lines]
+    base = []
+    for ln, t in zip(lines, toks, strict=True):
+        f = _shape(ln.text, t)
+        _lexical(f, [w.lower() for w in t], ln.text)
+        base.append(f)
+    # overlap, shared entities and the article's extent are taken from prose lines only (8+
+    # words, no junk cue), so that junk lines naming the site ("Follow the Gazette on ...",
+    # "(c) the Gazette") do not vouch for each other
+    prose = [len(t) >= 8 and not has_cue(f) for t, f in zip(toks, base, strict=True)]
     counts: Counter[str] = Counter()
-    for c in contents:
-        counts.update(c)
-    title_words = _content(rules, title) if title else set()
     caps_all: Counter[str] = Counter()
-    for t in toks:
-        caps_all.update({w for w in t[1:] if w[:1].isupper() and len(w) > 1})
-    full = [len(t) >= 12 and bool(_SENT_END.search(ln.text)) for t, ln in zip(toks, lines,
-                                                                             strict=True)]
+    for c, t, is_prose in zip(contents, toks, prose, strict=True):
+        if is_prose:
+            counts.update(c)
+            caps_all.update({w for w in t[1:] if w[:1].isupper() and len(w) > 1})
+    title_words = _content(rules, title) if title else set()
+    full = [p and len(t) >= 12 and "shape:sentence_end" in f
+            for p, t, f in zip(prose, toks, base, strict=True)]
     first_full = full.index(True) if any(full) else n
     last_full = n - 1 - full[::-1].index(True) if any(full) else -1
-    shape = [_shape(ln.text, t) for ln, t in zip(lines, toks, strict=True)]
     out: list[dict[str, float]] = []
     for i, ln in enumerate(lines):
-        f = dict(shape[i])
-        low = [w.lower() for w in toks[i]]
-        _lexical(f, low, ln.text)
+        f = base[i]
         if i == 0:
             f["pos:first"] = 1.0
         if i == n - 1:
@@ -161,9 +168,11 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
             f["pos:before_text"] = 1.0
         if i > last_full:
             f["pos:after_text"] = 1.0
+        if (i < first_full or i > last_full) and "shape:sentence_end" not in f:
+            f["x:unended_outside"] = 1.0
         own = contents[i]
         if own:
-            shared = sum(1 for w in own if counts[w] > 1)
+            shared = sum(1 for w in own if counts[w] > prose[i])
             f["ctx:overlap"] = shared / len(own)
             if shared / len(own) < 0.25 and len(own) >= 4:
                 f["ctx:low_overlap"] = 1.0
@@ -176,7 +185,7 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
             if title_words:
                 f["ctx:title_overlap"] = len(own & title_words) / len(own)
         caps = {w for w in toks[i][1:] if w[:1].isupper() and len(w) > 1}
-        if caps and any(caps_all[w] > 1 for w in caps):
+        if caps and any(caps_all[w] > prose[i] for w in caps):
             f["ctx:entity_shared"] = 1.0
         if i in edge_headlines:
             f["ctx:edge_headline_rule"] = 1.0
@@ -188,8 +197,28 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
             f["mem:other_title"] = 1.0
         if (reason := rules.family_hit(ln.text)) is not None:
             f[f"rule:{reason}"] = 1.0
+        _families(f)
         out.append(f)
     return out
+
+
+# evidence families: "cue:count" (how many fired) is learned from every kind of junk at once, so
+# it carries over to a kind whose own words the model never saw
+_FAMILY_OF = (("cta", ("cta:verb_first", "x:cta", "cta:social")), ("legal", ("legal:",)),
+              ("stamp", ("stamp:word", "stamp:time")), ("credit", ("credit:",)),
+              ("nav", ("shape:separators", "shape:label_prefix", "teaser:", "shape:url")),
+              ("seen", ("mem:seen", "mem:other_title")))
+
+
+def _families(f: dict[str, float]) -> None:
+    fired = 0
+    for family, prefixes in _FAMILY_OF:
+        if any(k.startswith(prefixes) for k in f):
+            f[f"fam:{family}"] = 1.0
+            fired += 1
+    if fired:
+        f["cue:any"] = 1.0
+        f["cue:count"] = min(fired, 3) / 3
 
 
 def _shape(text: str, tokens: list[str]) -> dict[str, float]:
@@ -320,13 +349,15 @@ def dense_figures(features: dict[str, float]) -> bool:
     return features.get("shape:digit_share", 0.0) >= 0.2
 
 
-def protected(lines: list[LineView]) -> list[bool]:
-    """The fail-safe: lines that carry the article's facts are never removed.
+def protected(lines: list[LineView], features: list[dict[str, float]]) -> list[bool]:
+    """The fail-safe: lines that carry the article's facts are never removed by the model.
 
     * a figure (amounts, results, share counts, "12 cts vs 10 cts", "Pay April 15");
     * a line of at most four words, no separators, next to a short figure line (a row of a
       table: "Nine mths", "Year");
-    * quoted speech (a double quote and at least six words).
+    * quoted speech (a double quote and at least six words);
+    * a list: a run of four or more short lines (at most eight words, no sentence end) without
+      any junk cue, unless a teaser heading ("Most read") stands right above it.
     """
     figures = [is_figure_line(ln.text) for ln in lines]
     short = [len(ln.text.split()) <= 12 for ln in lines]
@@ -334,7 +365,18 @@ def protected(lines: list[LineView]) -> list[bool]:
     for i, ln in enumerate(lines):
         tiny = len(ln.text.split()) <= 4 and not _SEPARATOR.search(f" {ln.text} ")
         row = tiny and any(0 <= j < len(lines) and figures[j] and short[j]
-                               for j in (i - 1, i + 1))
+                           for j in (i - 1, i + 1))
         speech = bool(_QUOTE.search(ln.text)) and len(ln.text.split()) >= 6
         out.append(figures[i] or row or speech)
+    item = [len(ln.text.split()) <= 8 and "shape:sentence_end" not in f and not has_cue(f)
+            for ln, f in zip(lines, features, strict=True)]
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and item[j]:
+            j += 1
+        if j - i >= _MIN_LIST and not (i > 0 and teaser_heading(lines[i - 1].text)):
+            for k in range(i, j):
+                out[k] = True
+        i = max(j, i + 1)
     return out
