@@ -39,7 +39,7 @@ from workers.stages.clean_model import LineModel, default_model_path
 
 SEED = 13
 FOLDS = 5
-L2 = 1.0
+L2 = 10.0  # strong: weight spreads over correlated cue families, which transfer across kinds
 THRESHOLD = 0.5
 
 # kind -> regular expression over a (normalised) junk line; the first match wins. Lines matching
