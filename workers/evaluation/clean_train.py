@@ -34,12 +34,17 @@ import orjson
 from workers.records import RawArticle
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
-from workers.stages.clean_features import article_sentence, dense_figures, teaser_heading
+from workers.stages.clean_features import (
+    article_sentence,
+    dense_figures,
+    teaser_heading,
+    without_memory,
+)
 from workers.stages.clean_model import LineModel, default_model_path
 
 SEED = 13
 FOLDS = 5
-L2 = 10.0  # strong: weight spreads over correlated cue families, which transfer across kinds
+L2 = 5.0  # strong: weight spreads over correlated cue families, which transfer across kinds
 THRESHOLD = 0.5
 
 # kind -> regular expression over a (normalised) junk line; the first match wins. Lines matching
@@ -149,6 +154,13 @@ def fit(rows: list[dict[str, float]], labels: list[bool], drop: tuple[str, ...] 
     return LineModel(weights=weights, bias=float(w[-1]), threshold=THRESHOLD)
 
 
+def _training_rows(ds: Dataset, idx: list[int]) -> tuple[list[dict[str, float]], list[bool]]:
+    """The lines ``idx`` as seen with the source memory and, once more, without it (so that the
+    model also decides well on a source's first articles, where repetition cannot help)."""
+    rows = [ds.features[i] for i in idx] + [without_memory(ds.features[i]) for i in idx]
+    return rows, [ds.junk[i] for i in idx] * 2
+
+
 def _decide(model: LineModel, text: str, feats: dict[str, float], safe: bool) -> bool:
     """The stage's decision (Cleaner._judge): the edge-headline rule or the model, unless safe."""
     if "ctx:edge_headline_rule" in feats:
@@ -177,7 +189,7 @@ def leave_one_kind_out(ds: Dataset) -> dict[str, Any]:
         removed = correct = hit = 0
         for f in range(FOLDS):
             train = [i for i in range(len(ds.junk)) if lines_fold[i] != f and ds.kinds[i] != kind]
-            model = fit([ds.features[i] for i in train], [ds.junk[i] for i in train], drop)
+            model = fit(*_training_rows(ds, train), drop)
             for i in (i for i in range(len(ds.junk)) if lines_fold[i] == f):
                 if _decide(model, ds.texts[i], {k: v for k, v in ds.features[i].items()
                                    if not k.startswith(drop or ("\0",))}, ds.protected[i]):
@@ -197,7 +209,7 @@ def leave_one_kind_out(ds: Dataset) -> dict[str, Any]:
 def train(path: Path, settings: Settings, out: Path | None = None) -> LineModel:
     """Fit on all of ``path`` and write the weights (default: the shipped model file)."""
     ds = build_dataset(path, settings)
-    model = fit(ds.features, ds.junk)
+    model = fit(*_training_rows(ds, list(range(len(ds.junk)))))
     model.info.update({"file": path.name, "lines": len(ds.junk), "junk_lines": sum(ds.junk),
                        "l2": L2, "seed": SEED,
                        "command": "python -m workers.evaluation.clean_train"})

@@ -210,6 +210,14 @@ _FAMILY_OF = (("cta", ("cta:verb_first", "x:cta", "cta:social")), ("legal", ("le
               ("seen", ("mem:seen", "mem:other_title")))
 
 
+def without_memory(f: dict[str, float]) -> dict[str, float]:
+    """The features of the same line for a source the memory knows nothing of (training
+    augmentation: the first article of a source, or a worker whose memory is off)."""
+    out = {k: v for k, v in f.items() if not k.startswith(("mem:", "fam:seen", "cue:"))}
+    _families(out)
+    return out
+
+
 def _families(f: dict[str, float]) -> None:
     fired = 0
     for family, prefixes in _FAMILY_OF:
