@@ -139,6 +139,14 @@ class Cleaner:
         extractor cannot start; call at start-up and from the readiness probe."""
         self.extractor.check()
 
+    def readiness_problem(self) -> str | None:
+        """None when the HTML extractor works, else why not (for /health/ready)."""
+        try:
+            self.check_ready()
+        except ExtractorUnavailable as exc:
+            return f"HTML extractor unavailable: {exc}"
+        return None
+
     def close(self) -> None:
         """Stop the HTML extraction helper process."""
         self.extractor.close()
@@ -245,12 +253,13 @@ class Cleaner:
         views, feats = self.line_features(kept, title, source)
         safe = protected(views, feats)
         for ln, f, keep in zip(kept, feats, safe, strict=True):
+            hit = next((k[5:] for k in f if k.startswith("rule:")), None)
             if "ctx:edge_headline_rule" in f and not (keep and dense_figures(f)):
-                ln.reason = "foreign_headline"  # the structural edge rule decides on its own
+                # the structural edge rule decides on its own
+                ln.reason = self.rules.family_reason(hit) if hit else "foreign_headline"
             elif not keep and teaser_heading(ln.text):
                 ln.reason = "boilerplate"
             elif not keep and self.model.is_junk(f) and not article_sentence(ln.text, f):
-                hit = next((k[5:] for k in f if k.startswith("rule:")), None)
                 ln.reason = self.model.reason(f, self.rules.family_reason(hit) if hit else None)
         if all(ln.reason is not None for ln in kept):  # the model would leave nothing:
             for ln, f in zip(kept, feats, strict=True):  # keep what reads as prose

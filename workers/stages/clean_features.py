@@ -317,24 +317,29 @@ _CUES = ("cta:verb_first", "cta:you", "cta:we", "legal:", "stamp:word", "stamp:t
          "credit:", "mem:")
 
 
-def has_cue(features: dict[str, float]) -> bool:
-    """Whether any junk cue (call to action, legal, stamp, teaser, navigation) fired."""
-    return any(k.startswith(_CUES) for k in features)
+def has_cue(features: dict[str, float], memory: bool = True) -> bool:
+    """Whether any junk cue (call to action, legal, stamp, teaser, navigation, and with
+    ``memory`` also "seen in earlier articles of the source") fired."""
+    cues = _CUES if memory else _CUES[:-1]
+    return any(k.startswith(cues) for k in features)
 
 
 def article_sentence(text: str, features: dict[str, float]) -> bool:
     """The fail-safe for the model: a line that reads as the article's own is kept whatever the
     score. Either a declarative sentence (8+ words ending in a full stop, no second person, not
-    opening with a call-to-action verb, at most one legal word) or a line without any junk cue
-    (call to action, legal, stamp, teaser, navigation, seen before in the source) that shares at
-    least a quarter of its content words with the rest of the article: shape and position alone
-    never remove a line."""
+    opening with a call-to-action verb, at most one legal word), or a line without any junk cue
+    (call to action, legal, stamp, teaser, navigation, seen before in the source) that stands
+    inside the article or shares at least a quarter of its content words with it: shape and
+    position alone never remove a line."""
     if "shape:sentence_end" in features and text.rstrip().endswith((".", '."', ".”")) \
             and len(text.split()) >= 8 and "cta:you" not in features \
             and "cta:verb_first" not in features and features.get("legal:word", 0.0) < 1.0:
         return True
-    return not has_cue(features) and "ctx:low_overlap" not in features \
-        and "ctx:no_overlap" not in features
+    if has_cue(features):
+        return False
+    if "pos:before_text" not in features and "pos:after_text" not in features:
+        return True  # inside the article, a line without any cue stays (a subheading, a list)
+    return "ctx:low_overlap" not in features and "ctx:no_overlap" not in features
 
 
 def teaser_heading(text: str) -> bool:
@@ -361,19 +366,20 @@ def protected(lines: list[LineView], features: list[dict[str, float]]) -> list[b
     """The fail-safe: lines that carry the article's facts are never removed by the model.
 
     * a figure (amounts, results, share counts, "12 cts vs 10 cts", "Pay April 15");
-    * a line of at most four words, no separators, next to a short figure line (a row of a
-      table: "Nine mths", "Year");
+    * a line of at most eight words without any junk cue next to such a figure line without
+      cue (a row of a table: "Nine mths", "Qtly div nine cts vs eight cts prior");
     * quoted speech (a double quote and at least six words);
     * a list: a run of four or more short lines (at most eight words, no sentence end) without
       any junk cue, unless a teaser heading ("Most read") stands right above it.
     """
     figures = [is_figure_line(ln.text) for ln in lines]
-    short = [len(ln.text.split()) <= 12 for ln in lines]
+    # a wire source repeats its table labels in every report: repetition is no cue here
+    plain = [len(ln.text.split()) <= 8 and not has_cue(f, memory=False) for ln, f in zip(lines, features,
+                                                                           strict=True)]
     out = []
     for i, ln in enumerate(lines):
-        tiny = len(ln.text.split()) <= 4 and not _SEPARATOR.search(f" {ln.text} ")
-        row = tiny and any(0 <= j < len(lines) and figures[j] and short[j]
-                           for j in (i - 1, i + 1))
+        row = plain[i] and any(0 <= j < len(lines) and figures[j] and plain[j]
+                               for j in (i - 1, i + 1))
         speech = bool(_QUOTE.search(ln.text)) and len(ln.text.split()) >= 6
         out.append(figures[i] or row or speech)
     item = [len(ln.text.split()) <= 8 and "shape:sentence_end" not in f and not has_cue(f)

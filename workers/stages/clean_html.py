@@ -8,8 +8,12 @@ author and publish date. Hostile HTML must not stall a worker, so the work is bo
   than ``settings.html_timeout`` seconds (a thread cannot be interrupted inside lxml; a signal
   alarm only works on the main thread, and the Faust agent calls the cleaner from an executor).
 
-The helper process is started lazily on the first HTML page and reused; calls are serialised by
-a lock, so one cleaner extracts one page at a time.
+The helper process is started lazily on the first HTML page (or by :meth:`HtmlExtractor.check`
+at start-up) and reused; calls are serialised by a lock, so one cleaner extracts one page at a
+time. Before it reports "ready" the helper imports :data:`REQUIRED_MODULES` and extracts a probe
+page; when that fails, :class:`ExtractorUnavailable` names the missing module, the failure is
+remembered (no respawn per page) and every HTML article is dead-lettered ``extraction_failed``:
+never an article with empty text.
 """
 
 from __future__ import annotations
@@ -50,12 +54,12 @@ _PROBE = ("<html><body><article><h1>Probe</h1><p>The extraction helper started a
           "probe page, which has one paragraph of plain text in it.</p></article></body></html>")
 
 
-def probe_extractor() -> str | None:
+def probe_extractor(required: tuple[str, ...] = REQUIRED_MODULES) -> str | None:
     """In this process: None when extraction works, else what is missing or broken (a module
     that cannot be imported is named; a probe page that yields no text is reported)."""
     import importlib
 
-    for name in REQUIRED_MODULES:
+    for name in required:
         try:
             importlib.import_module(name)
         except ImportError as exc:
@@ -84,9 +88,9 @@ def extract_in_process(html: str) -> Extracted | None:
                      date=doc.date or None)
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, required: tuple[str, ...] = REQUIRED_MODULES) -> None:
     """Helper process loop: receive a page, send back ("ok", Extracted|None) or ("error", msg)."""
-    problem = probe_extractor()  # imports trafilatura before "ready": the first page is not slower
+    problem = probe_extractor(required)  # imports trafilatura before "ready": the first page is not slower
     if problem is not None:
         conn.send(("unavailable", problem))
         return
@@ -106,9 +110,11 @@ def _serve(conn: Connection) -> None:
 class HtmlExtractor:
     """Extracts pages in a helper process with a size cap and a wall-clock limit."""
 
-    def __init__(self, max_bytes: int, timeout: float) -> None:
+    def __init__(self, max_bytes: int, timeout: float,
+                 required: tuple[str, ...] | None = None) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.required = REQUIRED_MODULES if required is None else required
         self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._proc: BaseProcess | None = None
@@ -162,7 +168,7 @@ class HtmlExtractor:
         if self._proc is None or self._conn is None or not self._proc.is_alive():
             self._stop()
             parent, child = self._ctx.Pipe()
-            proc = self._ctx.Process(target=_serve, args=(child,), daemon=True,
+            proc = self._ctx.Process(target=_serve, args=(child, self.required), daemon=True,
                                      name="newsflow-html-extract")
             proc.start()
             child.close()
