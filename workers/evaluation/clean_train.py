@@ -35,6 +35,7 @@ from workers.records import RawArticle
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.clean_features import (
+    GUARD,
     article_sentence,
     dense_figures,
     teaser_heading,
@@ -157,12 +158,15 @@ def fit(rows: list[dict[str, float]], labels: list[bool], drop: tuple[str, ...] 
 def _training_rows(ds: Dataset, idx: list[int]) -> tuple[list[dict[str, float]], list[bool]]:
     """The lines ``idx`` as seen with the source memory and, once more, without it (so that the
     model also decides well on a source's first articles, where repetition cannot help)."""
+    idx = [i for i in idx if GUARD not in ds.features[i]]  # kept by the guard, never scored
     rows = [ds.features[i] for i in idx] + [without_memory(ds.features[i]) for i in idx]
     return rows, [ds.junk[i] for i in idx] * 2
 
 
 def _decide(model: LineModel, text: str, feats: dict[str, float], safe: bool) -> bool:
     """The stage's decision (Cleaner._judge): the edge-headline rule or the model, unless safe."""
+    if GUARD in feats:
+        return False
     if "ctx:edge_headline_rule" in feats:
         return not (safe and dense_figures(feats))
     if safe:

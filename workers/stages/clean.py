@@ -35,7 +35,18 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from workers.records import CleanedArticle, RawArticle, Rejected, RemovalReason, RemovedLine
 from workers.settings import Settings
-from workers.stages.clean_features import LineView, article_features, article_sentence, dense_figures, has_cue, protected, stem, teaser_heading
+from workers.stages.clean_features import (
+    GUARD,
+    LineView,
+    Protection,
+    article_features,
+    article_sentence,
+    content_stems,
+    dense_figures,
+    has_cue,
+    protected,
+    teaser_heading,
+)
 from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, HtmlExtractor
 from workers.stages.clean_memory import SourceMemory
 from workers.stages.clean_model import LineModel
@@ -56,6 +67,7 @@ _MIN_HEADLINE_WORDS = 2
 _MIN_BODY_WORDS = 10
 # More headline-shaped lines than this in a row at an edge are a list of the article's own.
 _MAX_HEADLINE_RUN = 6
+_TITLE_MAX_WORDS = 16  # longer lines are not compared with the source's recent titles
 
 
 @dataclass(slots=True)
@@ -225,13 +237,18 @@ class Cleaner:
     def views(self, kept: list[_Line], source: str | None) -> list[LineView]:
         """The model's view of the candidate lines, with what the source memory knows."""
         mem = self.memory if source else None
-        if mem is None or source is None:
-            return [LineView(ln.text, ln.key) for ln in kept]
         out = []
         for ln in kept:
-            overlap = mem.title_overlap(source, self._title_words(ln.text)) \
-                if len(ln.key) <= 160 else 0.0
-            out.append(LineView(ln.text, ln.key, mem.count(source, ln.key), overlap))
+            if mem is None or source is None:
+                out.append(LineView(ln.text, ln.key))
+                continue
+            # titles are short: only a headline-length line can be another article's title
+            if ln.key.count(" ") < _TITLE_MAX_WORDS:
+                stems = content_stems(self.rules, ln.text)
+                overlap = mem.title_overlap(source, stems)
+            else:
+                stems, overlap = frozenset(), 0.0
+            out.append(LineView(ln.text, ln.key, stems, mem.count(source, ln.key), overlap))
         return out
 
     def line_features(self, kept: list[_Line], title: str | None,
@@ -251,15 +268,19 @@ class Cleaner:
                 ln.reason = self.rules.junk_reason(ln.text)
             return
         views, feats = self.line_features(kept, title, source)
-        safe = protected(views, feats)
-        for ln, f, keep in zip(kept, feats, safe, strict=True):
+        safe = Protection(views, feats)
+        for i, (ln, f) in enumerate(zip(kept, feats, strict=True)):
+            if GUARD in f:
+                continue
             hit = next((k[5:] for k in f if k.startswith("rule:")), None)
-            if "ctx:edge_headline_rule" in f and not (keep and dense_figures(f)):
-                # the structural edge rule decides on its own
-                ln.reason = self.rules.family_reason(hit) if hit else "foreign_headline"
-            elif not keep and teaser_heading(ln.text):
-                ln.reason = "boilerplate"
-            elif not keep and self.model.is_junk(f) and not article_sentence(ln.text, f):
+            if "ctx:edge_headline_rule" in f:
+                if not (dense_figures(f) and safe(i)):
+                    # the structural edge rule decides on its own
+                    ln.reason = self.rules.family_reason(hit) if hit else "foreign_headline"
+            elif teaser_heading(ln.text):
+                if not safe(i):
+                    ln.reason = "boilerplate"
+            elif self.model.is_junk(f) and not article_sentence(ln.text, f) and not safe(i):
                 ln.reason = self.model.reason(f, self.rules.family_reason(hit) if hit else None)
         if all(ln.reason is not None for ln in kept):  # the model would leave nothing:
             for ln, f in zip(kept, feats, strict=True):  # keep what reads as prose
@@ -283,8 +304,8 @@ class Cleaner:
         return fixed, [(ln.text, f, p) for ln, f, p in zip(kept, feats, protected(views, feats),
                                                            strict=True)]
 
-    def _title_words(self, title: str | None) -> set[str]:
-        return {stem(w) for w in self.rules.content_words(title)} if title else set()
+    def _title_words(self, title: str | None) -> frozenset[str]:
+        return content_stems(self.rules, title) if title else frozenset()
 
     @staticmethod
     def _mark_contained(lines: list[_Line]) -> None:

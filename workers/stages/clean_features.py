@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from workers.stages.clean_rules import LineRules
 
@@ -40,6 +41,7 @@ _URL = re.compile(r"https?://|www\.|\.com\b|\.co\.uk\b|(^|\s)@\w")
 _TIME = re.compile(r"\b\d{1,2}\s*[:.]\s*\d{2}\b|\b\d{1,2}\s*[ap]\.?m\b", re.IGNORECASE)
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _NUMBER = re.compile(r"\d")
+GUARD = "guard:sentence"  # marks a line :func:`declarative` keeps; it has no other features
 _MIN_LIST = 4  # consecutive short cue-less lines that make a list of the article's own
 _CLOCK = re.compile(r"^\d{1,2}[.:]\d{2}$")
 _QUOTE = re.compile(r"[\"“”„«»]")
@@ -91,6 +93,7 @@ class LineView:
 
     text: str  # whitespace-normalised line
     key: str  # lower-cased words, punctuation dropped (repeat key)
+    stems: frozenset[str] = frozenset()  # content-word stems (see :func:`content_stems`)
     source_count: int = 0  # earlier articles of the same source holding this line
     recent_title_overlap: float = 0.0  # best word overlap with another recent title of the source
 
@@ -117,6 +120,7 @@ def _figure_numbers(tokens: list[str], low: list[str], stampish: bool) -> bool:
     return False
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A crude stem for overlap: a plural/verb suffix dropped, then the first six letters."""
     for suffix in ("ing", "ed", "es", "s"):
@@ -125,8 +129,23 @@ def stem(word: str) -> str:
     return word[:6]
 
 
-def _content(rules: LineRules, text: str) -> set[str]:
-    return {stem(w) for w in rules.content_words(text)}
+def content_stems(rules: LineRules, text: str) -> frozenset[str]:
+    """Stems of the content words of ``text`` (overlap with the article and with titles)."""
+    return _stems([w.lower() for w in words_of(text)], rules.stopwords)
+
+
+def _stems(low: list[str], stopwords: frozenset[str]) -> frozenset[str]:
+    out = set()
+    for w in set(low).difference(stopwords):
+        if w[0].isdigit():
+            continue
+        if "’" in w:
+            w = w.replace("’", "'")
+        if w.endswith("'s"):
+            w = w[:-2]
+        if len(w) > 1 and w not in stopwords:
+            out.add(stem(w))
+    return frozenset(out)
 
 
 def article_features(rules: LineRules, lines: list[LineView], title: str | None,
@@ -134,11 +153,13 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
     """One sparse feature dict per line of one article (see the module docstring)."""
     n = len(lines)
     toks = [words_of(ln.text) for ln in lines]
-    contents = [_content(rules, ln.text) for ln in lines]
+    lows = [words_of(ln.text.lower()) for ln in lines]
+    contents = [ln.stems or _stems(low, rules.stopwords) for ln, low in zip(lines, lows,
+                                                                             strict=True)]
     base = []
-    for ln, t in zip(lines, toks, strict=True):
+    for ln, t, low in zip(lines, toks, lows, strict=True):
         f = _shape(ln.text, t)
-        _lexical(f, [w.lower() for w in t], ln.text)
+        _lexical(f, low, ln.text)
         base.append(f)
     # overlap, shared entities and the article's extent are taken from prose lines only (8+
     # words, no junk cue), so that junk lines naming the site ("Follow the Gazette on ...",
@@ -150,7 +171,7 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
         if is_prose:
             counts.update(c)
             caps_all.update({w for w in t[1:] if w[:1].isupper() and len(w) > 1})
-    title_words = _content(rules, title) if title else set()
+    title_words = content_stems(rules, title) if title else frozenset()
     full = [p and len(t) >= 12 and "shape:sentence_end" in f
             for p, t, f in zip(prose, toks, base, strict=True)]
     first_full = full.index(True) if any(full) else n
@@ -158,6 +179,10 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
     out: list[dict[str, float]] = []
     for i, ln in enumerate(lines):
         f = base[i]
+        if declarative(ln.text, f):
+            f[GUARD] = 1.0  # kept whatever the score: the rest is not worth computing
+            out.append(f)
+            continue
         if i == 0:
             f["pos:first"] = 1.0
         if i == n - 1:
@@ -204,10 +229,11 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
 
 # evidence families: "cue:count" (how many fired) is learned from every kind of junk at once, so
 # it carries over to a kind whose own words the model never saw
-_FAMILY_OF = (("cta", ("cta:verb_first", "x:cta", "cta:social")), ("legal", ("legal:",)),
-              ("stamp", ("stamp:word", "stamp:time")), ("credit", ("credit:",)),
-              ("nav", ("shape:separators", "shape:label_prefix", "teaser:", "shape:url")),
-              ("seen", ("mem:seen", "mem:other_title")))
+_FAMILY_OF = (("cta", ("cta:verb_first", "x:cta", "cta:social")), ("legal", ("legal:word",)),
+              ("stamp", ("stamp:word", "stamp:time")), ("credit", ("credit:word",)),
+              ("nav", ("shape:separators", "shape:label_prefix", "teaser:short", "shape:url")),
+              ("seen", ("mem:seen", "mem:seen3", "mem:other_title")))
+_FEATURE_FAMILY = {name: f"fam:{fam}" for fam, names in _FAMILY_OF for name in names}
 
 
 def without_memory(f: dict[str, float]) -> dict[str, float]:
@@ -219,11 +245,10 @@ def without_memory(f: dict[str, float]) -> dict[str, float]:
 
 
 def _families(f: dict[str, float]) -> None:
-    fired = 0
-    for family, prefixes in _FAMILY_OF:
-        if any(k.startswith(prefixes) for k in f):
-            f[f"fam:{family}"] = 1.0
-            fired += 1
+    fams = {fam for k in f if (fam := _FEATURE_FAMILY.get(k)) is not None}
+    for family in fams:
+        f[family] = 1.0
+    fired = len(fams)
     if fired:
         f["cue:any"] = 1.0
         f["cue:count"] = min(fired, 3) / 3
@@ -241,14 +266,15 @@ def _shape(text: str, tokens: list[str]) -> dict[str, float]:
         f["shape:long_unended"] = 1.0
     if text.rstrip().endswith(("...", "…")):
         f["shape:ellipsis"] = 1.0
-    alpha = [w for w in tokens if w[:1].isalpha()]
-    if len(alpha) >= 2 and sum(w[0].isupper() for w in alpha) / len(alpha) >= 0.6:
-        f["shape:title_case"] = 1.0
+    if nw <= 30:  # a long line is never a title-cased heading
+        alpha = [w for w in tokens if w[0].isalpha()]
+        if len(alpha) >= 2 and sum(1 for w in alpha if w[0].isupper()) / len(alpha) >= 0.6:
+            f["shape:title_case"] = 1.0
     if _LABEL.match(text):
         f["shape:label_prefix"] = 1.0
-    if len(_SEPARATOR.findall(f" {text} ")) >= 1:
+    if _SEPARATOR.search(f" {text} "):
         f["shape:separators"] = 1.0
-    if _URL.search(text):
+    if ("www" in text or "http" in text or ".co" in text or "@" in text) and _URL.search(text):
         f["shape:url"] = 1.0
     if "!" in text:
         f["shape:exclaim"] = 1.0
@@ -259,14 +285,38 @@ def _shape(text: str, tokens: list[str]) -> dict[str, float]:
     return f
 
 
+# one pass over a line's words: word -> bit mask of the lexicons it belongs to
+_YOU, _WE, _OBJ, _SOC, _STAMP, _DATE, _TEASE, _LEGAL, _CREDIT, _SPEECH = (1 << i for i in range(10))
+_LEX: dict[str, int] = {}
+for _bit, _words in ((_YOU, SECOND_PERSON), (_WE, FIRST_PLURAL), (_OBJ, CTA_OBJECTS),
+                     (_SOC, SOCIAL), (_STAMP, STAMP_WORDS), (_DATE, DATE_WORDS | TIME_UNITS),
+                     (_TEASE, TEASER_WORDS), (_LEGAL, LEGAL_WORDS), (_CREDIT, CREDIT_WORDS),
+                     (_SPEECH, SPEECH_VERBS)):
+    for _w in _words:
+        _LEX[_w] = _LEX.get(_w, 0) | _bit
+
+
 def _lexical(f: dict[str, float], low: list[str], text: str) -> None:
     nw = max(1, len(low))
     start = 1 if len(low) > 1 and low[0] in ("please", "now", "and", "or", "so") else 0
     first = low[start] if len(low) > start else ""
-    cta_first = first in CTA_VERBS
-    you = any(w in SECOND_PERSON for w in low)
-    we = any(w in FIRST_PLURAL for w in low)
-    objects = sum(1 for w in low if w in CTA_OBJECTS)
+    # "Follow-up work ..." and "Back-to-school ..." are not imperatives
+    cta_first = first in CTA_VERBS and f"{first}-" not in text[:40].lower()
+    seen = 0
+    objects = stamp = dates = teaser = legal = digits = 0
+    for w in low:
+        m = _LEX.get(w, 0)
+        if w[0].isdigit():
+            digits += 1
+            dates += 1
+        elif m:
+            seen |= m
+            objects += bool(m & _OBJ)
+            stamp += bool(m & _STAMP)
+            dates += bool(m & _DATE)
+            teaser += bool(m & _TEASE)
+            legal += bool(m & _LEGAL)
+    you, we = bool(seen & _YOU), bool(seen & _WE)
     if cta_first:
         f["cta:verb_first"] = 1.0
     if you:
@@ -275,30 +325,27 @@ def _lexical(f: dict[str, float], low: list[str], text: str) -> None:
         f["cta:we"] = 1.0
     if objects:
         f["cta:object"] = min(objects, 2) / 2
-    if any(w in SOCIAL for w in low):
+    if seen & _SOC:
         f["cta:social"] = 1.0
     if (cta_first or you) and (objects or we or you and cta_first):
         f["x:cta"] = 1.0
-    stamp = sum(1 for w in low if w in STAMP_WORDS)
-    dates = sum(1 for w in low if w in DATE_WORDS or w in TIME_UNITS or w[:1].isdigit())
     if stamp:
         f["stamp:word"] = 1.0
         if nw <= 12:
             f["x:stamp_short"] = 1.0
     f["stamp:date_share"] = dates / nw
-    if _TIME.search(text):
+    if (dates or ":" in text or "." in text) and _TIME.search(text):
         f["stamp:time"] = 1.0
-    teaser = sum(1 for w in low if w in TEASER_WORDS)
     if teaser and nw <= 8:
         f["teaser:short"] = min(teaser, 2) / 2
-    legal = sum(1 for w in low if w in LEGAL_WORDS) + text.count("©")
+    legal += text.count("©")
     if legal:
         f["legal:word"] = min(legal, 2) / 2
-    if any(w in CREDIT_WORDS for w in low):
+    if seen & _CREDIT:
         f["credit:word"] = 1.0
-    if any(w in SPEECH_VERBS for w in low):
+    if seen & _SPEECH:
         f["ctx:speech"] = 1.0
-    f["shape:digit_share"] = sum(1 for w in low if w[:1].isdigit()) / nw
+    f["shape:digit_share"] = digits / nw
 
 
 def is_figure_line(text: str) -> bool:
@@ -312,16 +359,26 @@ def is_figure_line(text: str) -> bool:
     return _figure_numbers(tokens, low, stampish)
 
 
-_CUES = ("cta:verb_first", "cta:you", "cta:we", "legal:", "stamp:word", "stamp:time",
-         "teaser:", "shape:separators", "shape:label_prefix", "shape:url", "cta:social", "rule:",
-         "credit:", "mem:")
+_CUE_NAMES = frozenset(("cta:verb_first", "cta:you", "cta:we", "legal:word", "stamp:word",
+                        "stamp:time", "teaser:short", "shape:separators", "shape:label_prefix",
+                        "shape:url", "cta:social", "credit:word"))  # + rule:*, mem:*
 
 
 def has_cue(features: dict[str, float], memory: bool = True) -> bool:
     """Whether any junk cue (call to action, legal, stamp, teaser, navigation, and with
     ``memory`` also "seen in earlier articles of the source") fired."""
-    cues = _CUES if memory else _CUES[:-1]
-    return any(k.startswith(cues) for k in features)
+    for k in features:
+        if k in _CUE_NAMES or k.startswith("rule:") or (memory and k.startswith("mem:")):
+            return True
+    return False
+
+
+def declarative(text: str, features: dict[str, float]) -> bool:
+    """A declarative sentence of the article's: 8+ words ending in a full stop, no second
+    person, not opening with a call-to-action verb, at most one legal word."""
+    return "shape:sentence_end" in features and text.rstrip().endswith((".", '."', ".”")) \
+        and "cta:you" not in features and "cta:verb_first" not in features \
+        and features.get("legal:word", 0.0) < 1.0 and len(text.split()) >= 8
 
 
 def article_sentence(text: str, features: dict[str, float]) -> bool:
@@ -331,9 +388,7 @@ def article_sentence(text: str, features: dict[str, float]) -> bool:
     (call to action, legal, stamp, teaser, navigation, seen before in the source) that stands
     inside the article or shares at least a quarter of its content words with it: shape and
     position alone never remove a line."""
-    if "shape:sentence_end" in features and text.rstrip().endswith((".", '."', ".”")) \
-            and len(text.split()) >= 8 and "cta:you" not in features \
-            and "cta:verb_first" not in features and features.get("legal:word", 0.0) < 1.0:
+    if GUARD in features or declarative(text, features):
         return True
     if has_cue(features):
         return False
@@ -345,6 +400,8 @@ def article_sentence(text: str, features: dict[str, float]) -> bool:
 def teaser_heading(text: str) -> bool:
     """A heading of a teaser or navigation block, made only of teaser words and function words
     ("Most popular", "Trending now", "You may also like", "Top stories")."""
+    if len(text) > 60:
+        return False
     low = [w.lower() for w in words_of(text)]
     if not low or len(low) > 5 or _SENT_END.search(text):
         return False
@@ -363,6 +420,12 @@ def dense_figures(features: dict[str, float]) -> bool:
 
 
 def protected(lines: list[LineView], features: list[dict[str, float]]) -> list[bool]:
+    """:class:`Protection` of every line (for training)."""
+    check = Protection(lines, features)
+    return [check(i) for i in range(len(lines))]
+
+
+class Protection:
     """The fail-safe: lines that carry the article's facts are never removed by the model.
 
     * a figure (amounts, results, share counts, "12 cts vs 10 cts", "Pay April 15");
@@ -371,26 +434,48 @@ def protected(lines: list[LineView], features: list[dict[str, float]]) -> list[b
     * quoted speech (a double quote and at least six words);
     * a list: a run of four or more short lines (at most eight words, no sentence end) without
       any junk cue, unless a teaser heading ("Most read") stands right above it.
+
+    Called per line index, lazily: most lines are never candidates for removal.
     """
-    figures = [is_figure_line(ln.text) for ln in lines]
-    # a wire source repeats its table labels in every report: repetition is no cue here
-    plain = [len(ln.text.split()) <= 8 and not has_cue(f, memory=False) for ln, f in zip(lines, features,
-                                                                           strict=True)]
-    out = []
-    for i, ln in enumerate(lines):
-        row = plain[i] and any(0 <= j < len(lines) and figures[j] and plain[j]
-                               for j in (i - 1, i + 1))
-        speech = bool(_QUOTE.search(ln.text)) and len(ln.text.split()) >= 6
-        out.append(figures[i] or row or speech)
-    item = [len(ln.text.split()) <= 8 and "shape:sentence_end" not in f and not has_cue(f)
-            for ln, f in zip(lines, features, strict=True)]
-    i = 0
-    while i < len(lines):
-        j = i
-        while j < len(lines) and item[j]:
-            j += 1
-        if j - i >= _MIN_LIST and not (i > 0 and teaser_heading(lines[i - 1].text)):
-            for k in range(i, j):
-                out[k] = True
-        i = max(j, i + 1)
-    return out
+
+    def __init__(self, lines: list[LineView], features: list[dict[str, float]]) -> None:
+        self.lines = lines
+        self.features = features
+        self._figures: dict[int, bool] = {}
+        self._listed: set[int] | None = None
+
+    def figure(self, i: int) -> bool:
+        if i not in self._figures:
+            self._figures[i] = is_figure_line(self.lines[i].text)
+        return self._figures[i]
+
+    def _plain(self, i: int) -> bool:
+        # a wire source repeats its table labels in every report: repetition is no cue here
+        return len(self.lines[i].text.split()) <= 8 and not has_cue(self.features[i],
+                                                                    memory=False)
+
+    def listed(self) -> set[int]:
+        if self._listed is None:
+            item = [len(ln.text.split()) <= 8 and "shape:sentence_end" not in f
+                    and not has_cue(f) for ln, f in zip(self.lines, self.features, strict=True)]
+            self._listed = set()
+            i = 0
+            while i < len(item):
+                j = i
+                while j < len(item) and item[j]:
+                    j += 1
+                if j - i >= _MIN_LIST and not (i > 0 and teaser_heading(self.lines[i - 1].text)):
+                    self._listed.update(range(i, j))
+                i = max(j, i + 1)
+        return self._listed
+
+    def __call__(self, i: int) -> bool:
+        text = self.lines[i].text
+        if self.figure(i):
+            return True
+        if bool(_QUOTE.search(text)) and len(text.split()) >= 6:
+            return True
+        if self._plain(i) and any(0 <= j < len(self.lines) and self._plain(j) and self.figure(j)
+                                  for j in (i - 1, i + 1)):
+            return True
+        return i in self.listed()

@@ -10,7 +10,8 @@ worker (so it survives restarts and follows the partition of the source).
 
 Keys are ``"lines:<source>"`` and ``"titles:<source>"``; values are bytes:
 
-* lines: repeated ``<8-byte blake2b of the line key><4-byte little-endian count>``, oldest first;
+* lines: ``n`` (4-byte little-endian), then the ``n`` 8-byte blake2b hashes of the line keys,
+  then their ``n`` counts (4-byte little-endian unsigned), least recently seen first;
 * titles: UTF-8, one title per line (its content words, space-separated), oldest first.
 
 Everything is deterministic for a given state: hashes are blake2b (not Python's salted
@@ -22,10 +23,34 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
+from array import array
 import threading
 from collections.abc import Iterable, MutableMapping
 
-_REC = struct.Struct("<8sI")
+_N = struct.Struct("<I")
+_MAX_COUNT = 2**32 - 1
+
+
+def _encode(counts: dict[bytes, int]) -> bytes:
+    values = array("I", counts.values())  # counts are capped where they are incremented
+    if sys.byteorder != "little":
+        values.byteswap()
+    return _N.pack(len(counts)) + b"".join(counts) + values.tobytes()
+
+
+def _decode(data: bytes) -> dict[bytes, int]:
+    if len(data) < _N.size:
+        return {}
+    (n,) = _N.unpack_from(data)
+    if len(data) != _N.size + 12 * n:
+        return {}  # not ours (or truncated): start afresh rather than misread
+    hashes = data[_N.size: _N.size + 8 * n]
+    values = array("I")
+    values.frombytes(data[_N.size + 8 * n:])
+    if sys.byteorder != "little":
+        values.byteswap()
+    return {hashes[i * 8: i * 8 + 8]: c for i, c in enumerate(values)}
 
 
 def line_hash(key: str) -> bytes:
@@ -51,9 +76,9 @@ class SourceMemory:
         """hash -> number of earlier articles of ``source`` that carried the line."""
         data = self.store.get(f"lines:{source}", b"")
         cached = self._cache.get(source)
-        if cached is not None and cached[0] == data:
+        if cached is not None and (cached[0] is data or cached[0] == data):
             return cached[1]
-        counts = {h: c for h, c in _REC.iter_unpack(data[: len(data) - len(data) % _REC.size])}
+        counts = _decode(data)
         self._cache[source] = (data, counts)
         return counts
 
@@ -95,10 +120,10 @@ class SourceMemory:
         counts = dict(self.line_counts(source))
         for key in dict.fromkeys(line_keys):  # distinct, in order
             h = line_hash(key)
-            counts[h] = counts.pop(h, 0) + 1  # re-inserted: now the most recently seen
+            counts[h] = min(counts.pop(h, 0) + 1, _MAX_COUNT)  # re-inserted: most recent
         while len(counts) > self.max_lines:
             del counts[next(iter(counts))]  # the least recently seen line
-        data = b"".join([_REC.pack(h, min(c, 2**32 - 1)) for h, c in counts.items()])
+        data = _encode(counts)
         self.store[f"lines:{source}"] = data
         self._cache[source] = (data, counts)
         words = " ".join(sorted(set(title_words)))
