@@ -25,6 +25,7 @@ import hashlib
 import struct
 import sys
 from array import array
+from collections import deque
 import threading
 from collections.abc import Iterable, MutableMapping
 
@@ -58,6 +59,32 @@ def line_hash(key: str) -> bytes:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
 
 
+class _TitleIndex:
+    """Recent titles of one source with an inverted index (word -> title ordinals), kept in step
+    with the stored bytes so that a new title costs one insertion, not a rebuild."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.lines: deque[str] = deque()
+        self.first = 0  # ordinal of lines[0]
+        self.words: dict[str, list[int]] = {}
+
+    def add(self, title: frozenset[str], line: str | None = None) -> None:
+        ordinal = self.first + len(self.lines)
+        self.lines.append(" ".join(sorted(title)) if line is None else line)
+        for w in title:
+            self.words.setdefault(w, []).append(ordinal)
+
+    def drop_oldest(self) -> None:
+        for w in self.lines.popleft().split():
+            ordinals = self.words.get(w)
+            if ordinals and ordinals[0] == self.first:
+                ordinals.pop(0)
+                if not ordinals:
+                    del self.words[w]
+        self.first += 1
+
+
 class SourceMemory:
     """Bounded per-source line counts and recent titles over a bytes mapping."""
 
@@ -68,7 +95,7 @@ class SourceMemory:
         self.max_titles = max_titles
         # decoded copy of the last value read per source (reused while the stored bytes match)
         self._cache: dict[str, tuple[bytes, dict[bytes, int]]] = {}
-        self._title_cache: dict[str, tuple[bytes, dict[str, list[int]]]] = {}
+        self._title_cache: dict[str, _TitleIndex] = {}
         self._lock = threading.Lock()
 
     # --- reading ---------------------------------------------------------------------------
@@ -91,24 +118,26 @@ class SourceMemory:
         data = self.store.get(f"titles:{source}", b"")
         return [frozenset(t.split()) for t in data.decode("utf-8", "replace").split("\n") if t]
 
-    def title_overlap(self, source: str, words: set[str]) -> float:
+    def title_overlap(self, source: str, words: frozenset[str]) -> float:
         """The largest share of ``words`` found in one recent title of ``source``."""
         if not words:
             return 0.0
-        data = self.store.get(f"titles:{source}", b"")
-        cached = self._title_cache.get(source)
-        if cached is None or cached[0] != data:
-            index: dict[str, list[int]] = {}
-            for i, title in enumerate(self.titles(source)):
-                for w in title:
-                    index.setdefault(w, []).append(i)
-            cached = (data, index)
-            self._title_cache[source] = cached
+        index = self._title_index(source)
         hits: dict[int, int] = {}
         for w in words:
-            for i in cached[1].get(w, ()):
+            for i in index.words.get(w, ()):
                 hits[i] = hits.get(i, 0) + 1
         return max(hits.values(), default=0) / len(words)
+
+    def _title_index(self, source: str) -> _TitleIndex:
+        data = self.store.get(f"titles:{source}", b"")
+        index = self._title_cache.get(source)
+        if index is None or not (index.data is data or index.data == data):
+            index = _TitleIndex(data)
+            for title in self.titles(source):
+                index.add(title)
+            self._title_cache[source] = index
+        return index
 
     # --- writing ---------------------------------------------------------------------------
     def record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str]) -> None:
@@ -117,7 +146,7 @@ class SourceMemory:
             self._record(source, line_keys, title_words)
 
     def _record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str]) -> None:
-        counts = dict(self.line_counts(source))
+        counts = self.line_counts(source)  # the cached dict, replaced below with the new bytes
         for key in dict.fromkeys(line_keys):  # distinct, in order
             h = line_hash(key)
             counts[h] = min(counts.pop(h, 0) + 1, _MAX_COUNT)  # re-inserted: most recent
@@ -126,9 +155,11 @@ class SourceMemory:
         data = _encode(counts)
         self.store[f"lines:{source}"] = data
         self._cache[source] = (data, counts)
-        words = " ".join(sorted(set(title_words)))
+        words = sorted(set(title_words))
         if words:
-            titles = [t for t in self.store.get(f"titles:{source}", b"").decode(
-                "utf-8", "replace").split("\n") if t]
-            titles = (titles + [words])[-self.max_titles:]
-            self.store[f"titles:{source}"] = "\n".join(titles).encode("utf-8")
+            index = self._title_index(source)
+            index.add(frozenset(words), " ".join(words))
+            while len(index.lines) > self.max_titles:
+                index.drop_oldest()
+            index.data = "\n".join(index.lines).encode("utf-8")
+            self.store[f"titles:{source}"] = index.data
