@@ -45,46 +45,52 @@ GUARD = "guard:sentence"  # marks a line :func:`declarative` keeps; it has no ot
 _MIN_LIST = 4  # consecutive short cue-less lines that make a list of the article's own
 _CLOCK = re.compile(r"^\d{1,2}[.:]\d{2}$")
 _QUOTE = re.compile(r"[\"“”„«»]")
+
+def lexicon(words: str) -> frozenset[str]:
+    """A word list written as whitespace-separated text."""
+    return frozenset(words.split())
+
+
 # after a number in a stamp: "3rd", "5h ago", "10m ago"
-_STAMP_SUFFIX = frozenset("st nd rd th h m d w s y mo hr hrs".split())
+_STAMP_SUFFIX = lexicon("st nd rd th h m d w s y mo hr hrs")
 
 # --- lexicons: general English, written for this module (not taken from any dev file) ------------
-CTA_VERBS = frozenset("""share subscribe sign signup register log login tap click press swipe
+CTA_VERBS = lexicon("""share subscribe sign signup register log login tap click press swipe
 support donate contribute give follow join download install get try enable allow turn activate
 upgrade unlock become read watch listen stream see view explore discover check visit learn find
 tell send email e-mail comment like bookmark save print copy tweet pin continue keep stay help
 consider chip back start claim grab shop buy order book opt reply rate vote manage update
-thanks thank""".split())
-SECOND_PERSON = frozenset("you your you're yours yourself you've you'll you'd u ur".split())
-FIRST_PLURAL = frozenset("we our us we're we've we'll ours".split())
-CTA_OBJECTS = frozenset("""newsletter newsletters inbox email e-mail emails app apps notification
+thanks thank""")
+SECOND_PERSON = lexicon("you your you're yours yourself you've you'll you'd u ur")
+FIRST_PLURAL = lexicon("we our us we're we've we'll ours")
+CTA_OBJECTS = lexicon("""newsletter newsletters inbox email e-mail emails app apps notification
 notifications alert alerts push updates account subscription subscriptions subscriber subscribers
 membership member members journalism reporting donation donations contribution contributions
 podcast podcasts feed channel browser bell icon button link page article story stories comments
 community premium offer trial access paywall digest briefing bulletin sign-up login password
-readers reader supporter supporters patron patrons tips""".split())
-SOCIAL = frozenset("""facebook twitter instagram whatsapp linkedin telegram tiktok youtube reddit
-pinterest threads bluesky mastodon snapchat messenger flipboard rss""".split())
-STAMP_WORDS = frozenset("""published updated posted modified edited ago originally filed
-timestamp byline""".split())
-TIME_UNITS = frozenset("""second seconds sec secs minute minutes min mins hour hours hr hrs day days
-week weeks month months year years""".split())
-DATE_WORDS = frozenset("""january february march april may june july august september october
+readers reader supporter supporters patron patrons tips""")
+SOCIAL = lexicon("""facebook twitter instagram whatsapp linkedin telegram tiktok youtube reddit
+pinterest threads bluesky mastodon snapchat messenger flipboard rss""")
+STAMP_WORDS = lexicon("""published updated posted modified edited ago originally filed
+timestamp byline""")
+TIME_UNITS = lexicon("""second seconds sec secs minute minutes min mins hour hours hr hrs day days
+week weeks month months year years""")
+DATE_WORDS = lexicon("""january february march april may june july august september october
 november december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
 thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun am pm a.m p.m gmt
 bst utc cet cest et est edt ct cst cdt pt pst pdt aest ist today yesterday now just last on at
-by first""".split())
-MONTHS = frozenset("""january february march april may june july august september october
-november december jan feb mar apr jun jul aug sep sept oct nov dec""".split())
-TEASER_WORDS = frozenset("""most read popular trending related recommended more also latest top
+by first""")
+MONTHS = lexicon("""january february march april may june july august september october
+november december jan feb mar apr jun jul aug sep sept oct nov dec""")
+TEASER_WORDS = lexicon("""most read popular trending related recommended more also latest top
 viewed shared watched next previous picks headlines stories elsewhere around web sponsored
-promoted partner miss don't must videos video galleries gallery editor's""".split())
-LEGAL_WORDS = frozenset("""copyright © rights reserved cookie cookies privacy terms consent
+promoted partner miss don't must videos video galleries gallery editor's""")
+LEGAL_WORDS = lexicon("""copyright © rights reserved cookie cookies privacy terms consent
 permission reproduced redistributed republished rewritten broadcast trademark licence license
-policy gdpr""".split())
-CREDIT_WORDS = frozenset("""image images photo photos photograph photographs picture pictures
-illustration graphic caption credit credits getty shutterstock alamy""".split())
-SPEECH_VERBS = frozenset("said says told added according".split())
+policy gdpr""")
+CREDIT_WORDS = lexicon("""image images photo photos photograph photographs picture pictures
+illustration graphic caption credit credits getty shutterstock alamy""")
+SPEECH_VERBS = lexicon("said says told added according")
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +333,7 @@ def _lexical(f: dict[str, float], low: list[str], text: str) -> None:
         f["cta:object"] = min(objects, 2) / 2
     if seen & _SOC:
         f["cta:social"] = 1.0
-    if (cta_first or you) and (objects or we or you and cta_first):
+    if (cta_first or you) and (objects or we or (you and cta_first)):
         f["x:cta"] = 1.0
     if stamp:
         f["stamp:word"] = 1.0
@@ -409,8 +415,8 @@ def teaser_heading(text: str) -> bool:
         w in TEASER_WORDS or w in _FUNCTION for w in low)
 
 
-_FUNCTION = frozenset("""a an the for you your to of on in this now from our we all here more
-may might also like today week news""".split())
+_FUNCTION = lexicon("""a an the for you your to of on in this now from our we all here more
+may might also like today week news""")
 
 
 def dense_figures(features: dict[str, float]) -> bool:

@@ -90,7 +90,8 @@ def extract_in_process(html: str) -> Extracted | None:
 
 def _serve(conn: Connection, required: tuple[str, ...] = REQUIRED_MODULES) -> None:
     """Helper process loop: receive a page, send back ("ok", Extracted|None) or ("error", msg)."""
-    problem = probe_extractor(required)  # imports trafilatura before "ready": the first page is not slower
+    # imports trafilatura before "ready", so the first page is not slower
+    problem = probe_extractor(required)
     if problem is not None:
         conn.send(("unavailable", problem))
         return

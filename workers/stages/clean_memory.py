@@ -24,9 +24,9 @@ from __future__ import annotations
 import hashlib
 import struct
 import sys
+import threading
 from array import array
 from collections import deque
-import threading
 from collections.abc import Iterable, MutableMapping
 
 _N = struct.Struct("<I")
