@@ -385,14 +385,17 @@ def _report(raw: RawArticle, lines_in: int, removed: int, language: str | None, 
 
 def make_cleaner(settings: Settings, rules_path: Path | None = None,
                  model_path: Path | None = None,
-                 memory_store: MutableMapping[str, bytes] | None = None) -> Cleaner:
+                 memory_store: MutableMapping[str, bytes] | None = None,
+                 memory_lines: int = 2000, memory_titles: int = 200) -> Cleaner:
     """Build a cleaner: compile the line rules, load the line model and the language model once.
 
     ``memory_store`` backs the per-source line/title memory (a Faust table in the worker, a dict
-    in tests and the eval); None leaves the memory off.
+    in tests and the eval); None leaves the memory off. ``memory_lines``/``memory_titles`` bound
+    it per source.
     """
     rules = LineRules.load(rules_path)
     langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     extractor = HtmlExtractor(settings.html_max_bytes, settings.html_timeout)
-    memory = SourceMemory(memory_store) if memory_store is not None else None
+    memory = SourceMemory(memory_store, memory_lines, memory_titles) \
+        if memory_store is not None else None
     return Cleaner(settings, rules, langid, extractor, LineModel.load(model_path), memory)
