@@ -16,7 +16,7 @@ import pytest
 from workers.records import CleanedArticle, RawArticle
 from workers.settings import Settings
 from workers.stages.clean import Cleaner, make_cleaner
-from workers.stages.clean_features import is_figure_line
+from workers.stages.clean_guards import is_figure_line
 
 BODY = [
     "The regional transit board approved a plan on Wednesday to run night buses on four routes "

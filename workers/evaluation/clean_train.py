@@ -34,13 +34,8 @@ import orjson
 from workers.records import RawArticle
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
-from workers.stages.clean_features import (
-    GUARD,
-    article_sentence,
-    dense_figures,
-    teaser_heading,
-    without_memory,
-)
+from workers.stages.clean_features import without_memory
+from workers.stages.clean_guards import GUARD, article_sentence, dense_figures, teaser_heading
 from workers.stages.clean_model import LineModel, default_model_path
 
 SEED = 13

@@ -10,17 +10,23 @@ Steps, in order (docs/cleaning.md has the rationale):
 1. HTML (``text/html``): trafilatura extracts title, body (one paragraph per line), author and
    date, bounded in size and time (:mod:`workers.stages.clean_html`).
 2. ftfy mends mojibake and odd Unicode (curly quotes are kept as they are).
-3. Each non-empty line is a paragraph. Whitespace inside it is normalised; then it is dropped
-   when it is empty, boilerplate (pattern families), a dateline/crumb, or a repeat of an earlier
-   line (or, at least 8 words long, contained in another paragraph).
-4. Plain text without a title whose first line is a short headline sharing content words with
+3. Each non-empty line is a paragraph. Whitespace inside it is normalised; empty lines and
+   repeats of an earlier line (or, at least 8 words long, lines contained in another paragraph)
+   are dropped. The language is detected with py3langid on what is left.
+4. English text: each remaining line is judged on general evidence
+   (:mod:`~workers.stages.clean_features`) by the line model
+   (:mod:`~workers.stages.clean_model`), the edge-headline rule and a teaser-heading rule,
+   under the fail-safe of :mod:`~workers.stages.clean_guards` (figures, table rows, quotes,
+   lists and the article's own sentences are kept). Other languages get the phrase families.
+   With a per-source memory (:mod:`~workers.stages.clean_memory`) lines repeated across a
+   source's articles and other articles' titles are evidence too.
+5. Plain text without a title whose first line is a short headline sharing content words with
    the body: that line becomes the title (and leaves the body).
-5. English text: leading and trailing headline-shaped lines that share no content word with the
-   body are headlines of other stories and go.
-6. Paragraphs are joined with one blank line; the language is detected with py3langid.
+6. Paragraphs are joined with one blank line.
 
-Every removed line is listed in ``CleanedArticle.removed`` with its reason code. The rules are
-conservative: a junk line kept is better than an article sentence lost.
+Every removed line is listed in ``CleanedArticle.removed`` with its reason code;
+:meth:`Cleaner.clean_with_report` also returns a :class:`CleanReport` (extraction health).
+Removing article text is worse than keeping junk: when unsure, the line stays.
 """
 
 from __future__ import annotations
@@ -35,13 +41,11 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from workers.records import CleanedArticle, RawArticle, Rejected, RemovalReason, RemovedLine
 from workers.settings import Settings
-from workers.stages.clean_features import (
+from workers.stages.clean_features import article_features, content_stems
+from workers.stages.clean_guards import (
     GUARD,
-    LineView,
     Protection,
-    article_features,
     article_sentence,
-    content_stems,
     dense_figures,
     has_cue,
     protected,
@@ -51,6 +55,7 @@ from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, Htm
 from workers.stages.clean_memory import SourceMemory
 from workers.stages.clean_model import LineModel
 from workers.stages.clean_rules import LineRules, shares_word, word_index
+from workers.stages.clean_text import LineView
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _SPACES = re.compile(r"\s+")
