@@ -171,3 +171,16 @@ def test_article_sentence_with_cue_words_is_kept(cleaner: Cleaner) -> None:
            "The board said it would subscribe to a new ticketing system in the autumn."]
     out = _clean(cleaner, [*BODY[:2], *own, *BODY[2:]])
     assert out.removed == ()
+
+
+def test_clean_report_for_per_source_health(cleaner: Cleaner) -> None:
+    body = "\n\n".join([*BODY[:2], CALLS_TO_ACTION[0], *BODY[2:]])
+    out, report = cleaner.clean_with_report(
+        RawArticle(id="r", body=body, title=TITLE, source="gazette", language="de-DE"))
+    assert isinstance(out, CleanedArticle)
+    assert (report.source, report.lines_in, report.lines_removed) == ("gazette", 5, 1)
+    assert report.removed_share == pytest.approx(0.2) and not report.empty_body
+    assert (report.language_declared, report.language_detected) == ("de", "en")
+    assert report.language_mismatch is True
+    _, empty = cleaner.clean_with_report(RawArticle(id="e", body="Advertisement", source="g"))
+    assert empty.empty_body and empty.language_mismatch is None

@@ -54,6 +54,8 @@ from workers.stages.clean_guards import (
 from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, HtmlExtractor
 from workers.stages.clean_memory import SourceMemory
 from workers.stages.clean_model import LineModel
+from workers.stages.clean_report import CleanReport
+from workers.stages.clean_report import report as _report
 from workers.stages.clean_rules import LineRules, shares_word, word_index
 from workers.stages.clean_text import LineView
 
@@ -102,27 +104,6 @@ def _fix(text: str) -> str:
 
 def _key(text: str) -> str:
     return _KEY_JUNK.sub(" ", text.casefold()).strip()
-
-
-@dataclass(frozen=True, slots=True)
-class CleanReport:
-    """Extraction health of one article, for per-source metrics (not part of the record).
-
-    ``removed_share``: removed lines / non-empty input lines (0 when there were none);
-    ``empty_body``: nothing of an article was left (the article was rejected as
-    ``empty_after_cleaning``) or extraction found no text; ``language_mismatch``: the raw
-    record declared a language and the detected one differs (None when either is unknown).
-    """
-
-    source: str | None
-    lines_in: int
-    lines_removed: int
-    removed_share: float
-    empty_body: bool
-    language_declared: str | None
-    language_detected: str | None
-    language_mismatch: bool | None
-    extraction_failed: bool = False
 
 
 class Cleaner:
@@ -376,16 +357,6 @@ class Cleaner:
             return None, None
         lang, prob = self.langid.classify(sample)
         return str(lang), round(float(prob), 4)
-
-
-def _report(raw: RawArticle, lines_in: int, removed: int, language: str | None, *,
-            empty: bool, failed: bool = False) -> CleanReport:
-    declared = (raw.language or "").split("-")[0].lower() or None
-    mismatch = None if declared is None or language is None else declared != language
-    return CleanReport(source=raw.source, lines_in=lines_in, lines_removed=removed,
-                       removed_share=removed / lines_in if lines_in else 0.0, empty_body=empty,
-                       language_declared=declared, language_detected=language,
-                       language_mismatch=mismatch, extraction_failed=failed)
 
 
 def make_cleaner(settings: Settings, rules_path: Path | None = None,
