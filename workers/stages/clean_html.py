@@ -8,8 +8,12 @@ author and publish date. Hostile HTML must not stall a worker, so the work is bo
   than ``settings.html_timeout`` seconds (a thread cannot be interrupted inside lxml; a signal
   alarm only works on the main thread, and the Faust agent calls the cleaner from an executor).
 
-The helper process is started lazily on the first HTML page and reused; calls are serialised by
-a lock, so one cleaner extracts one page at a time.
+The helper process is started lazily on the first HTML page (or by :meth:`HtmlExtractor.check`
+at start-up) and reused; calls are serialised by a lock, so one cleaner extracts one page at a
+time. Before it reports "ready" the helper imports :data:`REQUIRED_MODULES` and extracts a probe
+page; when that fails, :class:`ExtractorUnavailable` names the missing module, the failure is
+remembered (no respawn per page) and every HTML article is dead-lettered ``extraction_failed``:
+never an article with empty text.
 """
 
 from __future__ import annotations
@@ -38,6 +42,39 @@ class ExtractionError(Exception):
     """The page could not be extracted (timeout, parser failure, nothing found)."""
 
 
+class ExtractorUnavailable(ExtractionError):
+    """The extractor itself cannot run (a missing module): no page can be extracted, so the
+    worker is not ready and every HTML article is dead-lettered ``extraction_failed``."""
+
+
+# Modules the helper process needs; trafilatura imports lxml.html.clean lazily, and with
+# lxml >= 5.2 that lives in the separate lxml_html_clean distribution.
+REQUIRED_MODULES = ("lxml", "lxml_html_clean", "trafilatura")
+_PROBE = ("<html><body><article><h1>Probe</h1><p>The extraction helper started and parsed this "
+          "probe page, which has one paragraph of plain text in it.</p></article></body></html>")
+
+
+def probe_extractor(required: tuple[str, ...] = REQUIRED_MODULES) -> str | None:
+    """In this process: None when extraction works, else what is missing or broken (a module
+    that cannot be imported is named; a probe page that yields no text is reported)."""
+    import importlib
+
+    for name in required:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing = exc.name or name
+            return (f"module {missing!r} cannot be imported ({exc}); install it: "
+                    f"pip install {missing.replace('_', '-')}")
+    try:
+        page = extract_in_process(_PROBE)
+    except Exception as exc:
+        return f"trafilatura fails on a probe page: {type(exc).__name__}: {exc}"[:300]
+    if page is None or "probe page" not in page.text:
+        return "trafilatura extracts no text from a probe page"
+    return None
+
+
 def extract_in_process(html: str) -> Extracted | None:
     """Run trafilatura on ``html`` in this process; None when it finds no main text."""
     import trafilatura
@@ -51,10 +88,13 @@ def extract_in_process(html: str) -> Extracted | None:
                      date=doc.date or None)
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, required: tuple[str, ...] = REQUIRED_MODULES) -> None:
     """Helper process loop: receive a page, send back ("ok", Extracted|None) or ("error", msg)."""
-    import trafilatura  # noqa: F401  (imported before "ready" so the first page is not slower)
-
+    # imports trafilatura before "ready", so the first page is not slower
+    problem = probe_extractor(required)
+    if problem is not None:
+        conn.send(("unavailable", problem))
+        return
     conn.send(("ready", None))
     while True:
         try:
@@ -71,13 +111,16 @@ def _serve(conn: Connection) -> None:
 class HtmlExtractor:
     """Extracts pages in a helper process with a size cap and a wall-clock limit."""
 
-    def __init__(self, max_bytes: int, timeout: float) -> None:
+    def __init__(self, max_bytes: int, timeout: float,
+                 required: tuple[str, ...] | None = None) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.required = REQUIRED_MODULES if required is None else required
         self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._unavailable: str | None = None  # a missing module: not retried until restart
 
     def cut(self, html: str) -> str:
         """The page cut to ``max_bytes`` of UTF-8 (never splitting a character)."""
@@ -109,28 +152,39 @@ class HtmlExtractor:
         result: Extracted = value
         return result
 
+    def check(self) -> None:
+        """Start the helper process now; raises :class:`ExtractorUnavailable` naming the
+        missing module when it cannot extract (for start-up and readiness checks)."""
+        with self._lock:
+            self._ensure_started()
+
     def close(self) -> None:
         """Stop the helper process (it is restarted on the next page)."""
         with self._lock:
             self._stop()
 
     def _ensure_started(self) -> Connection:
+        if self._unavailable is not None:
+            raise ExtractorUnavailable(self._unavailable)
         if self._proc is None or self._conn is None or not self._proc.is_alive():
             self._stop()
             parent, child = self._ctx.Pipe()
-            proc = self._ctx.Process(target=_serve, args=(child,), daemon=True,
+            proc = self._ctx.Process(target=_serve, args=(child, self.required), daemon=True,
                                      name="newsflow-html-extract")
             proc.start()
             child.close()
             self._proc, self._conn = proc, parent
             # start-up (interpreter + trafilatura import) is not the page's time budget
             try:
-                ready = parent.poll(_STARTUP_TIMEOUT) and parent.recv()[0] == "ready"
+                status, detail = parent.recv() if parent.poll(_STARTUP_TIMEOUT) else ("", None)
             except (EOFError, OSError):
-                ready = False
-            if not ready:
+                status, detail = "", None
+            if status != "ready":
                 self._stop()
-                raise ExtractionError("the extraction process did not start")
+                if status == "unavailable":
+                    self._unavailable = str(detail)
+                    raise ExtractorUnavailable(self._unavailable)
+                raise ExtractorUnavailable("the extraction process did not start")
         return self._conn
 
     def _stop(self) -> None:

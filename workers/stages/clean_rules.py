@@ -100,6 +100,29 @@ class LineRules:
             return "boilerplate"
         return None
 
+    def family_hit(self, line: str) -> str | None:
+        """The name of the first phrase family matching ``line`` ("dateline", "crumb" for the
+        two shape rules), or None; a feature of the line model, not a decision."""
+        words = len(line.split())
+        low = line.lower()
+        for fam in self.families:
+            if words > fam.max_words or (fam.triggers and not any(t in low for t in fam.triggers)):
+                continue
+            if fam.pattern.search(line):
+                return fam.name
+        if self.is_dateline(line):
+            return "dateline"
+        if self.is_crumb(line):
+            return "crumb"
+        return None
+
+    def family_reason(self, name: str) -> RemovalReason:
+        """The audit-trail reason of a family named by :meth:`family_hit`."""
+        for fam in self.families:
+            if fam.name == name:
+                return fam.reason
+        return "dateline" if name == "dateline" else "boilerplate"
+
     def is_dateline(self, line: str) -> bool:
         """A publication stamp: only dates, times and date words, with "updated", "ago", ..."""
         tokens = _TOKEN.findall(line.lower())

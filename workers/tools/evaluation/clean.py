@@ -14,6 +14,17 @@ goes through the same :class:`~workers.stages.clean.Cleaner` the pipeline runs. 
 
 The worst articles (lowest token F1) are listed with what was missed and what was wrongly
 removed. ``out`` writes each record's output as ``{"id","text"}``.
+
+The file is read as one stream per ``source`` (field of the record, default ``dev``) with a
+fresh per-source memory, as the worker sees a source's articles one after the other.
+
+In the same run, unless ``loko=False``, the leave-one-kind-out estimate of
+:mod:`workers.tools.evaluation.clean_train` is printed next to the ordinary scores: per junk kind, a
+model fitted without that kind's lines and phrase families, scored out of fold.
+
+When the file has HTML records and the extractor cannot start, or any HTML record fails because
+the extractor is unavailable, :class:`~workers.stages.clean_html.ExtractorUnavailable` is raised
+(the command exits non-zero) instead of scoring empty texts.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from rich.table import Table
 from workers.records import CleanedArticle, RawArticle
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
+from workers.stages.clean_html import ExtractorUnavailable
 
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"',
                          "„": '"', "‟": '"'})
@@ -78,19 +90,29 @@ def _totals(scores: list[dict[str, Any]]) -> dict[str, float]:
             "token_recall": tr, "token_f1": _f1(tp, tr)}
 
 
-def eval_clean(path: Path, settings: Settings, out: Path | None = None, worst: int = 10) -> dict:
-    """Score the cleaning stage on ``path``; print a table and return the metrics."""
+def eval_clean(path: Path, settings: Settings, out: Path | None = None, worst: int = 10,
+               loko: bool = True) -> dict:
+    """Score the cleaning stage on ``path``; print a table and return the metrics.
+
+    Raises :class:`ExtractorUnavailable` when HTML records cannot be extracted at all.
+    """
     rows = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-    cleaner = make_cleaner(settings)
+    cleaner = make_cleaner(settings, memory_store={})
     scores: list[dict[str, Any]] = []
     outputs: list[dict[str, str]] = []
     rejected: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
+    unavailable: list[str] = []
     try:
+        if any(row.get("content_type") == "text/html" for row in rows):
+            cleaner.check_ready()  # raises ExtractorUnavailable, naming the missing module
         for row in track(rows, description=f"cleaning {path.name}"):
             raw = RawArticle(id=row["id"], body=row["raw"], title=row.get("title"),
-                             content_type=row.get("content_type", "text/plain"))
-            result = cleaner.clean(raw)
+                             content_type=row.get("content_type", "text/plain"),
+                             source=row.get("source") or "dev")
+            result, report = cleaner.clean_with_report(raw)
+            if report.extraction_failed and "unavailable" in getattr(result, "detail", ""):
+                unavailable.append(getattr(result, "detail", ""))
             if isinstance(result, CleanedArticle):
                 text, removed = result.text, [r.text for r in result.removed]
                 reasons.update(r.reason for r in result.removed)
@@ -101,6 +123,9 @@ def eval_clean(path: Path, settings: Settings, out: Path | None = None, worst: i
             outputs.append({"id": row["id"], "text": text})
     finally:
         cleaner.close()
+    if unavailable:
+        raise ExtractorUnavailable(f"{len(unavailable)} HTML records not extracted: "
+                                   f"{unavailable[0]}")
     if out is not None:
         out.write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in outputs))
 
@@ -115,7 +140,24 @@ def eval_clean(path: Path, settings: Settings, out: Path | None = None, worst: i
     metrics["worst"] = [{k: s[k] for k in ("id", "token_f1", "missed", "wrong")}
                         for s in ranked[:worst]]
     _print(metrics)
+    if loko and all(row.get("content_type", "text/plain") == "text/plain" for row in rows):
+        from workers.tools.evaluation.clean_train import build_dataset, leave_one_kind_out
+
+        metrics["leave_one_kind_out"] = leave_one_kind_out(build_dataset(path, settings))
+        _print_loko(metrics["leave_one_kind_out"])
     return metrics
+
+
+def _print_loko(m: dict[str, Any]) -> None:
+    table = Table(title="leave-one-kind-out (model fitted without the kind's lines and phrase "
+                  "families, 5 article folds)")
+    for col in ("kind", "junk lines", "removal precision", "recall on kind"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    for kind, k in m["kinds"].items():
+        table.add_row(kind, str(k["lines"]), f"{k['precision']:.4f}", f"{k['recall']:.4f}")
+    table.add_row("pooled", str(sum(k["lines"] for k in m["kinds"].values())),
+                  f"{m['precision']:.4f}", f"{m['recall']:.4f}")
+    Console().print(table)
 
 
 def _print(m: dict[str, Any]) -> None:
@@ -143,5 +185,9 @@ if __name__ == "__main__":
     import sys
 
     settings = Settings()
-    eval_clean(Path(sys.argv[1]) if len(sys.argv) > 1 else
-               settings.shared_data_dir / "cleaning-dev.jsonl", settings)
+    try:
+        eval_clean(Path(sys.argv[1]) if len(sys.argv) > 1 else
+                   settings.shared_data_dir / "cleaning-dev.jsonl", settings)
+    except ExtractorUnavailable as exc:
+        print(f"error: HTML extraction unavailable: {exc}", file=sys.stderr)
+        sys.exit(2)
