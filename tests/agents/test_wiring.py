@@ -56,6 +56,7 @@ def wired() -> tuple[Newsflow, Recorder, FakePool]:
         sink=recorder,
         dedup_state={},
         story_state=({}, {}, {}),
+        clean_state={},
     )
     newsflow.app.finalize()
     newsflow.app.conf.store = "memory://"
@@ -196,3 +197,53 @@ async def test_story_agent_assigns_stories_and_joins_duplicates(wired) -> None: 
     last = [d for d in stories if d["story_id"] == enriched["q1"]["story_id"]][-1]
     assert (last["article_count"], last["duplicate_count"]) == (2, 1)
     assert [d["reason"] for d in recorder.on("deadletter")] == ["invalid_json"]
+
+
+async def test_missing_extractor_module_means_not_ready_and_extraction_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workers.stages import clean_html
+
+    missing = "newsflow_no_such_module"
+    monkeypatch.setattr(clean_html, "REQUIRED_MODULES", ("trafilatura", missing))
+    recorder = Recorder()
+    newsflow = create_app(
+        Settings(app_id="agents-extractor"),
+        metrics=Metrics(),
+        tag_pool=FakePool(),
+        sink=recorder,
+        dedup_state={},
+        story_state=({}, {}, {}),
+        clean_state={},
+    )
+    newsflow.app.finalize()
+    # Everything else ready: partitions assigned (no consumer to ask here), the broker up.
+    from workers.stream import consumer_view
+
+    monkeypatch.setattr(consumer_view, "active_assignment", lambda app: set())
+    newsflow.assigned = True
+    try:
+        await newsflow._start_pool()
+        state = newsflow.readiness()
+        assert state["partitions_assigned"] and state["model_loaded"] and state["broker_reachable"]
+        assert state["ready"] is False and missing in state["html_extractor"]  # -> 503
+        page = "<html><body><article><p>The ferry sails hourly.</p></article></body></html>"
+        async with newsflow.agents["clean"].test_context() as agent:
+            await agent.put(raw("h1", body=page, content_type="text/html"), key=b"h1")
+            await agent.put(raw("p1"), key=b"p1")
+        assert [(d["id"], d["reason"]) for d in recorder.on("deadletter")] == [
+            ("h1", "extraction_failed")
+        ]
+        assert [d["id"] for d in recorder.on("cleaned")] == ["p1"]  # text needs no extractor
+    finally:
+        newsflow.close_pool()
+        newsflow.cleaner.close()
+
+
+async def test_clean_memory_writes_reach_the_table_in_the_event(wired) -> None:  # type: ignore[no-untyped-def]
+    newsflow, _, _ = wired
+    async with newsflow.agents["clean"].test_context() as agent:
+        await agent.put(raw("m1", source="example.org"), key=b"m1")
+    table = newsflow.clean_memory.table  # the dict standing in for the Faust table
+    assert any(key.endswith(":example.org") for key in table), table.keys()
+    assert newsflow.clean_memory.flush() == 0  # nothing left pending after the event

@@ -33,6 +33,7 @@ from workers.stages.entities import model_identity
 from workers.stages.stories import make_story_clusterer
 from workers.stream import consumer_view
 from workers.stream.agents import Handlers, Sink, Source, TagPoolLike
+from workers.stream.buffered import BufferedTable
 from workers.stream.faustfix import serialise_seeks
 from workers.stream.progress import ProgressWatchdog
 from workers.stream.shutdown import ShutdownWatchdog
@@ -82,10 +83,11 @@ class Newsflow:
         sink: Sink | None = None,
         dedup_state: MutableMapping[str, bytes] | None = None,
         story_state: tuple[MutableMapping[str, bytes], ...] | None = None,
+        clean_state: MutableMapping[str, bytes] | None = None,
     ) -> None:
         """``sink``, ``dedup_state`` and ``story_state`` (stories, articles, parked duplicate
-        notices) replace the Kafka topics and the Faust tables in the agent tests (Faust's
-        ``test_context()`` has no broker)."""
+        notices) and ``clean_state`` replace the Kafka topics and the Faust tables in the agent
+        tests (Faust's ``test_context()`` has no broker)."""
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.codec = Codec(
@@ -93,7 +95,9 @@ class Newsflow:
             max_message_bytes=settings.max_message_bytes,
             deadletter_keep_bytes=settings.deadletter_keep_bytes,
         )
-        self.cleaner = make_cleaner(settings)
+        self._clean_table: MutableMapping[str, bytes] | None = clean_state
+        self.clean_memory: BufferedTable | None = None
+        self.extractor_problem: str | None = None  # set at start-up (workers/stages/clean_html.py)
         self.deduplicator = make_deduplicator(settings)
         self._tag_pool = tag_pool
         self._pool_ready = asyncio.Event() if tag_pool is None else None
@@ -147,6 +151,13 @@ class Newsflow:
             for key, name in settings.topic_names().items()
         }
         # Durable dedup state; its changelog topic restores it after a restart or rebalance.
+        # The cleaning stage's per-source memory of recent lines and titles (clean_memory.py).
+        if self._clean_table is None:
+            self._clean_table = self.app.Table(
+                "clean-memory", partitions=settings.partitions_raw, key_type=str, value_type=bytes
+            )
+        self.clean_memory = BufferedTable(self._clean_table)
+        self.cleaner = make_cleaner(settings, memory_store=self.clean_memory)
         self.dedup_table = self.app.Table(
             "dedup-state",
             partitions=settings.partitions_cleaned,
@@ -233,6 +244,8 @@ class Newsflow:
             async for event in stream.events():
                 self.progress.begin("clean")
                 await handlers.on_raw(event.value, _source(event))
+                assert self.clean_memory is not None
+                self.clean_memory.flush()  # in this event: its changelog partition
                 await self._delivered()
                 self.progress.processed(agent="clean")
 
@@ -408,6 +421,14 @@ class Newsflow:
             log.info("stories: %d cold stories expired", dropped)
 
     async def _start_pool(self) -> None:
+        # An HTML extractor that cannot start (a missing module) makes the worker not ready;
+        # its HTML articles are dead-lettered extraction_failed, never sent on empty.
+        loop = asyncio.get_running_loop()
+        self.extractor_problem = await loop.run_in_executor(
+            self.html_executor, self.cleaner.readiness_problem
+        )
+        if self.extractor_problem is not None:
+            log.error("%s; /health/ready fails until it is fixed", self.extractor_problem)
         self.metrics.set_build_info(self.settings.spacy_model)
         self.metrics.initialise_labels()
         if self._tag_pool is None:
@@ -439,7 +460,13 @@ class Newsflow:
         started = self.app.producer and self.assigned  # else Faust has no consumer to ask yet
         assignment = consumer_view.active_assignment(self.app) if started else set()
         return {
-            "ready": bool(self.assigned and self.model_ready and self.broker_up),
+            "ready": bool(
+                self.assigned
+                and self.model_ready
+                and self.broker_up
+                and self.extractor_problem is None
+            ),
+            "html_extractor": self.extractor_problem or "ok",
             "broker_reachable": self.broker_up,
             # Reported, not part of "ready": Faust restores tables from their changelogs after
             # every rebalance, briefly; the progress watchdog catches one that never ends.

@@ -29,7 +29,11 @@ bench_app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(eval_app, name="eval")
+train_app = typer.Typer(
+    help="Retrain a learned part from the shared data (fixed seeds).", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
+app.add_typer(train_app, name="train")
 console = Console(stderr=False)
 
 
@@ -208,9 +212,10 @@ def config(markdown: bool = typer.Option(False, help="Print the README's table."
 
 def _register_optional() -> None:
     """eval/bench commands live with their stages; register those that exist."""
-    from workers.tools import commands
+    from workers.tools import commands, commands_models
 
     commands.register(eval_app, bench_app, _settings, console)
+    commands_models.register(eval_app, bench_app, train_app, _settings, console)
 
 
 def main() -> None:
