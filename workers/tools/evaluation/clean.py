@@ -29,8 +29,6 @@ the extractor is unavailable, :class:`~workers.stages.clean_html.ExtractorUnavai
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -44,20 +42,7 @@ from workers.records import CleanedArticle, RawArticle
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.clean_html import ExtractorUnavailable
-
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"',
-                         "„": '"', "‟": '"'})
-_SPACES = re.compile(r"\s+")
-_TOKENS = re.compile(r"\w+")
-
-
-def norm_line(line: str) -> str:
-    """A line as the scoring conventions compare it."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", line).translate(_QUOTES)).strip()
-
-
-def tokens(text: str) -> Counter[str]:
-    return Counter(_TOKENS.findall(norm_line(text).lower()))
+from workers.tools.evaluation.lines import norm_line, tokens
 
 
 def _f1(p: float, r: float) -> float:

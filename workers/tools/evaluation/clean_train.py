@@ -89,7 +89,7 @@ class Dataset:
 
 
 def build_dataset(path: Path, settings: Settings) -> Dataset:
-    from workers.tools.evaluation.clean import norm_line  # the scoring conventions of the eval
+    from workers.tools.evaluation.lines import norm_line  # the eval's scoring conventions
 
     rows = [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
     cleaner = make_cleaner(settings, memory_store={})
