@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
-from workers.stages.stories_score import Side, StoryModel, features, split_groups
+from workers.stages.stories_score import Side, StoryModel, features, make_side
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
     DocFreq,
@@ -68,7 +68,9 @@ class StoryConfig:
     centroid_terms: int = 300
     index_terms: int = 30
     query_terms: int = 20
-    max_candidates: int = 40
+    index_entities: int = 10
+    max_candidates: int = 8
+    max_postings: int = 5000
     top_entities: int = 5
     recent_members: int = 8
     member_terms: int = 40
@@ -119,26 +121,34 @@ class StoryClusterer:
         vector = self.df.weigh(counts)
         ent_vector = self.df.weigh(ents, sublinear=False)
         other, years = numbers(self.hasher, article.title, article.text)
-        side = Side(vector, self.df.weigh(title), ent_vector, split_groups(ent_vector, groups),
-                    1.0, self.df.weigh(other), self.df.weigh(years))
+        side = make_side(vector, self.df.weigh(title), ent_vector, groups, self.df.weigh(other),
+                         self.df.weigh(years), unit=True)
         return Prepared(side, groups, terms)
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
-        """Live stories sharing a heavy term or an entity with the article, with features."""
+        """Live stories sharing heavy terms or entities with the article, with pair features.
+
+        Stories are ranked by the summed article weight of the shared index terms (terms listed
+        for more than ``max_postings`` stories are too common to help and are skipped); the
+        ``max_candidates`` best get the full features.
+        """
         cfg = self.config
-        hits: dict[str, int] = {}
-        for term in (*heaviest(prepared.side.text, cfg.query_terms), *prepared.side.ents):
-            for sid in self.index.get(term, ()):
-                hits[sid] = hits.get(sid, 0) + 1
-        if len(hits) > cfg.max_candidates:
-            ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:cfg.max_candidates]
-            hits = dict(ranked)
+        side = prepared.side
+        hits: dict[str, float] = {}
+        query = [(t, side.text[t]) for t in heaviest(side.text, cfg.query_terms)]
+        for term, weight in (*query, *side.ents.items()):
+            listed = self.index.get(term)
+            if not listed or len(listed) > cfg.max_postings:
+                continue
+            for sid in listed:
+                hits[sid] = hits.get(sid, 0.0) + weight
+        ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:cfg.max_candidates]
         out = []
-        for sid in sorted(hits):
+        for sid, _ in ranked:
             story = self.stories[sid]
             if now - story.last_seen > cfg.quiet_period:
                 continue  # cold: a similar event after a quiet period is a new story
-            out.append((story, features(prepared.side, self._side(story))))
+            out.append((story, features(side, self._side(story))))
         return out
 
     def choose(self, scored: list[tuple[Story, list[float]]]) -> tuple[Story | None, float]:
@@ -205,9 +215,12 @@ class StoryClusterer:
 
     @staticmethod
     def _side(story: Story) -> Side:
-        return Side(story.centroid, story.titles, story.entities,
-                    split_groups(story.entities, story.groups), story.centroid_norm,
-                    story.numbers, story.years, story.count, tuple(story.recent))
+        """The story's normalised vectors, cached until the story changes."""
+        if story.side is None:
+            story.side = make_side(story.centroid, story.titles, story.entities, story.groups,
+                                   story.numbers, story.years, story.count,
+                                   tuple(story.recent))
+        return story.side
 
     def _absorb(self, story: Story, article: StoryArticle, prepared: Prepared,
                 score: float) -> None:
@@ -230,7 +243,7 @@ class StoryClusterer:
         story.groups.update(prepared.groups)
         story.names = {t: n for t, n in story.names.items() if t in story.entities}
         story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
-        story.refresh_norms()
+        story.side = None
         story.count += 1
         story.recent = [*story.recent[-(cfg.recent_members - 1):],
                         {t: round(v, 4) for t, v in top(side.text, cfg.member_terms).items()}]
@@ -246,7 +259,9 @@ class StoryClusterer:
         heapq.heappush(self._cold, (story.last_seen, story.story_id))
 
     def _reindex(self, story: Story) -> None:
-        terms = frozenset((*heaviest(story.centroid, self.config.index_terms), *story.entities))
+        cfg = self.config
+        terms = frozenset((*heaviest(story.centroid, cfg.index_terms),
+                           *heaviest(story.entities, cfg.index_entities)))
         for term in story.indexed - terms:
             listed = self.index.get(term)
             if listed is not None:
