@@ -65,7 +65,8 @@ class StoryConfig:
     threshold: float = 0.12
     quiet_period: float = 3 * DAY  # seconds
     title_weight: int = 2
-    centroid_terms: int = 300
+    centroid_terms: int = 300  # heaviest terms kept of a story's text centroid
+    profile_terms: int = 300  # ... of its title, number, year and entity profiles
     index_terms: int = 30
     query_terms: int = 20
     index_entities: int = 10
@@ -229,13 +230,13 @@ class StoryClusterer:
         add_into(story.centroid, side.text)
         story.centroid = top(story.centroid, cfg.centroid_terms)
         add_into(story.titles, side.title)
-        story.titles = top(story.titles, cfg.centroid_terms)
+        story.titles = top(story.titles, cfg.profile_terms)
         add_into(story.numbers, side.numbers)
-        story.numbers = top(story.numbers, cfg.centroid_terms)
+        story.numbers = top(story.numbers, cfg.profile_terms)
         add_into(story.years, side.years)
-        story.years = top(story.years, cfg.centroid_terms)
+        story.years = top(story.years, cfg.profile_terms)
         add_into(story.entities, side.ents)
-        story.entities = top(story.entities, cfg.centroid_terms)
+        story.entities = top(story.entities, cfg.profile_terms)
         for name, qid, label, _ in article.entities:
             term = self.hasher("\x01" + entity_key(name, qid, label))
             if term in story.entities and term not in story.names:
