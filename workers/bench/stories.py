@@ -1,11 +1,11 @@
 """Story clustering benchmark: decision throughput with a full window, state size, rebuild time.
 
-The window is synthesised from ``news-dev.jsonl``: each synthetic article takes three
-paragraphs of different real articles and a unique tag word (so that it is not a copy and forms
-or joins stories roughly as real traffic would: most start a story, some join one). Entities are
-taken from a small fixed pool per source article (no tagger in the loop: the benchmark measures
-the decision, not NER). The clock advances ``step`` seconds per article so that the whole window
-stays inside the quiet period.
+The window is synthesised from ``news-dev.jsonl`` (see :func:`synthetic`): events of three
+reports each, built from real articles with about half of their words made event-specific, so
+that reports of one event join and events drawn from the same real article are related but
+distinct. Entities are three made-up names per event (no tagger in the loop: the benchmark
+measures the decision, not NER). The clock advances ``step`` seconds per article so that the
+whole window stays inside the quiet period.
 
 Figures: decisions per second while filling the window and over the last ``measure`` articles
 (window full), bytes per article of both mappings, and the seconds ``rebuild()`` takes to
@@ -20,6 +20,7 @@ import argparse
 import json
 import random
 import time
+import zlib
 from pathlib import Path
 
 from workers.records import StoryArticle
@@ -29,17 +30,32 @@ from workers.stages.stories import make_story_clusterer
 _LABELS = ("PERSON", "ORG", "GPE")
 
 
-def synthetic(path: Path, n: int, step: float, seed: int = 0) -> list[StoryArticle]:
+def synthetic(path: Path, n: int, step: float, per_event: int = 3,
+              seed: int = 0) -> list[StoryArticle]:
+    """``n`` articles, ``per_event`` reports per synthetic event.
+
+    An event takes a real article and gives about half of its words an event-specific suffix
+    (so events drawn from the same real article are related, not identical); each report keeps
+    a random three quarters of the event's paragraphs.
+    """
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    paragraphs = [[p for p in r["body"].split("\n\n") if p.strip()] for r in rows]
     rng = random.Random(seed)
-    out = []
+    out: list[StoryArticle] = []
+    event_paragraphs: list[str] = []
+    title = ""
+    ents: tuple = ()
     for i in range(n):
-        picks = [rng.randrange(len(rows)) for _ in range(3)]
-        text = "\n\n".join(rng.choice(paragraphs[k]) for k in picks) + f"\n\nTag w{i:07d}."
-        ents = tuple((f"Entity {k} {j}", None, _LABELS[j % 3], 0.3) for k in picks[:2]
-                     for j in range(2))
-        out.append(StoryArticle(id=f"bench-{i}", text=text, title=rows[picks[0]]["title"],
+        event = i // per_event
+        if i % per_event == 0:
+            base = rows[rng.randrange(len(rows))]
+            mark = f"q{event:x}"
+            marked = " ".join(w + mark if zlib.crc32(f"{w}{event}".encode()) % 2 else w
+                              for w in f"{base['title']}\n\n{base['body']}".split(" "))
+            title, _, body = marked.partition("\n\n")
+            event_paragraphs = [p for p in body.split("\n\n") if p.strip()]
+            ents = tuple((f"Entity {event} {j}", None, _LABELS[j % 3], 0.3) for j in range(3))
+        keep = [p for p in event_paragraphs if rng.random() < 0.75] or event_paragraphs[:1]
+        out.append(StoryArticle(id=f"bench-{i}", text="\n\n".join(keep), title=title,
                                 time=1_700_000_000.0 + i * step, source=f"src{i % 20}",
                                 entities=ents))
     return out
@@ -68,6 +84,7 @@ def bench(settings: Settings, window: int, measure: int) -> dict[str, float]:
     return {
         "window_articles": window,
         "stories": len(stories),
+        "words_per_article": round(sum(len(a.text.split()) for a in articles) / len(articles)),
         "new_story_share": round(new / window, 3),
         "fill_decisions_per_s": round(window / fill),
         "full_window_decisions_per_s": round(measure / full),
