@@ -71,7 +71,7 @@ class StoryConfig:
     query_terms: int = 20
     index_entities: int = 10
     max_candidates: int = 8
-    max_postings: int = 5000
+    max_postings: int = 300
     top_entities: int = 5
     recent_members: int = 8
     member_terms: int = 40
