@@ -25,11 +25,19 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
-from workers.stages.stories_score import Side, StoryModel, features, make_side
+from workers.stages.stories_index import StoryIndex
+from workers.stages.stories_score import (
+    DAY,
+    Prepared,
+    Side,
+    StoryConfig,
+    StoryModel,
+    features,
+    make_side,
+)
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
     DocFreq,
@@ -45,37 +53,6 @@ from workers.stages.stories_text import (
 
 if TYPE_CHECKING:
     from workers.settings import Settings
-
-DAY = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """An article's vectors (``Side``), entity groups, and the terms it adds to the DF."""
-
-    side: Side
-    groups: dict[int, str]
-    terms: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StoryConfig:
-    """Tuning of the clusterer; the first two come from settings, the rest are fixed sizes."""
-
-    threshold: float = 0.12
-    quiet_period: float = 3 * DAY  # seconds
-    title_weight: int = 2
-    centroid_terms: int = 300  # heaviest terms kept of a story's text centroid
-    profile_terms: int = 300  # ... of its title, number, year and entity profiles
-    index_terms: int = 30
-    query_terms: int = 20
-    index_entities: int = 10
-    max_candidates: int = 8
-    max_postings: int = 300
-    top_entities: int = 5
-    recent_members: int = 8
-    member_terms: int = 40
-
 
 def story_id_for(article_id: str) -> str:
     """A story's id: derived from its first article's id, so replays give the same ids."""
@@ -95,7 +72,7 @@ class StoryClusterer:
         self.hasher = Hasher()
         self.df = DocFreq()
         self.stories: dict[str, Story] = {}
-        self.index: dict[int, set[str]] = {}
+        self.index = self._new_index()
         self.members: dict[str, list[str]] = {}
         self._cold: list[tuple[float, str]] = []  # (last_seen, story id), a lazy min-heap
         self.rebuild()
@@ -135,17 +112,9 @@ class StoryClusterer:
         """
         cfg = self.config
         side = prepared.side
-        hits: dict[str, float] = {}
         query = [(t, side.text[t]) for t in heaviest(side.text, cfg.query_terms)]
-        for term, weight in (*query, *side.ents.items()):
-            listed = self.index.get(term)
-            if not listed or len(listed) > cfg.max_postings:
-                continue
-            for sid in listed:
-                hits[sid] = hits.get(sid, 0.0) + weight
-        ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:cfg.max_candidates]
         out = []
-        for sid, _ in ranked:
+        for sid in self.index.ranked((*query, *side.ents.items()), cfg.max_candidates):
             story = self.stories[sid]
             if now - story.last_seen > cfg.quiet_period:
                 continue  # cold: a similar event after a quiet period is a new story
@@ -252,26 +221,12 @@ class StoryClusterer:
         if score > story.title_score:
             story.title, story.title_score = article.title, score
         self._touch(story, article.time)
-        self._reindex(story)
+        self.index.update(story)
 
     def _touch(self, story: Story, time: float) -> None:
         story.first_seen = min(story.first_seen, time)
         story.last_seen = max(story.last_seen, time)
         heapq.heappush(self._cold, (story.last_seen, story.story_id))
-
-    def _reindex(self, story: Story) -> None:
-        cfg = self.config
-        terms = frozenset((*heaviest(story.centroid, cfg.index_terms),
-                           *heaviest(story.entities, cfg.index_entities)))
-        for term in story.indexed - terms:
-            listed = self.index.get(term)
-            if listed is not None:
-                listed.discard(story.story_id)
-                if not listed:
-                    del self.index[term]
-        for term in terms - story.indexed:
-            self.index.setdefault(term, set()).add(story.story_id)
-        story.indexed = terms
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -290,12 +245,7 @@ class StoryClusterer:
 
     def _drop(self, story: Story) -> None:
         sid = story.story_id
-        for term in story.indexed:
-            listed = self.index.get(term)
-            if listed is not None:
-                listed.discard(sid)
-                if not listed:
-                    del self.index[term]
+        self.index.remove(story)
         for article_id in self.members.pop(sid, []):
             value = self.article_state.pop(article_id, None)
             if value is not None:
@@ -308,12 +258,13 @@ class StoryClusterer:
     def rebuild(self) -> None:
         """Reconstruct stories, index, members and document frequencies from the mappings."""
         self.df = DocFreq()
-        self.stories, self.index, self.members, self._cold = {}, {}, {}, []
+        self.stories, self.members, self._cold = {}, {}, []
+        self.index = self._new_index()
         for sid, value in self.story_state.items():
             story = Story.unpack(sid, value)
             self.stories[sid] = story
             self.members[sid] = []
-            self._reindex(story)
+            self.index.update(story)
             self._cold.append((story.last_seen, sid))
         heapq.heapify(self._cold)
         orphans = []
@@ -327,6 +278,10 @@ class StoryClusterer:
                 self.df.add(entry.terms)
         for article_id in orphans:
             del self.article_state[article_id]
+
+    def _new_index(self) -> StoryIndex:
+        cfg = self.config
+        return StoryIndex(cfg.index_terms, cfg.index_entities, cfg.max_postings)
 
     def __len__(self) -> int:
         return len(self.stories)

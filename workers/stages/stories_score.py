@@ -29,6 +29,7 @@ GROUPS = ("P", "L", "O")
 FEATURES = ("text", "ents", *(f"{g}{k}" for g in GROUPS for k in ("cos", "apart")), "title",
             "num", "numapart", "year", "yearapart", "size",
             "member")
+DAY = 86_400.0
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "story_model.json"
 
 
@@ -113,3 +114,31 @@ class StoryModel:
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path}: features {data['features']} != {FEATURES}; retrain it")
         return cls(tuple(data["weights"]), float(data["bias"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An article's vectors (``Side``), entity groups, and the terms it adds to the DF."""
+
+    side: Side
+    groups: dict[int, str]
+    terms: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryConfig:
+    """Tuning of the clusterer; the first two come from settings, the rest are fixed sizes."""
+
+    threshold: float = 0.12
+    quiet_period: float = 3 * DAY  # seconds
+    title_weight: int = 2
+    centroid_terms: int = 300  # heaviest terms kept of a story's text centroid
+    profile_terms: int = 300  # ... of its title, number, year and entity profiles
+    index_terms: int = 30
+    query_terms: int = 20
+    index_entities: int = 10
+    max_candidates: int = 8
+    max_postings: int = 300
+    top_entities: int = 5
+    recent_members: int = 8
+    member_terms: int = 40
