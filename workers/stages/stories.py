@@ -25,11 +25,19 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
-from workers.stages.stories_score import Side, StoryModel, features, split_groups
+from workers.stages.stories_index import StoryIndex
+from workers.stages.stories_score import (
+    DAY,
+    Prepared,
+    Side,
+    StoryConfig,
+    StoryModel,
+    features,
+    make_side,
+)
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
     DocFreq,
@@ -45,34 +53,6 @@ from workers.stages.stories_text import (
 
 if TYPE_CHECKING:
     from workers.settings import Settings
-
-DAY = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """An article's vectors (``Side``), entity groups, and the terms it adds to the DF."""
-
-    side: Side
-    groups: dict[int, str]
-    terms: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StoryConfig:
-    """Tuning of the clusterer; the first two come from settings, the rest are fixed sizes."""
-
-    threshold: float = 0.12
-    quiet_period: float = 3 * DAY  # seconds
-    title_weight: int = 2
-    centroid_terms: int = 300
-    index_terms: int = 30
-    query_terms: int = 20
-    max_candidates: int = 40
-    top_entities: int = 5
-    recent_members: int = 8
-    member_terms: int = 40
-
 
 def story_id_for(article_id: str) -> str:
     """A story's id: derived from its first article's id, so replays give the same ids."""
@@ -92,7 +72,7 @@ class StoryClusterer:
         self.hasher = Hasher()
         self.df = DocFreq()
         self.stories: dict[str, Story] = {}
-        self.index: dict[int, set[str]] = {}
+        self.index = self._new_index()
         self.members: dict[str, list[str]] = {}
         self._cold: list[tuple[float, str]] = []  # (last_seen, story id), a lazy min-heap
         self.rebuild()
@@ -119,26 +99,26 @@ class StoryClusterer:
         vector = self.df.weigh(counts)
         ent_vector = self.df.weigh(ents, sublinear=False)
         other, years = numbers(self.hasher, article.title, article.text)
-        side = Side(vector, self.df.weigh(title), ent_vector, split_groups(ent_vector, groups),
-                    1.0, self.df.weigh(other), self.df.weigh(years))
+        side = make_side(vector, self.df.weigh(title), ent_vector, groups, self.df.weigh(other),
+                         self.df.weigh(years), unit=True)
         return Prepared(side, groups, terms)
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
-        """Live stories sharing a heavy term or an entity with the article, with features."""
+        """Live stories sharing heavy terms or entities with the article, with pair features.
+
+        Stories are ranked by the summed article weight of the shared index terms (terms listed
+        for more than ``max_postings`` stories are too common to help and are skipped); the
+        ``max_candidates`` best get the full features.
+        """
         cfg = self.config
-        hits: dict[str, int] = {}
-        for term in (*heaviest(prepared.side.text, cfg.query_terms), *prepared.side.ents):
-            for sid in self.index.get(term, ()):
-                hits[sid] = hits.get(sid, 0) + 1
-        if len(hits) > cfg.max_candidates:
-            ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:cfg.max_candidates]
-            hits = dict(ranked)
+        side = prepared.side
+        query = [(t, side.text[t]) for t in heaviest(side.text, cfg.query_terms)]
         out = []
-        for sid in sorted(hits):
+        for sid in self.index.ranked((*query, *side.ents.items()), cfg.max_candidates):
             story = self.stories[sid]
             if now - story.last_seen > cfg.quiet_period:
                 continue  # cold: a similar event after a quiet period is a new story
-            out.append((story, features(prepared.side, self._side(story))))
+            out.append((story, features(side, self._side(story))))
         return out
 
     def choose(self, scored: list[tuple[Story, list[float]]]) -> tuple[Story | None, float]:
@@ -205,9 +185,12 @@ class StoryClusterer:
 
     @staticmethod
     def _side(story: Story) -> Side:
-        return Side(story.centroid, story.titles, story.entities,
-                    split_groups(story.entities, story.groups), story.centroid_norm,
-                    story.numbers, story.years, story.count, tuple(story.recent))
+        """The story's normalised vectors, cached until the story changes."""
+        if story.side is None:
+            story.side = make_side(story.centroid, story.titles, story.entities, story.groups,
+                                   story.numbers, story.years, story.count,
+                                   tuple(story.recent))
+        return story.side
 
     def _absorb(self, story: Story, article: StoryArticle, prepared: Prepared,
                 score: float) -> None:
@@ -216,13 +199,13 @@ class StoryClusterer:
         add_into(story.centroid, side.text)
         story.centroid = top(story.centroid, cfg.centroid_terms)
         add_into(story.titles, side.title)
-        story.titles = top(story.titles, cfg.centroid_terms)
+        story.titles = top(story.titles, cfg.profile_terms)
         add_into(story.numbers, side.numbers)
-        story.numbers = top(story.numbers, cfg.centroid_terms)
+        story.numbers = top(story.numbers, cfg.profile_terms)
         add_into(story.years, side.years)
-        story.years = top(story.years, cfg.centroid_terms)
+        story.years = top(story.years, cfg.profile_terms)
         add_into(story.entities, side.ents)
-        story.entities = top(story.entities, cfg.centroid_terms)
+        story.entities = top(story.entities, cfg.profile_terms)
         for name, qid, label, _ in article.entities:
             term = self.hasher("\x01" + entity_key(name, qid, label))
             if term in story.entities and term not in story.names:
@@ -230,7 +213,7 @@ class StoryClusterer:
         story.groups.update(prepared.groups)
         story.names = {t: n for t, n in story.names.items() if t in story.entities}
         story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
-        story.refresh_norms()
+        story.side = None
         story.count += 1
         story.recent = [*story.recent[-(cfg.recent_members - 1):],
                         {t: round(v, 4) for t, v in top(side.text, cfg.member_terms).items()}]
@@ -238,24 +221,12 @@ class StoryClusterer:
         if score > story.title_score:
             story.title, story.title_score = article.title, score
         self._touch(story, article.time)
-        self._reindex(story)
+        self.index.update(story)
 
     def _touch(self, story: Story, time: float) -> None:
         story.first_seen = min(story.first_seen, time)
         story.last_seen = max(story.last_seen, time)
         heapq.heappush(self._cold, (story.last_seen, story.story_id))
-
-    def _reindex(self, story: Story) -> None:
-        terms = frozenset((*heaviest(story.centroid, self.config.index_terms), *story.entities))
-        for term in story.indexed - terms:
-            listed = self.index.get(term)
-            if listed is not None:
-                listed.discard(story.story_id)
-                if not listed:
-                    del self.index[term]
-        for term in terms - story.indexed:
-            self.index.setdefault(term, set()).add(story.story_id)
-        story.indexed = terms
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -274,12 +245,7 @@ class StoryClusterer:
 
     def _drop(self, story: Story) -> None:
         sid = story.story_id
-        for term in story.indexed:
-            listed = self.index.get(term)
-            if listed is not None:
-                listed.discard(sid)
-                if not listed:
-                    del self.index[term]
+        self.index.remove(story)
         for article_id in self.members.pop(sid, []):
             value = self.article_state.pop(article_id, None)
             if value is not None:
@@ -292,12 +258,13 @@ class StoryClusterer:
     def rebuild(self) -> None:
         """Reconstruct stories, index, members and document frequencies from the mappings."""
         self.df = DocFreq()
-        self.stories, self.index, self.members, self._cold = {}, {}, {}, []
+        self.stories, self.members, self._cold = {}, {}, []
+        self.index = self._new_index()
         for sid, value in self.story_state.items():
             story = Story.unpack(sid, value)
             self.stories[sid] = story
             self.members[sid] = []
-            self._reindex(story)
+            self.index.update(story)
             self._cold.append((story.last_seen, sid))
         heapq.heapify(self._cold)
         orphans = []
@@ -311,6 +278,10 @@ class StoryClusterer:
                 self.df.add(entry.terms)
         for article_id in orphans:
             del self.article_state[article_id]
+
+    def _new_index(self) -> StoryIndex:
+        cfg = self.config
+        return StoryIndex(cfg.index_terms, cfg.index_entities, cfg.max_postings)
 
     def __len__(self) -> int:
         return len(self.stories)

@@ -23,27 +23,19 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.stages.stories_text import Vector, dot
+from workers.stages.stories_text import Vector, dot, normalised
 
 GROUPS = ("P", "L", "O")
 FEATURES = ("text", "ents", *(f"{g}{k}" for g in GROUPS for k in ("cos", "apart")), "title",
             "num", "numapart", "year", "yearapart", "size",
             "member")
+DAY = 86_400.0
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "story_model.json"
 
 
-def _cos(a: Vector, b: Vector) -> float:
-    if not a or not b:
-        return 0.0
-    na = math.sqrt(sum(v * v for v in a.values()))
-    nb = math.sqrt(sum(v * v for v in b.values()))
-    return dot(a, b) / (na * nb) if na and nb else 0.0
-
-
-def _cos_apart(a: Vector, b: Vector) -> list[float]:
-    """Cosine, and 1.0 when both sides have terms of the kind but share none (contradiction)."""
-    cos = _cos(a, b)
-    return [cos, 1.0 if a and b and cos == 0.0 else 0.0]
+def _apart(a: Vector, b: Vector, cos: float) -> float:
+    """1.0 when both sides have terms of the kind but share none (a contradiction)."""
+    return 1.0 if a and b and cos == 0.0 else 0.0
 
 
 def split_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
@@ -57,30 +49,47 @@ def split_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
 
 @dataclass(frozen=True, slots=True)
 class Side:
-    """What the features need of one side: text, title and entity vectors, entities by group."""
+    """One side of a pair, every vector L2-normalised (so that a cosine is a dot product).
+
+    For a story, ``text`` is its normalised centroid and ``members`` its latest articles'
+    heaviest terms; an article has no members. Build it with :func:`make_side`.
+    """
 
     text: Vector
     title: Vector
     ents: Vector
     by_group: dict[str, Vector]
-    text_norm: float
     numbers: Vector
     years: Vector
     size: int = 1
-    members: tuple[Vector, ...] = ()  # recent members' heaviest terms (story side only)
+    members: tuple[Vector, ...] = ()
+
+
+def make_side(text: Vector, title: Vector, ents: Vector, groups: dict[int, str],
+              numbers: Vector, years: Vector, size: int = 1,
+              members: tuple[Vector, ...] = (), unit: bool = False) -> Side:
+    """A side from raw vectors; ``unit``: all but the entity groups are already normalised."""
+    by_group = {g: normalised(v) for g, v in split_groups(ents, groups).items()}
+    if unit:
+        return Side(text, title, ents, by_group, numbers, years, size, members)
+    return Side(normalised(text), normalised(title), normalised(ents), by_group,
+                normalised(numbers), normalised(years), size,
+                tuple(normalised(m) for m in members))
 
 
 def features(article: Side, story: Side) -> list[float]:
-    text = dot(article.text, story.text) / story.text_norm if story.text_norm else 0.0
-    row = [text, _cos(article.ents, story.ents)]
+    """The pair's feature row, in the order of :data:`FEATURES`."""
+    row = [dot(article.text, story.text), dot(article.ents, story.ents)]
     for group in GROUPS:
         a, s = article.by_group[group], story.by_group[group]
-        row += _cos_apart(a, s)
-    row.append(_cos(article.title, story.title))
+        cos = dot(a, s)
+        row += [cos, _apart(a, s, cos)]
+    row.append(dot(article.title, story.title))
     for a, s in ((article.numbers, story.numbers), (article.years, story.years)):
-        row += _cos_apart(a, s)
+        cos = dot(a, s)
+        row += [cos, _apart(a, s, cos)]
     row.append(min(1.0, math.log(story.size) / math.log(16)) if story.size > 1 else 0.0)
-    row.append(max((_cos(article.text, m) for m in story.members), default=0.0))
+    row.append(max((dot(article.text, m) for m in story.members), default=0.0))
     return row
 
 
@@ -105,3 +114,31 @@ class StoryModel:
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path}: features {data['features']} != {FEATURES}; retrain it")
         return cls(tuple(data["weights"]), float(data["bias"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An article's vectors (``Side``), entity groups, and the terms it adds to the DF."""
+
+    side: Side
+    groups: dict[int, str]
+    terms: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryConfig:
+    """Tuning of the clusterer; the first two come from settings, the rest are fixed sizes."""
+
+    threshold: float = 0.12
+    quiet_period: float = 3 * DAY  # seconds
+    title_weight: int = 2
+    centroid_terms: int = 300  # heaviest terms kept of a story's text centroid
+    profile_terms: int = 300  # ... of its title, number, year and entity profiles
+    index_terms: int = 30
+    query_terms: int = 20
+    index_entities: int = 10
+    max_candidates: int = 8
+    max_postings: int = 300
+    top_entities: int = 5
+    recent_members: int = 8
+    member_terms: int = 40

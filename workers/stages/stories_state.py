@@ -14,7 +14,6 @@ Value layout of an article entry: ``0x5A | u16 n | n bytes JSON | u32 term hashe
 
 from __future__ import annotations
 
-import math
 import struct
 from array import array
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from workers.records import StorySummary
+from workers.stages.stories_score import Side
 from workers.stages.stories_text import Vector
 
 _MAGIC = 0x5A
@@ -49,13 +49,8 @@ class Story:
     numbers: Vector = field(default_factory=dict)  # sum of the articles' number vectors
     years: Vector = field(default_factory=dict)  # sum of the articles' year vectors
     recent: list[Vector] = field(default_factory=list)  # latest members' heaviest terms
-    centroid_norm: float = 0.0
-    entities_norm: float = 0.0
     indexed: frozenset[int] = frozenset()  # terms under which the inverted index lists it
-
-    def refresh_norms(self) -> None:
-        self.centroid_norm = math.sqrt(sum(v * v for v in self.centroid.values()))
-        self.entities_norm = math.sqrt(sum(v * v for v in self.entities.values()))
+    side: Side | None = None  # normalised vectors for scoring, rebuilt after a change
 
     def add_source(self, source: str | None) -> None:
         if source and source not in self.sources and len(self.sources) < MAX_SOURCES:
@@ -99,7 +94,6 @@ class Story:
             years=dict(zip(d["yt"], d["yw"], strict=True)),
             recent=[dict(zip(t, w, strict=True)) for t, w in d["r"]],
         )
-        story.refresh_norms()
         return story
 
 

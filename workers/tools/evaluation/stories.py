@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -35,31 +35,6 @@ BACKGROUND_FILE = "news-dev.jsonl"
 CLOCK_START = 1_700_000_000.0
 CLOCK_STEP = 60.0
 EntityCache = dict[str, tuple[StoryEntity, ...]]
-
-
-class UnionFind:
-    """Minimal union-find. TODO: swap for workers.tools.evaluation.clusters.UnionFind."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, a: str) -> str:
-        parent = self.parent.setdefault(a, a)
-        while parent != a:
-            self.parent[a] = self.parent.setdefault(parent, parent)
-            a, parent = parent, self.parent[parent]
-        return a
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-    def groups(self) -> list[list[str]]:
-        out: dict[str, list[str]] = defaultdict(list)
-        for a in list(self.parent):
-            out[self.find(a)].append(a)
-        return list(out.values())
 
 
 def read_stream(path: Path) -> list[dict]:

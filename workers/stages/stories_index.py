@@ -1,0 +1,56 @@
+"""The inverted index that finds candidate stories for an article.
+
+Each live story is listed under its heaviest centroid terms and heaviest entities; an article
+looks stories up by its own heaviest terms and entities, and the stories sharing the most
+article weight come first. Terms listed for very many stories (common words of the period) are
+skipped at lookup: they find everything and separate nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from workers.stages.stories_state import Story
+from workers.stages.stories_text import heaviest
+
+
+class StoryIndex:
+    """term hash -> ids of the live stories listed under it."""
+
+    def __init__(self, index_terms: int, index_entities: int, max_postings: int) -> None:
+        self.index_terms = index_terms
+        self.index_entities = index_entities
+        self.max_postings = max_postings
+        self.postings: dict[int, set[str]] = {}
+
+    def update(self, story: Story) -> None:
+        """List ``story`` under its current heaviest terms (and no longer under old ones)."""
+        terms = frozenset((*heaviest(story.centroid, self.index_terms),
+                           *heaviest(story.entities, self.index_entities)))
+        self._unlist(story.story_id, story.indexed - terms)
+        for term in terms - story.indexed:
+            self.postings.setdefault(term, set()).add(story.story_id)
+        story.indexed = terms
+
+    def remove(self, story: Story) -> None:
+        self._unlist(story.story_id, story.indexed)
+        story.indexed = frozenset()
+
+    def _unlist(self, sid: str, terms: Iterable[int]) -> None:
+        for term in terms:
+            listed = self.postings.get(term)
+            if listed is not None:
+                listed.discard(sid)
+                if not listed:
+                    del self.postings[term]
+
+    def ranked(self, query: Iterable[tuple[int, float]], limit: int) -> list[str]:
+        """Ids of the ``limit`` stories sharing the most query weight (ties: by id)."""
+        hits: dict[str, float] = {}
+        for term, weight in query:
+            listed = self.postings.get(term)
+            if not listed or len(listed) > self.max_postings:
+                continue
+            for sid in listed:
+                hits[sid] = hits.get(sid, 0.0) + weight
+        return [sid for sid, _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
