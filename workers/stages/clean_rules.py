@@ -85,36 +85,31 @@ class LineRules:
             return cls(tomllib.load(fh))
 
     # --- per-line questions ----------------------------------------------------------------
-    def junk_reason(self, line: str) -> RemovalReason | None:
-        """Why ``line`` (ftfy-fixed, whitespace-normalised) is junk, or None to keep it."""
+    def _hit(self, line: str) -> tuple[str, RemovalReason] | None:
+        """(phrase family or shape rule, removal reason) of the first rule ``line`` matches."""
         words = len(line.split())
         low = line.lower()
         for fam in self.families:
             if words > fam.max_words or (fam.triggers and not any(t in low for t in fam.triggers)):
                 continue
             if fam.pattern.search(line):
-                return fam.reason
+                return fam.name, fam.reason
         if self.is_dateline(line):
-            return "dateline"
+            return "dateline", "dateline"
         if self.is_crumb(line):
-            return "boilerplate"
+            return "crumb", "boilerplate"
         return None
+
+    def junk_reason(self, line: str) -> RemovalReason | None:
+        """Why ``line`` (ftfy-fixed, whitespace-normalised) is junk, or None to keep it."""
+        hit = self._hit(line)
+        return hit[1] if hit else None
 
     def family_hit(self, line: str) -> str | None:
         """The name of the first phrase family matching ``line`` ("dateline", "crumb" for the
         two shape rules), or None; a feature of the line model, not a decision."""
-        words = len(line.split())
-        low = line.lower()
-        for fam in self.families:
-            if words > fam.max_words or (fam.triggers and not any(t in low for t in fam.triggers)):
-                continue
-            if fam.pattern.search(line):
-                return fam.name
-        if self.is_dateline(line):
-            return "dateline"
-        if self.is_crumb(line):
-            return "crumb"
-        return None
+        hit = self._hit(line)
+        return hit[0] if hit else None
 
     def family_reason(self, name: str) -> RemovalReason:
         """The audit-trail reason of a family named by :meth:`family_hit`."""

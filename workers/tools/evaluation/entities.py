@@ -48,7 +48,7 @@ def read_conll(path: Path) -> list[Document]:
 
     def flush() -> None:
         if tokens:
-            docs.append(Document(list(tokens), _iob_spans(tags)))
+            docs.append(Document(list(tokens), iob_spans(tags)))
         tokens.clear()
         tags.clear()
 
@@ -70,7 +70,8 @@ def read_conll(path: Path) -> list[Document]:
     return docs
 
 
-def _iob_spans(tags: list[str]) -> set[TokenSpan]:
+def iob_spans(tags: list[str]) -> set[TokenSpan]:
+    """(first token, end token, type) of each entity in IOB1 or IOB2 tags."""
     spans: set[TokenSpan] = set()
     start, kind = -1, ""
     for i, tag in enumerate([*tags, "O"]):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workers.settings import Settings
-from workers.tools.evaluation.entities import Document, _mapped, read_conll, score
+from workers.tools.evaluation.entities import Document, _mapped, iob_spans, read_conll, score
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -77,18 +77,14 @@ def read_sentences(path: Path) -> list[tuple[list[str], list[str]]]:
 
 def _conll_spans(words: list[str], tags: list[str]) -> list[tuple[int, int, str]]:
     """Character spans (in the space-joined text) with CoNLL types, from IOB1 or IOB2 tags."""
-    spans: list[tuple[int, int, str]] = []
-    position, start, kind, end = 0, -1, "", 0
-    for word, tag in zip([*words, ""], [*tags, "O"], strict=True):
-        prefix, _, label = tag.partition("-")
-        if start >= 0 and (prefix in ("O", "B") or label != kind):
-            spans.append((start, end, kind))
-            start = -1
-        if prefix in ("B", "I") and start < 0:
-            start, kind = position, label
-        end = position + len(word)
-        position = end + 1
-    return spans
+    starts, position = [], 0
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    return [
+        (starts[first], starts[last - 1] + len(words[last - 1]), kind)
+        for first, last, kind in sorted(iob_spans(tags))
+    ]
 
 
 def make_examples(nlp: Language, teacher: Language,
