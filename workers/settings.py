@@ -147,6 +147,14 @@ class Settings(BaseSettings):
     )
 
     # --- Cleaning --------------------------------------------------------------------------
+    clean_source_memory: bool = Field(
+        False,
+        description="Let the line model use what the same source repeated recently (lines and "
+        "other stories' titles, kept in the clean-memory Faust table). Off by default: a message "
+        "replayed after a crash is then cleaned against a memory that already holds it, so its "
+        "text (and dedup verdict) can differ from the first time, which breaks the identical-"
+        "repeat guarantee (docs/cleaning.md).",
+    )
     html_max_bytes: int = Field(
         2 * 1024 * 1024, description="HTML larger than this is cut before extraction."
     )
@@ -223,10 +231,11 @@ class Settings(BaseSettings):
 
     # --- Stories ---------------------------------------------------------------------------
     story_threshold: float = Field(
-        0.12,
+        0.3,
         description="Probability (of the story model, workers/data/story_model.json) at or above "
-        "which an article joins its best live story; below it, it starts a story. Chosen on "
-        "ecb-dev with a leave-topics-out check (docs/stories.md).",
+        "which an article joins its best live story; below it, it starts a story. The mean of "
+        "the thresholds chosen on each half of ecb-dev's topics (leave-topics-out, "
+        "docs/stories.md).",
     )
     story_quiet_period: float = Field(
         3.0,

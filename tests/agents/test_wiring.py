@@ -240,8 +240,18 @@ async def test_missing_extractor_module_means_not_ready_and_extraction_failed(
         newsflow.cleaner.close()
 
 
-async def test_clean_memory_writes_reach_the_table_in_the_event(wired) -> None:  # type: ignore[no-untyped-def]
-    newsflow, _, _ = wired
+async def test_clean_memory_writes_reach_the_table_in_the_event() -> None:
+    newsflow = create_app(
+        Settings(app_id="agents-memory", clean_source_memory=True),
+        metrics=Metrics(),
+        tag_pool=FakePool(),
+        sink=Recorder(),
+        dedup_state={},
+        story_state=({}, {}, {}),
+        clean_state={},
+    )
+    newsflow.app.finalize()
+    assert newsflow.clean_memory is not None
     async with newsflow.agents["clean"].test_context() as agent:
         await agent.put(raw("m1", source="example.org"), key=b"m1")
     table = newsflow.clean_memory.table  # the dict standing in for the Faust table

@@ -152,11 +152,15 @@ class Newsflow:
         }
         # Durable dedup state; its changelog topic restores it after a restart or rebalance.
         # The cleaning stage's per-source memory of recent lines and titles (clean_memory.py).
-        if self._clean_table is None:
-            self._clean_table = self.app.Table(
-                "clean-memory", partitions=settings.partitions_raw, key_type=str, value_type=bytes
-            )
-        self.clean_memory = BufferedTable(self._clean_table)
+        if settings.clean_source_memory:
+            if self._clean_table is None:
+                self._clean_table = self.app.Table(
+                    "clean-memory",
+                    partitions=settings.partitions_raw,
+                    key_type=str,
+                    value_type=bytes,
+                )
+            self.clean_memory = BufferedTable(self._clean_table)
         self.cleaner = make_cleaner(settings, memory_store=self.clean_memory)
         self.dedup_table = self.app.Table(
             "dedup-state",
@@ -244,8 +248,8 @@ class Newsflow:
             async for event in stream.events():
                 self.progress.begin("clean")
                 await handlers.on_raw(event.value, _source(event))
-                assert self.clean_memory is not None
-                self.clean_memory.flush()  # in this event: its changelog partition
+                if self.clean_memory is not None:
+                    self.clean_memory.flush()  # in this event: its changelog partition
                 await self._delivered()
                 self.progress.processed(agent="clean")
 
