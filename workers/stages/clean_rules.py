@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.records import REMOVAL_REASONS, RemovalReason
+from workers.stages.clean_text import _TIME  # a time of day: one definition
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
@@ -29,7 +30,6 @@ _YEAR = re.compile(r"\b(19|20)\d{2}\b")
 _OPENING_QUOTE = re.compile(r"^\s*[\"“„«]")
 # A full timestamp: a date ("Dec 22", "4/9/2007") with a time of day ("8: 55 am", "10:34", "7pm")
 # or a year ("Monday, July 22, 2013"); a bare "Friday, 25 February" may be a match report's.
-_TIME = re.compile(r"\b\d{1,2}\s*[:.]\s*\d{2}\b|\b\d{1,2}\s*[ap]\.?m\b", re.IGNORECASE)
 _DATE = re.compile(r"\b\d{1,4}\s*[/.-]\s*\d{1,2}\s*[/.-]\s*\d{2,4}\b|\b(jan|feb|mar|apr|may|jun|"
                    r"jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(st|nd|rd|th)?\b|\b\d{1,2}(st|nd|rd|th)?\s+(jan|"
                    r"feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)", re.IGNORECASE)
