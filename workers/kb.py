@@ -34,12 +34,19 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "kb.json"
 _ROWS_START = b'"entities": [\n'
+
+
+def _header(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    """(the file's header fields, the entity rows that follow them)."""
+    head, _, body = raw.partition(_ROWS_START)
+    return orjson.loads(head + b'"entities": []}'), body
 
 _SPELLING = (
     (re.compile(r"(?<=\w)iz(?=ation|e\b|es\b|ed\b|ing\b)"), "is"),
@@ -137,12 +144,16 @@ class KnowledgeBase:
         )
         self._replacements: dict[str, str] = {}
 
+    @staticmethod
+    def file_version(path: Path | None = None) -> str:
+        """The version in a knowledge-base file's header, without building any table."""
+        return str(_header((path or DEFAULT_PATH).read_bytes())[0]["version"])
+
     @classmethod
     def load(cls, path: Path | None = None) -> KnowledgeBase:
         """Read the knowledge base (default: the packaged ``workers/data/kb.json``)."""
         raw = (path or DEFAULT_PATH).read_bytes()
-        head, _, body = raw.partition(_ROWS_START)
-        data = orjson.loads(head + b'"entities": []}')
+        data, body = _header(raw)
         at = {column: i for i, column in enumerate(data["columns"])}
         n, lb, q, k, a, d, c, r, la, lo, p, co = (at[x] for x in (
             "name", "label", "qid", "kind", "aliases", "demonyms", "country", "region", "lat",

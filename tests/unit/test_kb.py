@@ -109,3 +109,7 @@ def test_canonicalise_text_respects_word_edges(kb: KnowledgeBase) -> None:
     assert kb.canonicalise_text("XNATO and NATOs") == "XNATO and NATOs"
     assert kb.canonicalise_text("the U.S.-backed plan") == "the United States-backed plan"
     assert kb.canonicalise_text("NORTH ATLANTIC TREATY ORGANIZATION") == "NATO"
+
+
+def test_file_version_reads_the_header_only() -> None:
+    assert KnowledgeBase.file_version() == KnowledgeBase.load().version

@@ -504,7 +504,7 @@ def provenance(settings: Settings) -> dict[str, Any]:
     name, version = model_identity(settings.spacy_model)
     return {
         "ner_model": {"name": name, "version": version},
-        "kb_version": KnowledgeBase.load().version,
+        "kb_version": KnowledgeBase.file_version(),
     }
 
 
