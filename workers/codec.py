@@ -266,7 +266,7 @@ class Codec:
             return Rejected(
                 "schema_violation", "; ".join(problems[:5]), aid if isinstance(aid, str) else None
             )
-        return dict(doc)
+        return doc
 
     @staticmethod
     def encode_story(decision: StoryDecision, *, updated_at: float) -> bytes:
