@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from workers.ops.metrics import Metrics
     from workers.stages.stories import StoryClusterer
     from workers.stream.agents import Sink, Source
+
+    DeadLetter = Callable[[str, Rejected, bytes | None, Source], Awaitable[None]]
 
 log = logging.getLogger("newsflow.stories")
 
@@ -65,7 +67,7 @@ class StoryHandler:
         sink: Sink,
         clusterer: StoryClusterer,
         parked: MutableMapping[str, bytes],
-        dead_letter: Any,
+        dead_letter: DeadLetter,
     ) -> None:
         """``parked``: original id -> JSON list of duplicate notices waiting for it;
         ``dead_letter``: the agents' ``Handlers.dead_letter`` (one dead-letter format)."""
