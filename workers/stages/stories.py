@@ -42,6 +42,7 @@ from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
     DocFreq,
     Hasher,
+    Vector,
     add_into,
     entity_key,
     entity_weights,
@@ -196,16 +197,11 @@ class StoryClusterer:
                 score: float) -> None:
         cfg = self.config
         side = prepared.side
-        add_into(story.centroid, side.text)
-        story.centroid = top(story.centroid, cfg.centroid_terms)
-        add_into(story.titles, side.title)
-        story.titles = top(story.titles, cfg.profile_terms)
-        add_into(story.numbers, side.numbers)
-        story.numbers = top(story.numbers, cfg.profile_terms)
-        add_into(story.years, side.years)
-        story.years = top(story.years, cfg.profile_terms)
-        add_into(story.entities, side.ents)
-        story.entities = top(story.entities, cfg.profile_terms)
+        story.centroid = _merged(story.centroid, side.text, cfg.centroid_terms)
+        story.titles = _merged(story.titles, side.title, cfg.profile_terms)
+        story.numbers = _merged(story.numbers, side.numbers, cfg.profile_terms)
+        story.years = _merged(story.years, side.years, cfg.profile_terms)
+        story.entities = _merged(story.entities, side.ents, cfg.profile_terms)
         for name, qid, label, _ in article.entities:
             term = self.hasher("\x01" + entity_key(name, qid, label))
             if term in story.entities and term not in story.names:
@@ -285,6 +281,12 @@ class StoryClusterer:
 
     def __len__(self) -> int:
         return len(self.stories)
+
+
+def _merged(profile: Vector, vector: Vector, keep: int) -> Vector:
+    """``profile`` plus ``vector``, cut to its ``keep`` heaviest terms."""
+    add_into(profile, vector)
+    return top(profile, keep)
 
 
 def make_story_clusterer(settings: Settings, stories: MutableMapping[str, bytes] | None = None,
