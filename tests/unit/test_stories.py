@@ -187,7 +187,8 @@ def test_scores(gold: dict, system: dict, b3: tuple, pairs: tuple) -> None:
 def test_eval_on_ecb_dev_beats_the_baseline(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "sys.jsonl"
     result = eval_stories(shared_data / "ecb-dev.jsonl", Settings(), out=out)
-    assert result["bcubed"]["f1"] >= 0.90  # measured 0.919; the TF-IDF baseline 0.876
+    # in-sample: the pair model is trained on this file (leave-topics-out: 0.897 / 0.890)
+    assert result["bcubed"]["f1"] >= 0.90  # measured 0.904; the TF-IDF baseline 0.876
     assert result["bcubed"]["precision"] >= 0.87
     assert len(out.read_text().splitlines()) == result["articles"] == 439
 
@@ -195,8 +196,8 @@ def test_eval_on_ecb_dev_beats_the_baseline(shared_data: Path, tmp_path: Path) -
 @pytest.mark.slow
 def test_eval_on_ecb_dev_with_bbc_traffic(shared_data: Path) -> None:
     result = eval_stories(shared_data / "ecb-dev.jsonl", Settings(), interleave_n=2000)
-    assert result["bbc_joined_ecb"] <= 0.01  # measured 0.0015
-    assert result["bcubed"]["precision"] >= 0.85  # measured 0.868; the baseline 0.836
+    assert result["bbc_joined_ecb"] <= 0.01  # measured 0.002
+    assert result["bcubed"]["precision"] >= 0.85  # measured 0.926; the baseline 0.836
 
 
 def test_leave_topics_out_check_runs(shared_data: Path) -> None:
