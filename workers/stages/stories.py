@@ -44,11 +44,10 @@ from workers.stages.stories_text import (
     Hasher,
     Vector,
     add_into,
+    article_terms,
     entity_key,
     entity_weights,
     heaviest,
-    numbers,
-    term_counts,
     top,
 )
 
@@ -92,16 +91,13 @@ class StoryClusterer:
     def prepare(self, article: StoryArticle) -> Prepared:
         """The article's vectors; its terms enter the document frequencies first."""
         cfg = self.config
-        counts = term_counts(self.hasher, article.title, article.text, cfg.title_weight)
-        title = term_counts(self.hasher, None, article.title or "", 0)
+        found = article_terms(self.hasher, article.title, article.text, cfg.title_weight)
         ents, groups = entity_weights(self.hasher, article.entities)
-        terms = tuple(counts.keys() | ents.keys())
+        terms = tuple(found.words.keys() | ents.keys())
+        weigh = self.df.weigh
         self.df.add(terms)
-        vector = self.df.weigh(counts)
-        ent_vector = self.df.weigh(ents, sublinear=False)
-        other, years = numbers(self.hasher, article.title, article.text)
-        side = make_side(vector, self.df.weigh(title), ent_vector, groups, self.df.weigh(other),
-                         self.df.weigh(years), unit=True)
+        side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
+                         groups, weigh(found.numbers), weigh(found.years), unit=True)
         return Prepared(side, groups, terms)
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:

@@ -18,6 +18,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -26,8 +27,7 @@ Vector = dict[int, float]
 EntityTuple = tuple[str, str | None, str, float]
 
 _WORD = re.compile(r"[a-z0-9]+")
-_NUMBER = re.compile(r"\b[a-z]*[0-9][a-z0-9]*")
-_YEAR = re.compile(r"(19|20)\d\d")
+_YEAR = re.compile(r"(?:19|20)[0-9][0-9]")
 _STOP = frozenset(w.lower() for w in STOP_WORDS) | {"said", "says", "told", "s", "t"}
 # Entity labels that identify an event's who and where; dates and quantities are left to text.
 ENTITY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT"})
@@ -49,32 +49,66 @@ class Hasher:
             value = self._cache[token] = zlib.crc32(token.encode())
         return value
 
+    def counts(self, found: dict[str, int], prefix: str = "") -> dict[int, int]:
+        """``found`` with each token (``prefix`` + token) replaced by its hash."""
+        cache = self._cache
+        if len(cache) + len(found) >= _CACHE_LIMIT:
+            cache.clear()
+        out: dict[int, int] = {}
+        for token, n in found.items():
+            key = prefix + token if prefix else token
+            value = cache.get(key)
+            if value is None:
+                value = cache[key] = zlib.crc32(key.encode())
+            out[value] = out.get(value, 0) + n
+        return out
+
 
 def words(text: str) -> list[str]:
     """Content words: lower-cased, stop words and one-character tokens dropped."""
-    return [w for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _STOP]
+    return _content(_WORD.findall(text.lower()))
 
 
-def numbers(hasher: Hasher, title: str | None, text: str) -> tuple[Counter[int], Counter[int]]:
-    """Hashed tokens holding a digit (counts, ages, scores...), and years (1900-2099) apart."""
-    found = Counter(_NUMBER.findall(f"{title or ''} {text}".lower()))
-    other: Counter[int] = Counter()
-    years: Counter[int] = Counter()
-    for token, n in found.items():
-        if _YEAR.fullmatch(token):
-            years[hasher("\x03" + token)] += n
-        else:
-            other[hasher("\x02" + token)] += n
-    return other, years
+def _content(tokens: list[str]) -> list[str]:
+    return [w for w in tokens if len(w) > 1 and w not in _STOP]
 
 
-def term_counts(hasher: Hasher, title: str | None, text: str, title_weight: int) -> Counter[int]:
-    """Hashed word frequencies of an article; title words count ``title_weight`` times."""
-    found = Counter(words(text))
-    if title and title_weight:
-        for word in words(title):
-            found[word] += title_weight
-    return Counter({hasher(word): n for word, n in found.items()})
+def _content_counts(tokens: dict[str, int]) -> dict[str, int]:
+    return {w: n for w, n in tokens.items() if len(w) > 1 and w not in _STOP}
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """An article's hashed term counts, from one tokenising pass over its title and text.
+
+    ``words``: content words, title words counted ``title_weight`` extra times; ``title``: the
+    title's content words alone; ``numbers``: tokens holding a digit (counts, ages, scores), and
+    ``years`` (1900-2099) apart.
+    """
+
+    words: dict[int, int]
+    title: dict[int, int]
+    numbers: dict[int, int]
+    years: dict[int, int]
+
+
+def article_terms(hasher: Hasher, title: str | None, text: str, title_weight: int) -> Terms:
+    """The :class:`Terms` of an article."""
+    tokens = Counter(_WORD.findall(text.lower()))
+    title_tokens = Counter(_WORD.findall(title.lower())) if title else Counter()
+    found = _content_counts(tokens)
+    title_found = _content_counts(title_tokens)
+    if title_weight:
+        for word, n in title_found.items():
+            found[word] = found.get(word, 0) + title_weight * n
+    tokens.update(title_tokens)
+    other: dict[str, int] = {}
+    years: dict[str, int] = {}
+    for token, n in tokens.items():
+        if not token.isalpha():
+            (years if _YEAR.fullmatch(token) else other)[token] = n
+    return Terms(hasher.counts(found), hasher.counts(title_found),
+                 hasher.counts(other, "\x02"), hasher.counts(years, "\x03"))
 
 
 def entity_key(name: str, qid: str | None, label: str) -> str:
@@ -123,17 +157,32 @@ class DocFreq:
                 counts.pop(term, None)
         self.docs = max(0, self.docs - 1)
 
-    def weigh(self, counts: Counter[int] | dict[int, float], sublinear: bool = True) -> Vector:
+    def weigh(self, counts: dict[int, int] | dict[int, float], sublinear: bool = True) -> Vector:
         """L2-normalised TF-IDF, ``idf = ln((N + 1) / (df + 1)) + 1``."""
-        n = self.docs + 1
+        log_n = math.log(self.docs + 1) + 1.0
         get = self.counts.get
-        log = math.log
         vector = {
-            term: ((1.0 + log(tf)) if sublinear and tf >= 1 else tf)
-            * (log(n / (get(term, 0) + 1)) + 1.0)
+            term: (_sublinear(tf) if sublinear else tf) * (log_n - _log_int(get(term, 0) + 1))
             for term, tf in counts.items()
         }
         return normalised(vector)
+
+
+_LOGS = [0.0, 0.0] + [math.log(i) for i in range(2, 4096)]
+
+
+def _log_int(i: int) -> float:
+    """``ln(i)`` for a positive integer, from a table for the common small ones."""
+    return _LOGS[i] if i < 4096 else math.log(i)
+
+
+def _sublinear(tf: float) -> float:
+    """``1 + ln(tf)`` for ``tf >= 1`` (term counts), ``tf`` itself below."""
+    if tf < 1:
+        return tf
+    if isinstance(tf, int):
+        return 1.0 + _log_int(tf)
+    return 1.0 + math.log(tf)
 
 
 def normalised(vector: Vector) -> Vector:
