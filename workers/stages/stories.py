@@ -282,7 +282,7 @@ class StoryClusterer:
 def _merged(profile: Vector, vector: Vector, keep: int) -> Vector:
     """``profile`` plus ``vector``, cut to its ``keep`` heaviest terms."""
     add_into(profile, vector)
-    return top(profile, keep)
+    return profile if len(profile) <= keep else top(profile, keep)
 
 
 def make_story_clusterer(settings: Settings, stories: MutableMapping[str, bytes] | None = None,
