@@ -407,6 +407,9 @@ def main() -> int:
                            ["--network=host", "--health-interval=disable"], env, message, is_seed,
                            Path(tmp))
             check_metrics(report, port)
+            usage = podman("stats", "--no-stream", "--format", "{{.MemUsage}}", name)
+            print(f"        memory in use (worker and its tagging process): "
+                  f"{usage.stdout.strip() or usage.stderr.strip()[-200:]}")
             check_healthcheck(report, name)
             state = podman("exec", name, "sh", "-c",
                            'ls -A "$NEWSFLOW_DATA_DIR/$(hostname)" | head -5').stdout.split()

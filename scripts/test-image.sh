@@ -95,7 +95,7 @@ layers=$(( size - base_size ))
 echo "image size: $(mib "$size") MiB (base $(mib "$base_size") MiB, newsflow's layers $(mib "$layers") MiB); budget ${BUDGET_MIB} MiB"
 echo "largest in /opt/venv (MiB):"
 podman run --rm --health-interval=disable --network=host --entrypoint sh "$IMAGE" -c \
-    'cd /opt/venv/lib/python3*/site-packages && du -sm * | sort -rn | head -n 12' | paste - - - - \
+    'cd /opt/venv/lib/python3*/site-packages && du -sm * | sort -rn | head -n 12' 2>/dev/null | paste - - - - \
     | sed 's/^/  /'
 size_ok=1
 if [ "$(mib "$size")" -gt "$BUDGET_MIB" ]; then
