@@ -15,6 +15,11 @@ from typing import Any
 from workers.ops.loopmon import EventLoopMonitor
 from workers.ops.metrics import Metrics
 
+# The paths the Dockerfile's HEALTHCHECK, docker-compose.yml and the Kubernetes probes call
+# (tests/unit/test_deploy_image.py holds them to these).
+METRICS_PATH = "/metrics"
+LIVE_PATH = "/health/live"
+READY_PATH = "/health/ready"
 LIVE_STALL_SECONDS = 5.0  # /health/live fails when the loop monitor has not ticked for this long
 
 State = Callable[[], dict[str, Any]]
@@ -37,17 +42,17 @@ def liveness(
 def register_endpoints(app: Any, metrics: Metrics, *, live: State, ready: State) -> None:
     """Add the three pages to a Faust app (``app.page`` routes on its web server)."""
 
-    @app.page("/metrics")
+    @app.page(METRICS_PATH)
     async def metrics_page(web: Any, request: Any) -> Any:
         body, content_type = metrics.render()
         return web.bytes(body, content_type=content_type.split(";")[0])
 
-    @app.page("/health/live")
+    @app.page(LIVE_PATH)
     async def live_page(web: Any, request: Any) -> Any:
         state = live()
         return web.json(state, status=200 if state["live"] else 503)
 
-    @app.page("/health/ready")
+    @app.page(READY_PATH)
     async def ready_page(web: Any, request: Any) -> Any:
         state = ready()
         return web.json(state, status=200 if state["ready"] else 503)

@@ -36,6 +36,47 @@ def run_worker(settings: Settings) -> None:
     worker.execute_from_commandline()
 
 
+def check_worker(settings: Settings) -> list[str]:
+    """Build what ``newsflow worker`` builds, without connecting to Kafka; raise if it fails.
+
+    The image build runs this (``newsflow worker --check``) so that a broken install fails the
+    build: the same imports and app as :func:`run_worker`, the HTML extractor's readiness, and one
+    tagging process started as the worker starts it (model and knowledge base loaded, one warm-up
+    batch tagged). Returns what was checked, one line each.
+    """
+    import asyncio
+
+    import faust
+
+    from workers.ops.logs import logging_config
+    from workers.stream.app import create_app, provenance
+    from workers.stream.tagpool import TagPool
+
+    newsflow = create_app(settings)
+    faust.Worker(newsflow.app, loglevel=settings.log_level,
+                 logging_config=logging_config(settings), redirect_stdouts=False, quiet=True)
+    done = [f"app {settings.app_id}: {len(newsflow.app.agents)} agents, "
+            f"{len(settings.topic_names())} topics, store {settings.store}"]
+    try:
+        problem = newsflow.cleaner.readiness_problem()
+        if problem is not None:
+            raise RuntimeError(problem)
+        done.append("HTML extractor ready")
+        pool = TagPool(settings.model_copy(update={"tag_workers": 1}))
+        try:
+            asyncio.run(pool.warm_up())
+        finally:
+            pool.close()
+    finally:
+        newsflow.close_pool()
+        newsflow.cleaner.close()
+    built = provenance(settings)
+    done.append(f"tagging process ready: model {settings.spacy_model} "
+                f"({built['ner_model']['name']} {built['ner_model']['version']}), "
+                f"knowledge base {built['kb_version']}")
+    return done
+
+
 class WorkerProcess:
     """A worker in a child process, for the demo and the integration tests."""
 

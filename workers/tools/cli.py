@@ -42,10 +42,19 @@ def _settings() -> Settings:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    check: bool = typer.Option(
+        False, "--check", help="Build the app and load the tagger as the worker would, then exit "
+        "without connecting to Kafka (the image build runs this)."),
+) -> None:
     """Run the Faust worker (agents clean, dedup and tag) until SIGTERM/SIGINT."""
-    from workers.stream.runner import run_worker
+    from workers.stream.runner import check_worker, run_worker
 
+    if check:
+        for line in check_worker(_settings()):
+            typer.echo(f"worker check: {line}")
+        typer.echo("worker check: ok")
+        return
     run_worker(_settings())
 
 

@@ -1,0 +1,39 @@
+"""``newsflow worker --check``: what the image build runs as its smoke check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from workers.errors import NewsflowError
+from workers.settings import Settings
+from workers.stream.runner import check_worker
+
+
+def test_check_builds_the_app_and_starts_a_tagging_process(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "state", tag_workers=3)
+    lines = check_worker(settings)
+    assert lines[0].startswith("app newsflow: 4 agents, 8 topics")
+    assert "HTML extractor ready" in lines
+    assert lines[-1].startswith("tagging process ready: model ner-news (en_ner_news ")
+    assert "knowledge base " in lines[-1]
+
+
+def test_check_fails_on_a_model_that_is_not_there(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "state", spacy_model="no_such_model")
+    with pytest.raises(NewsflowError, match="no_such_model"):
+        check_worker(settings)
+
+
+def test_cli_option_exits_non_zero_on_failure(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.tools import cli
+
+    monkeypatch.setenv("NEWSFLOW_DATA_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("NEWSFLOW_SPACY_MODEL", "no_such_model")
+    cli._register_optional()
+    result = CliRunner().invoke(cli.app, ["worker", "--check"])
+    assert result.exit_code != 0
+    assert "worker check: ok" not in result.output
