@@ -35,12 +35,15 @@ OUTPUT = DATA_DIR / "kb.json"
 CORE_CITY_POPULATION = 1_000_000
 CITY_POPULATION = 15_000
 LICENCES = {"dr5hn": "ODbL-1.0", "naturalearth": "CC0-1.0", "everypolitician": "CC0-1.0",
-            "uscongress": "CC0-1.0", "supraverden": "CC-BY-SA-4.0", "curated": "Apache-2.0"}
+            "uscongress": "CC0-1.0", "supraverden": "CC-BY-SA-4.0", "worldleaders": "CC0-1.0",
+            "officeholders": "CC0-1.0", "curated": "Apache-2.0"}
 _REPOS = {"dr5hn/countries-states-cities-database": "dr5hn",
           "martynafford/natural-earth-geojson": "naturalearth",
           "tijmenb/everypolitician-data": "everypolitician",
           "unitedstates/congress-legislators": "uscongress",
-          "confirmordeny/supraverden": "supraverden"}
+          "confirmordeny/supraverden": "supraverden",
+          "every-politician-scrapers/world-leaders-2021": "worldleaders",
+          "every-politician-scrapers/*": "officeholders"}
 
 
 def _rows(directory: Path, name: str) -> Iterator[list[str]]:
@@ -173,6 +176,20 @@ def _people(b: _Builder, src: Path) -> None:
     for qid, full, short, _kind, _state, _party, terms in _rows(src, "us_congress"):
         b.add(qid, full, "person", "uscongress", aliases=[short] if short else [], country="US",
               prior=float(terms))
+    iso2 = _iso2_by_qid(src)
+    for qid, name, country, offices in _rows(src, "world_leaders"):
+        b.add(qid, name, "person", "worldleaders", country=iso2.get(country, ""),
+              prior=float(offices))
+    for qid, name, title, where, country, offices in _rows(src, "officeholders"):
+        b.add(qid, name, "person", "officeholders", aliases=[title] if title else [],
+              country=iso2.get(where) or iso2.get(country, ""), prior=float(offices))
+
+
+def _iso2_by_qid(src: Path) -> dict[str, str]:
+    """A country's or first-level region's QID -> the country's ISO code (Scotland -> GB)."""
+    found = {row[0]: row[1] for row in _rows(src, "dr5hn_regions")}
+    found.update({row[0]: row[1] for row in _rows(src, "dr5hn_countries")})
+    return found
 
 
 def _curated(b: _Builder, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -241,8 +258,9 @@ def build(sources: Path = SOURCES, curated: Path = CURATED) -> dict[str, Any]:
     digest_text = digest.hexdigest()[:12]
     return {
         "version": f"{config['version']}+{digest_text}",
-        "sources": {_REPOS[s["repo"]]: {"repo": s["repo"], "commit": s["commit"],
-                                        "licence": s["licence"]} for s in manifest["sources"]}
+        "sources": {_REPOS[s["repo"]]: {"repo": s["repo"], "licence": s["licence"]}
+                    | ({"commit": s["commit"]} if "commit" in s else {"commits": s["commits"]})
+                    for s in manifest["sources"]}
         | {"curated": {"file": "workers/data/kb_curated.toml", "licence": "Apache-2.0"}},
         "prior": "log10(1 + population) for places, log10(1 + terms served) for people",
         "columns": list(COLUMNS),
@@ -265,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m workers.tools.kb_build", description=__doc__)
     parser.add_argument("command", nargs="?", default="build", choices=("build", "extract"))
     parser.add_argument("--mirror", type=Path, help="extract: folder of the git mirrors")
+    parser.add_argument("--only", action="append", metavar="REPO",
+                        help="extract: only this source (repository as in the manifest; "
+                             "repeatable); the others' extracts are kept")
     parser.add_argument("--out", type=Path, default=OUTPUT, help="build: output file")
     args = parser.parse_args(argv)
     if args.command == "extract":
@@ -272,8 +293,8 @@ def main(argv: list[str] | None = None) -> None:
 
         if args.mirror is None:
             parser.error("extract needs --mirror")
-        for source in extract(args.mirror)["sources"]:
-            print(source["repo"], source["commit"], source["extracts"])
+        for source in extract(args.mirror, only=set(args.only) if args.only else None)["sources"]:
+            print(source["repo"], source.get("commit", "(per repository)"), source["extracts"])
         return
     data = build()
     write(data, args.out)
