@@ -75,3 +75,18 @@ def test_demonyms_are_not_entities(kb: KnowledgeBase) -> None:
     by_name = {d.name: d for d in demonyms}
     assert by_name["German"].place == "Germany" and by_name["German"].count == 2
     assert by_name["Iraqi"].qid == entities[0].qid
+
+
+def test_officeholder_needs_country_context(kb: KnowledgeBase) -> None:
+    # A head of government from the officeholder data links when the article names the
+    # country; without it (a namesake could be meant) the mention keeps no QID.
+    blair = next(e for e in kb.candidates("Tony Blair") if e.kind == "person")
+    text = "Tony Blair spoke in London about the UK economy."
+    found = qids(text, kb, ("Tony Blair", "PERSON", 0), ("UK", "GPE", 0))
+    assert found["Tony Blair"] == blair.qid
+    text = "Tony Blair spoke about the economy."
+    assert qids(text, kb, ("Tony Blair", "PERSON", 0)) == {"Tony Blair": None}
+    # Typed as an organisation, the same name is no person.
+    text = "Tony Blair announced results in the UK."
+    found = qids(text, kb, ("Tony Blair", "ORG", 0), ("UK", "GPE", 0))
+    assert found.get("Tony Blair") is None

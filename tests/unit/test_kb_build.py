@@ -47,7 +47,8 @@ def test_extract_manifest_matches_the_extracts() -> None:
 
     manifest = json.loads((SOURCES / "manifest.json").read_text(encoding="utf-8"))
     for source in manifest["sources"]:
-        assert len(source["commit"]) == 40 and source["licence"]
+        commits = [source["commit"]] if "commit" in source else list(source["commits"].values())
+        assert commits and all(len(c) == 40 for c in commits) and source["licence"]
         for name, info in source["extracts"].items():
             digest = hashlib.sha256((SOURCES / name).read_bytes()).hexdigest()
             assert digest == info["sha256"], name
@@ -61,6 +62,24 @@ def test_core_tier_loads_alone_and_the_rest_on_demand(tmp_path: Path) -> None:
     people = [e for e in kb.candidates("David Cameron") if e.kind == "person"]
     assert people and people[0].qid and people[0].country == "GB"
     assert len(kb.entries) == len(kb)
+
+
+def test_officeholders_come_from_the_extracts(data: dict) -> None:
+    # Heads of government and ministers who were never legislators in the 2015 EveryPolitician
+    # snapshot now come from the officeholder extracts, with their country and licence.
+    at = {c: i for i, c in enumerate(data["columns"])}
+    extract = {line.split("\t", 1)[0]: line.split("\t")
+               for line in (SOURCES / "officeholders.tsv").read_text(encoding="utf-8").splitlines()}
+    kb = KnowledgeBase.load()
+    for name, country in (("Tony Blair", "GB"), ("Condoleezza Rice", "US")):
+        people = [e for e in kb.candidates(name) if e.kind == "person"]
+        assert len(people) == 1 and people[0].country == country, name
+        assert extract[people[0].qid][1] == name
+    rows = {row[at["qid"]]: row for row in data["entities"]}
+    row = rows[people[0].qid]
+    assert "officeholders" in row[at["sources"]] and row[at["licences"]] == "CC0-1.0"
+    leaders = (SOURCES / "world_leaders.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(leaders) > 300 and all(line.split("\t")[0] in rows for line in leaders)
 
 
 def test_linking_sample_is_labelled_against_the_data(data: dict) -> None:
