@@ -253,10 +253,17 @@ async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds:
                 position += 1
             if now_m >= next_sample:
                 out = sum(1 for i in ids if i in outputs)
-                lag = metric_sum(await asyncio.to_thread(_lag_scrape, run),
-                                 "newsflow_consumer_lag_messages{")
-                samples.append({"t_s": round(now_m - started, 1), "produced": len(ids),
-                                "out": out, "backlog": len(ids) - out, "consumer_lag": lag})
+                scraped = await asyncio.to_thread(run.scrape_all)
+                samples.append({
+                    "t_s": round(now_m - started, 1), "produced": len(ids), "out": out,
+                    "backlog": len(ids) - out,
+                    # highwater - fetch position: what Faust has fetched counts as consumed
+                    "consumer_lag": sum(metric_sum(v, "newsflow_consumer_lag_messages{")
+                                        for v in scraped),
+                    # highwater - committed offset, over the worker's input topics
+                    "pending_input": sum(v.get("newsflow_pending_input_messages", 0.0)
+                                         for v in scraped),
+                })
                 next_sample += SAMPLE_SECONDS
                 run.check_alive()
             if time.monotonic() - started >= seconds and position >= len(docs):
@@ -273,15 +280,6 @@ async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds:
     result.update({"rate_per_s": round(rate, 2), "seconds": round(time.monotonic() - started, 1),
                    "samples": samples, "backlog": backlog_trend(samples, rate)})
     return result
-
-
-def _lag_scrape(run: Run) -> dict[str, float]:
-    merged: dict[str, float] = {}
-    for values in run.scrape_all():
-        for k, v in values.items():
-            if k.startswith("newsflow_consumer_lag_messages{"):
-                merged[k] = merged.get(k, 0.0) + v
-    return merged
 
 
 async def texts_of(run: Run, ids: set[str]) -> list[str]:

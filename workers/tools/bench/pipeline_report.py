@@ -13,9 +13,9 @@ from typing import Any
 
 ROW_HEADING = "## Pipeline end to end (`newsflow bench pipeline`)"
 ROW_HEADER = (
-    "| date | cores | workers x tag processes | articles | inputs/s | enriched/s "
-    "| bare 1 proc | bare pool | ratio to bare pool | p99 at 25/50/90 % (s) "
-    "| lag growing at 90 % | mode |\n"
+    "| date | cores (load avg) | workers x tag processes | articles | inputs/s | enriched/s "
+    "| bare 1 proc | bare pool | ratio to bare pool (CPU ratio) | p99 at each load (s) "
+    "| lag growing at top load | mode |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 )
 
@@ -47,12 +47,15 @@ def _growing_at_top(result: dict[str, Any]) -> str:
 
 def row(result: dict[str, Any]) -> str:
     plan, cap, bare = result["plan"], result["capacity"], result["bare_model"]
+    machine = result["machine"]
     return (
-        f"| {time.strftime('%Y-%m-%d')} | {result['machine']['cores']} "
+        f"| {time.strftime('%Y-%m-%d')} | {machine['cores']} "
+        f"({machine['load_avg_start'][0]:.1f}-{machine['load_avg_end'][0]:.1f}) "
         f"| {plan['workers']} x {plan['tag_workers']} | {plan['articles']} "
         f"| {cap['inputs_per_s']} | {cap['enriched_per_s']} "
         f"| {bare['single']['articles_per_s']} | {bare['pool']['articles_per_s']} "
-        f"| {result.get('ratio_to_bare_pool', '-')} | {_p99s(result)} "
+        f"| {result.get('ratio_to_bare_pool', '-')} ({result.get('cpu_ratio_to_bare_pool', '-')}) "
+        f"| {_p99s(result)} "
         f"| {_growing_at_top(result)} | {'quick' if plan['quick'] else 'full'} |\n"
     )
 
@@ -90,17 +93,29 @@ def chart(result: dict[str, Any], path: Path) -> None:
     top.set_xlabel("offered load (% of measured capacity)")
     top.set_ylabel("end-to-end latency (s)")
     cap = result["capacity"]
+    machine = result["machine"]
     top.set_title(
         f"capacity {cap['inputs_per_s']} inputs/s ({cap['enriched_per_s']} enriched/s), "
-        f"{result.get('ratio_to_bare_pool', '-')} x bare nlp.pipe with the pool's processes")
-    top.legend()
+        f"{result.get('ratio_to_bare_pool', '-')} x bare nlp.pipe with the pool's processes\n"
+        f"(CPU ratio {result.get('cpu_ratio_to_bare_pool', '-')}; {machine['cores']} cores, "
+        f"load average {machine['load_avg_start'][0]:.1f} -> {machine['load_avg_end'][0]:.1f})",
+        fontsize="medium")
+    if loads:
+        top.legend()
     for phase in loads:
         samples = phase["samples"]
         label = f"{100 * phase['share_of_capacity']:.0f} % ({phase['rate_per_s']}/s)"
-        bottom.plot([s["t_s"] for s in samples], [s["backlog"] for s in samples], label=label)
+        line, = bottom.plot([s["t_s"] for s in samples], [s["backlog"] for s in samples],
+                            label=f"{label}: backlog")
+        pending = [s.get("pending_input", float("nan")) for s in samples]
+        bottom.plot([s["t_s"] for s in samples], pending, "--",
+                    color=line.get_color(), label=f"{label}: uncommitted input (all hops)")
+        bottom.plot([s["t_s"] for s in samples], [s["consumer_lag"] for s in samples], ":",
+                    color=line.get_color(), label=f"{label}: consumer lag (fetch position)")
     bottom.set_xlabel("seconds into the load phase")
-    bottom.set_ylabel("backlog (produced - out)")
-    bottom.legend()
+    bottom.set_ylabel("messages")
+    if loads:
+        bottom.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -121,7 +136,8 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
         f"bare nlp.pipe ({bare['model']} {bare['components']}, {bare['articles']} articles): "
         f"{bare['single']['articles_per_s']}/s 1 process, {bare['pool']['articles_per_s']}/s "
         f"{bare['pool']['processes']} processes; ratio to the pool's limit "
-        f"{result.get('ratio_to_bare_pool')} (target >= 0.9)")
+        f"{result.get('ratio_to_bare_pool')} (target >= 0.9); by CPU per article "
+        f"{result.get('cpu_ratio_to_bare_pool')}")
     console.print(f"CPU ms per input: {cap['cpu']['ms_per_input']}")
     console.print(f"stage handler ms per article: {cap['stages']}")
     table = Table(title="hand-offs (record to record)")
