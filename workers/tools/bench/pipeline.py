@@ -330,7 +330,8 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
                                      if run.collector.outputs.get(d["id"], ("",))[0]
                                      == "enriched"})
         # In this thread, not a helper thread: spaCy's n_process forks this process.
-        bare = bare_model(run.settings, texts, tag_workers)
+        # The limit of all the tagging processes of the run (every worker's).
+        bare = bare_model(run.settings, texts, tag_workers * plan.workers)
         result["bare_model"] = bare
         if capacity["enriched_per_s"]:
             result["ratio_to_bare_pool"] = round(
