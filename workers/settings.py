@@ -252,7 +252,9 @@ class Settings(BaseSettings):
     )
     tag_batch_size: int = Field(32, description="Articles per tagging batch (stream.take).")
     tag_batch_window: float = Field(
-        0.5, description="Seconds to wait for a batch to fill before tagging what is there."
+        0.1,
+        description="Most seconds an article waits for its tagging batch to fill (a batch goes "
+        "when it has tag_batch_size articles or when this time is up, whichever comes first).",
     )
     tag_timeout: float = Field(
         60.0,
@@ -262,6 +264,12 @@ class Settings(BaseSettings):
     tag_workers: int = Field(
         default_factory=_default_cores,
         description="Tagging worker processes (default: the cores this process may use).",
+    )
+    tag_in_flight: int = Field(
+        0,
+        description="Tagging batches in flight at once (the tag agent's concurrency); 0: "
+        "tag_workers + 1, so that every tagging process has a batch queued while the worker "
+        "encodes and delivers the last one.",
     )
     tag_include_numeric: bool = Field(
         False, description="Also report numeric/date entity types (DATE, MONEY, CARDINAL, ...)."

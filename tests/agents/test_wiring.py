@@ -48,7 +48,11 @@ class Recorder:
 @pytest.fixture
 def wired() -> tuple[Newsflow, Recorder, FakePool]:
     recorder, pool = Recorder(), FakePool()
-    settings = Settings(app_id="agents-test", tag_batch_size=4, tag_batch_window=0.05)
+    # One tag actor: Faust's test wrapper hands every actor the same stream, so with several
+    # each would see every message (on a topic they share one queue; the bench and the
+    # integration tests run the default concurrency against the broker).
+    settings = Settings(app_id="agents-test", tag_batch_size=4, tag_batch_window=0.05,
+                        tag_in_flight=1)
     newsflow = create_app(
         settings,
         metrics=Metrics(),

@@ -271,14 +271,19 @@ class Newsflow:
                 await self._delivered(flush=True)
                 self.progress.processed(agent="dedup")
 
-        @app.agent(self.topics["unique"], name="tag")
+        # Several batches in flight: while the pool tags one, the next fills and the last is
+        # encoded and delivered, so no tagging process waits for the parent. The actors share
+        # the topic's queue; each acknowledges its own batch once its outputs are delivered, and
+        # Faust commits only up to the lowest offset not yet acknowledged.
+        @app.agent(self.topics["unique"], name="tag", concurrency=tag_in_flight(s))
         async def tag(stream):
             _UNDELIVERED.set([])
+            name = f"tag{stream.concurrency_index or 0}"
             async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
-                self.progress.begin("tag")
+                self.progress.begin(name)
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
                 await self._delivered()
-                self.progress.processed(len(events), agent="tag")
+                self.progress.processed(len(events), agent=name)
 
         @app.agent(self.topics["tagged"], name="story")
         async def story(stream):
@@ -496,6 +501,11 @@ def _source(event: Any) -> Source:
         message.key,
         message.timestamp or None,
     )
+
+
+def tag_in_flight(settings: Settings) -> int:
+    """Tagging batches in flight (the tag agent's concurrency)."""
+    return settings.tag_in_flight or max(1, settings.tag_workers) + 1
 
 
 def provenance(settings: Settings) -> dict[str, Any]:
