@@ -160,20 +160,50 @@ def clusters(ids: Iterable[str], links: dict[str, str]) -> set[frozenset[str]]:
     return {frozenset(g) for g in sets.groups(min_size=2)}
 
 
+def raw_positions(settings: Settings, corpus: Corpus) -> dict[bytes, tuple[int, int]]:
+    """Partition and offset of each keyed input in the raw topic (as the worker saw them)."""
+    wanted = {key for key, _ in corpus.messages if key is not None}
+    found: dict[bytes, tuple[int, int]] = {}
+
+    async def run() -> None:
+        async for rec in read_topics(settings, [settings.topic_raw], idle_timeout=5.0,
+                                     deadline=time.monotonic() + 120,
+                                     until=lambda: wanted <= found.keys()):
+            if rec.key in wanted:
+                found.setdefault(rec.key, (rec.partition, rec.offset))
+
+    asyncio.run(run())
+    return found
+
+
 def reference_links(settings: Settings, corpus: Corpus) -> dict[str, str]:
-    """Dedup's links for an uninterrupted run: the pure stages, in process, in produce order."""
-    codec, cleaner, dedup = Codec(), make_cleaner(settings), make_deduplicator(settings)
-    links = {}
-    for _, value in corpus.messages:
+    """Dedup's links for an uninterrupted run: the pure stages, in process, in produce order.
+    With the source memory on, each article is cleaned at its partition and offset in the raw
+    topic, each partition in offset order, against a memory of the articles before it (what the
+    worker's memory answers)."""
+    memory = {} if settings.clean_source_memory else None
+    codec, dedup = Codec(), make_deduplicator(settings)
+    cleaner = make_cleaner(settings, memory_store=memory)
+    positions = raw_positions(settings, corpus) if memory is not None else {}
+    raws = []
+    for key, value in corpus.messages:
         raw = codec.decode_raw(value, ingested_at=0.0)
         if isinstance(raw, Rejected):
             continue
-        cleaned = cleaner.clean(raw)
-        if isinstance(cleaned, Rejected):
+        at = positions.get(key) if key is not None else None
+        assert memory is None or at is not None, f"{key!r} not found in the raw topic"
+        raws.append((raw, at))
+    cleaned = {}
+    for raw, at in sorted(raws, key=lambda item: item[1] or (0, 0)):  # stable: produce order
+        cleaned[raw.id] = cleaner.clean(raw, at)
+    links = {}
+    for raw, _ in raws:
+        article = cleaned[raw.id]
+        if isinstance(article, Rejected):
             continue
-        verdict = dedup.check(cleaned)
+        verdict = dedup.check(article)
         if verdict.duplicate_of is not None:
-            links[cleaned.id] = verdict.duplicate_of
+            links[article.id] = verdict.duplicate_of
     return links
 
 
