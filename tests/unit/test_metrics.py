@@ -17,10 +17,10 @@ from workers.ops.loopmon import EventLoopMonitor
 from workers.ops.metrics import (
     DUPLICATE_KINDS,
     ENTITY_LABELS,
-    STAGE_OUTCOMES,
-    STAGES,
     NO_SOURCE,
     OTHER_SOURCE,
+    STAGE_OUTCOMES,
+    STAGES,
     ChildProcessCollector,
     Metrics,
     SourceLabels,
