@@ -336,13 +336,13 @@ class Cleaner:
     def _mark_contained(lines: list[_Line]) -> None:
         """A long line found whole inside another kept paragraph is a repeat (pull quotes)."""
         kept = [ln for ln in lines if ln.reason is None]
-        for line in kept:
+        padded = [f" {ln.key} " for ln in kept]
+        for line, needle in zip(kept, padded, strict=True):
             if line.key.count(" ") + 1 < _CONTAINMENT_MIN_WORDS:
                 continue
-            needle = f" {line.key} "
-            for other in kept:
-                if other is not line and other.reason is None and len(other.key) > len(line.key) \
-                        and needle in f" {other.key} ":
+            for other, hay in zip(kept, padded, strict=True):
+                if other is not line and other.reason is None and len(hay) > len(needle) \
+                        and needle in hay:
                     line.reason = "repeated"
                     break
 
