@@ -148,12 +148,19 @@ class Settings(BaseSettings):
 
     # --- Cleaning --------------------------------------------------------------------------
     clean_source_memory: bool = Field(
-        False,
+        True,
         description="Let the line model use what the same source repeated recently (lines and "
-        "other stories' titles, kept in the clean-memory Faust table). Off by default: a message "
-        "replayed after a crash is then cleaned against a memory that already holds it, so its "
-        "text (and dedup verdict) can differ from the first time, which breaks the identical-"
-        "repeat guarantee (docs/cleaning.md).",
+        "other stories' titles, kept per raw partition in the clean-memory Faust table). Replay-"
+        "safe: an article sees only the articles before its offset, so a message replayed after "
+        "a crash is cleaned as the first time (docs/cleaning.md).",
+    )
+    clean_memory_window: int = Field(
+        2000,
+        ge=1,
+        description="Offsets of a raw partition per generation of the clean memory: an article "
+        "sees what its source's earlier articles in the same partition carried, back to the start "
+        "of the previous generation, and a replay up to this many offsets behind the furthest one "
+        "recorded is cleaned exactly as the first time (docs/cleaning.md).",
     )
     html_max_bytes: int = Field(
         2 * 1024 * 1024, description="HTML larger than this is cut before extraction."
@@ -163,6 +170,18 @@ class Settings(BaseSettings):
     )
     min_clean_chars: int = Field(
         1, description="A cleaned body shorter than this is dead-lettered (empty_after_cleaning)."
+    )
+
+    metrics_clean_sources: str = Field(
+        "",
+        description="Comma-separated sources that get their own `source` label in the per-source "
+        "cleaning metrics (empty-body, removed-line and language-mismatch rates).",
+    )
+    metrics_clean_source_slots: int = Field(
+        20,
+        ge=0,
+        description="Besides NEWSFLOW_METRICS_CLEAN_SOURCES, how many of the first sources seen "
+        "get their own `source` label; every later source is counted as `other`.",
     )
 
     # --- Dedup -----------------------------------------------------------------------------

@@ -98,10 +98,10 @@ async def test_clean_agent_routes_good_and_bad_messages(wired) -> None:  # type:
 async def test_clean_agent_survives_a_stage_exception(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     newsflow, recorder, _ = wired
 
-    def explode(raw):  # type: ignore[no-untyped-def]
+    def explode(raw, *rest):  # type: ignore[no-untyped-def]
         raise RuntimeError("bug in a rule")
 
-    monkeypatch.setattr(newsflow.cleaner, "clean", explode)
+    monkeypatch.setattr(newsflow.cleaner, "clean_with_report", explode)
     async with newsflow.agents["clean"].test_context() as agent:
         await agent.put(raw("b1"), key=b"b1")
         await agent.put(raw("b2"), key=b"b2")

@@ -25,7 +25,7 @@ from workers.kafka.io import MAX_REQUEST_BYTES, broker_reachable, ssl_context
 from workers.kb import KnowledgeBase
 from workers.ops.health import liveness, register_endpoints
 from workers.ops.loopmon import EventLoopMonitor
-from workers.ops.metrics import Metrics
+from workers.ops.metrics import Metrics, SourceLabels
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
@@ -89,7 +89,8 @@ class Newsflow:
         notices) and ``clean_state`` replace the Kafka topics and the Faust tables in the agent
         tests (Faust's ``test_context()`` has no broker)."""
         self.settings = settings
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(sources=SourceLabels(
+            settings.metrics_clean_sources.split(","), settings.metrics_clean_source_slots))
         self.codec = Codec(
             settings.schemas_dir,
             max_message_bytes=settings.max_message_bytes,
