@@ -150,7 +150,7 @@ async def test_with_the_fix_every_record_is_handed_out_again() -> None:
 async def test_the_watchdogs_reread_heals_a_wedge(fixed: bool) -> None:
     # The watchdog's re-read is a second perform_seek once every agent is idle (app.py,
     # _reread_waiting_input); it runs whether or not the fix is installed.
-    consumer, tp, streams = make_consumer(fixed=fixed)
+    consumer, _tp, streams = make_consumer(fixed=fixed)
     await run_fetch_loop(consumer, until=lambda: False, timeout=0.6)
     streams.after_seek.clear()
     heal = asyncio.ensure_future(consumer.perform_seek())  # nothing is being handed out now
