@@ -122,6 +122,8 @@ class Newsflow:
             store=settings.store,
             datadir=str(settings.data_dir),
             processing_guarantee=settings.processing_guarantee,
+            broker_commit_interval=settings.commit_interval,
+            broker_commit_every=settings.commit_every,
             key_serializer="raw",
             value_serializer="raw",
             topic_partitions=settings.partitions_raw,
