@@ -149,8 +149,9 @@ class Settings(BaseSettings):
     )
     stall_timeout: float = Field(
         120.0,
-        description="Seconds input may wait with no event processed before the worker counts as "
-        "stalled: /health/live fails and the consumer's state is logged (docs/reliability.md).",
+        description="Seconds input may wait with no event processed, while the broker is "
+        "reachable, before the worker counts as stalled: /health/live fails and the consumer's "
+        "state is logged. Time the broker is unreachable does not count (docs/reliability.md).",
     )
 
     schemas_dir: Path | None = Field(
