@@ -376,8 +376,7 @@ class Newsflow:
             # Nothing can be fetched, delivered or committed while the broker is away: waiting
             # input is not the worker's fault, and a restart would not help. Not ready (the
             # broker probe), still live; the idle clock starts again when the broker answers.
-            self.progress.reset()
-            self.progress.pending = pending
+            self.progress.broker_away(pending)
             self.metrics.stalled.set(0)
             return
         entered = self.progress.check(pending)
