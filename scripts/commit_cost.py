@@ -7,6 +7,7 @@ alternating, on the local broker. Prints one line per run and the mean rate per 
 Each run: fresh topics and consumer group, a worker (2 tagging processes) started and ready,
 then ``--articles`` dev articles (news-dev.jsonl under new ids) produced at once; the rate is
 articles / (last output - first produce). Not a pipeline benchmark: a before/after of one knob.
+First it times single offset commits (``--latency-only``: nothing else), the cost per commit.
 """
 
 from __future__ import annotations
@@ -18,8 +19,16 @@ import uuid
 from pathlib import Path
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
-from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
+from workers.kafka.io import (
+    client_kwargs,
+    create_topics,
+    delete_topics,
+    make_producer,
+    read_topics,
+)
 from workers.settings import Settings
 from workers.stream.runner import WorkerProcess
 from workers.tools.demo import free_port, run_settings, worker_env
@@ -87,12 +96,40 @@ def one_run(base: Settings, name: str, count: int) -> float:
     return count / seconds
 
 
+async def commit_latency(base: Settings, commits: int = 300) -> list[float]:
+    """Seconds per offset commit of a group consumer on the local broker (what each of Faust's
+    commits sends, after its producer flush), over ``commits`` commits of 4 partitions."""
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    settings = run_settings(base, prefix)
+    await create_topics(settings)
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=settings.app_id)
+    tps = [TopicPartition(settings.topic_raw, p) for p in range(settings.partitions_raw)]
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        times = []
+        for _ in range(commits):
+            started = time.perf_counter()
+            await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in tps})
+            times.append(time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await delete_topics(settings, settings.topic_names().values())
+    return sorted(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=1200)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency-only", action="store_true", help="only time single commits")
     args = parser.parse_args()
     base = Settings()
+    times = asyncio.run(commit_latency(base))
+    p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+    print(f"offset commit round trip: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
+    if args.latency_only:
+        return
     rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
     for round_ in range(args.rounds):
         for name in SETTINGS if round_ % 2 == 0 else reversed(SETTINGS):
