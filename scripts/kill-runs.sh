@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the kill -9 test (tests/integration/test_reliability.py) N times in a row, default 10, and
-# print each run's line (kills, repeats with the commit settings used) and a summary. Extra
-# NEWSFLOW_* variables are not passed to the test's worker: it uses the Settings defaults.
+# print each run's line (kills, repeats with the commit settings used) and a summary. NEWSFLOW_*
+# variables reach the test's worker, e.g. Faust's old commit defaults:
+#   NEWSFLOW_COMMIT_INTERVAL=2.8 NEWSFLOW_COMMIT_EVERY=10000 scripts/kill-runs.sh 3
 #   scripts/kill-runs.sh [N]      PYTHON=/path/to/python to use another interpreter
 set -uo pipefail
 cd "$(dirname "$0")/.."
