@@ -103,6 +103,19 @@ class Settings(BaseSettings):
         "repartitioning topology (docs/reliability.md).",
     )
 
+    commit_interval: float = Field(
+        0.5,
+        description="Seconds between offset commits (Faust's broker_commit_interval; its default "
+        "is 2.8). What was processed since the last commit is processed again after a kill -9, "
+        "so this bounds the repeats a crash causes (docs/reliability.md).",
+    )
+    commit_every: int = Field(
+        50,
+        description="Also commit once this many messages were acknowledged since the last "
+        "commit, across the worker's agents (Faust's broker_commit_every; its default is "
+        "10,000): bounds the repeats when messages are processed fast (clean, dedup).",
+    )
+
     # --- Worker ----------------------------------------------------------------------------
     store: str = Field(
         "memory://", description="Faust table store: memory:// (tests, demo) or rocksdb://."
@@ -136,8 +149,9 @@ class Settings(BaseSettings):
     )
     stall_timeout: float = Field(
         120.0,
-        description="Seconds input may wait with no event processed before the worker counts as "
-        "stalled: /health/live fails and the consumer's state is logged (docs/reliability.md).",
+        description="Seconds input may wait with no event processed, while the broker is "
+        "reachable, before the worker counts as stalled: /health/live fails and the consumer's "
+        "state is logged. Time the broker is unreachable does not count (docs/reliability.md).",
     )
 
     schemas_dir: Path | None = Field(

@@ -14,17 +14,13 @@ from pathlib import Path
 
 import orjson
 
-from workers.codec import Codec
+from workers.codec import VOLATILE_FIELDS, Codec, content_digest
 from workers.kafka.io import Record, read_topics
 from workers.records import Rejected
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
 from workers.tools.evaluation.clusters import UnionFind
-
-# Fields that record when or how fast something ran; a replayed article repeats everything else
-# byte for byte (docs/reliability.md, "What identical means").
-VOLATILE_FIELDS = ("timings", "enriched_at", "detected_at", "failed_at")
 
 
 @dataclass
@@ -121,6 +117,7 @@ class Accounting:
     differing: list[str]  # keys whose repeats differ beyond VOLATILE_FIELDS
     in_two_topics: list[str]
     links: dict[str, str]  # duplicate id -> duplicate_of
+    unsealed: list[str]  # keys of records without an id or whose digest is not their content's
 
     @property
     def repeated(self) -> int:
@@ -135,9 +132,12 @@ def account(settings: Settings, records: list[Record], malformed: set[str]) -> A
     differing: set[str] = set()
     in_two: set[str] = set()
     links: dict[str, str] = {}
+    unsealed: set[str] = set()
     for rec in records:
         doc = orjson.loads(rec.value or b"{}")
         key, kind = output_key(doc, malformed), kinds[rec.topic]
+        if not doc.get("id") or doc.get("digest") != content_digest(doc):
+            unsealed.add(key)
         body = orjson.dumps(
             {k: v for k, v in doc.items() if k not in VOLATILE_FIELDS},
             option=orjson.OPT_SORT_KEYS,
@@ -149,7 +149,9 @@ def account(settings: Settings, records: list[Record], malformed: set[str]) -> A
             differing.add(key)
         if kind == "duplicates":
             links[key] = doc["duplicate_of"]
-    return Accounting(topic_of, copies, sorted(differing), sorted(in_two), links)
+    return Accounting(
+        topic_of, copies, sorted(differing), sorted(in_two), links, sorted(unsealed)
+    )
 
 
 def clusters(ids: Iterable[str], links: dict[str, str]) -> set[frozenset[str]]:
@@ -230,6 +232,7 @@ def assert_accounted(settings: Settings, corpus: Corpus, records: list[Record]) 
         if acc.in_two_topics else "",
         f"{len(acc.differing)} repeats that differ beyond {VOLATILE_FIELDS}: "
         f"{acc.differing[:5]}" if acc.differing else "",
+        f"outputs without an id or a true digest: {acc.unsealed[:5]}" if acc.unsealed else "",
     ]
     assert not any(problems), "; ".join(p for p in problems if p)
     for sha in corpus.malformed:

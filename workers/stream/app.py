@@ -123,6 +123,8 @@ class Newsflow:
             store=settings.store,
             datadir=str(settings.data_dir),
             processing_guarantee=settings.processing_guarantee,
+            broker_commit_interval=settings.commit_interval,
+            broker_commit_every=settings.commit_every,
             key_serializer="raw",
             value_serializer="raw",
             topic_partitions=settings.partitions_raw,
@@ -312,6 +314,7 @@ class Newsflow:
                 self.loop_monitor,
                 progress_stalled=self.progress.stalled,
                 pending_input=self.progress.pending,
+                broker_reachable=self.broker_up,
             ),
             ready=self.readiness,
         )
@@ -375,6 +378,13 @@ class Newsflow:
         tps = consumer_view.input_partitions(self.app, self._input_topics())
         pending = consumer_view.pending_input(self.app, tps)
         self.metrics.pending_input.set(pending)
+        if not self.broker_up:
+            # Nothing can be fetched, delivered or committed while the broker is away: waiting
+            # input is not the worker's fault, and a restart would not help. Not ready (the
+            # broker probe), still live; the idle clock starts again when the broker answers.
+            self.progress.broker_away(pending)
+            self.metrics.stalled.set(0)
+            return
         entered = self.progress.check(pending)
         self.metrics.stalled.set(1 if self.progress.stalled else 0)
         if self.progress.should_heal():
