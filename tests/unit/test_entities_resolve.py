@@ -93,3 +93,25 @@ def test_salience_prefers_title_and_lead(kb: KnowledgeBase) -> None:
     assert result["NATO"].salience > result["Iran"].salience
     assert result["Iraq"].salience > result["Iran"].salience
     assert [m.in_title for m in result["Iraq"].mentions] == [True, False]
+
+
+def test_byline_is_cut_off_its_dateline(kb: KnowledgeBase) -> None:
+    text = ("Glenn Somerville WASHINGTON 1996-08-30 Orders rose. "
+            "Maria Kovacs ZORBLAXVILLE 1996-08-30")
+    model = spans(text, ("Glenn Somerville WASHINGTON", "PERSON", 0),
+                  ("Maria Kovacs ZORBLAXVILLE", "PERSON", 0))
+    result = by_name(resolve(None, text, [], model, kb))
+    assert result["Glenn Somerville"] == ("PERSON", 1)
+    assert result["Washington, D.C."] == ("GPE", 1)
+    assert result["Maria Kovacs"] == ("PERSON", 1)
+    assert not any("ZORBLAXVILLE" in name for name in result)
+
+
+def test_upper_case_tail_kept_unless_a_place_or_a_person(kb: KnowledgeBase) -> None:
+    text = "King Henry VIII ruled. The Chicago NAPM index rose. National League CHICAGO 3 Atlanta 2"
+    model = spans(text, ("Henry VIII", "PERSON", 0), ("Chicago NAPM", "ORG", 0),
+                  ("National League CHICAGO", "ORG", 0))
+    result = resolve(None, text, [], model, kb)
+    surfaces = {m.text: e.label for e in result for m in e.mentions}
+    assert surfaces["Henry VIII"] == "PERSON" and surfaces["Chicago NAPM"] == "ORG"
+    assert surfaces["National League"] == "ORG" and "CHICAGO" in surfaces

@@ -6,8 +6,9 @@ the title and the text, the output ``records.Entity`` values. The rules, in orde
 1. **Knowledge base first.** Model spans lose edge punctuation, possessives, a lower-case "the"
    and trailing lower-case words; one naming a core KB entry takes its name and label; a demonym
    ("Iraqi") is linked to its country and kept apart from the entities; a span listing KB names
-   ("Brussels Belgium") is split; KB names the model missed or cut short are added (dates never
-   hide them).
+   ("Brussels Belgium") is split, and so is a mixed-case name running into upper-case words (a
+   byline into its dateline, "Glenn Somerville WASHINGTON"); KB names the model missed or cut
+   short are added (dates never hide them).
 2. **Partial person names.** A span whose words are part of exactly one multi-word PERSON name
    in the article ("Stoltenberg" with "Jens Stoltenberg") is that person, whatever the model
    said; untagged occurrences of the surname are added. Other names tagged once are added
@@ -46,6 +47,11 @@ _GLUE = re.compile(r"^[\s,/&()\-]*(?:and)?[\s,/&()\-]*$")
 _TAIL_WORDS = re.compile(r"(?:\s+[a-z][a-z\-]*)+$")
 _SEPARATOR = re.compile(r"\s*[,;()]\s*")
 _LEAD_JUNK = re.compile(r"^[\s\W_]+")
+_WORD = re.compile(r"\S+")
+_MIXED = re.compile(r"^[A-Z][a-z]+(?:[-'’][A-Za-z]+)*[.,]?$")  # "Somerville", "O'Neill"
+_UPPER = re.compile(r"^[A-Z]{3,}(?:-[A-Z]+)*[.,]?$")  # "WASHINGTON", "AL-RAM"
+_ROMAN = re.compile(r"^[IVXLC]+[.,]?$")
+_PLACES = frozenset({"GPE", "LOC", "FAC"})
 _TAIL_JUNK = re.compile(r"(?:\s*['’]s?|[\s\-–—,;:(\"'“”‘’/]+)+$")
 
 
@@ -85,7 +91,8 @@ def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: b
             continue
         if label in NUMERIC_LABELS and any(_overlaps((start, end), h[:2]) for h in hits):
             continue  # "England 1996-08-31" read as a date: the KB name wins
-        for s, e in _pieces(part, start, end, kb):
+        start, end, tail = _caps_tail(part, start, end, label, kb)
+        for s, e in [*_pieces(part, start, end, kb), *tail]:
             kept.append(_model_span(part, s, e, label, in_title, kb))
     for start, end, entry in hits:
         covering = [k for k in kept if _overlaps((k.start, k.end), (start, end))]
@@ -111,6 +118,33 @@ def _model_span(part: str, start: int, end: int, label: str, in_title: bool,
         return Span(start, end, text, "NORP", in_title, country, demonym, model_label=label,
                     demonym=True)
     return Span(start, end, text, label, in_title, model_label=label)
+
+
+def _caps_tail(part: str, start: int, end: int, label: str,
+               kb: KnowledgeBase) -> tuple[int, int, list[tuple[int, int]]]:
+    """Cut a name in mixed case off the upper-case words that follow it.
+
+    A byline runs into its dateline ("Glenn Somerville WASHINGTON 1996-08-30"), a team into
+    a heading ("National League CHICAGO"): the mixed-case words are the name. Cut when the
+    upper-case tail is a place the knowledge base knows (kept as a span of its own), or when the
+    model calls the whole a person (a tail the KB does not know is dropped). "Henry VIII" and
+    "Chicago NAPM" stay whole.
+    """
+    words = list(_WORD.finditer(part, start, end))
+    for i in range(1, len(words)):
+        head, tail = words[:i], words[i:]
+        if not (all(_MIXED.match(w.group()) for w in head)
+                and all(_UPPER.match(w.group()) and not _ROMAN.match(w.group())
+                        for w in tail)):
+            continue
+        rest = _trim(part, tail[0].start(), end)
+        entry = kb.lookup(part[rest[0]:rest[1]])
+        if entry is not None and entry.label in _PLACES:
+            return start, head[-1].end(), [rest]
+        if label == "PERSON":
+            return start, head[-1].end(), []
+        break
+    return start, end, []
 
 
 def _trim(part: str, start: int, end: int) -> tuple[int, int]:
