@@ -115,3 +115,12 @@ def test_upper_case_tail_kept_unless_a_place_or_a_person(kb: KnowledgeBase) -> N
     surfaces = {m.text: e.label for e in result for m in e.mentions}
     assert surfaces["Henry VIII"] == "PERSON" and surfaces["Chicago NAPM"] == "ORG"
     assert surfaces["National League"] == "ORG" and "CHICAGO" in surfaces
+
+
+def test_spans_are_cut_at_a_spaced_dash(kb: KnowledgeBase) -> None:
+    text = "UNITED STATES - Prices rose. LE ZORBLAX - Trade talks. Scorers : Zorbla - Jan Kovacs"
+    model = spans(text, ("UNITED STATES - Prices", "GPE", 0), ("LE ZORBLAX - Trade", "ORG", 0),
+                  ("Zorbla - Jan", "GPE", 0))
+    result = resolve(None, text, [], model, kb)
+    surfaces = {m.text: e.label for e in result for m in e.mentions}
+    assert surfaces == {"UNITED STATES": "GPE", "LE ZORBLAX": "ORG", "Zorbla": "GPE"}

@@ -7,8 +7,9 @@ the title and the text, the output ``records.Entity`` values. The rules, in orde
    and trailing lower-case words; one naming a core KB entry takes its name and label; a demonym
    ("Iraqi") is linked to its country and kept apart from the entities; a span listing KB names
    ("Brussels Belgium") is split, and so is a mixed-case name running into upper-case words (a
-   byline into its dateline, "Glenn Somerville WASHINGTON"); KB names the model missed or cut
-   short are added (dates never hide them).
+   byline into its dateline, "Glenn Somerville WASHINGTON") and a span at a spaced dash
+   ("UNITED STATES - Prices"); KB names the model missed or cut short are added (dates never
+   hide them).
 2. **Partial person names.** A span whose words are part of exactly one multi-word PERSON name
    in the article ("Stoltenberg" with "Jens Stoltenberg") is that person, whatever the model
    said; untagged occurrences of the surname are added. Other names tagged once are added
@@ -50,6 +51,7 @@ _LEAD_JUNK = re.compile(r"^[\s\W_]+")
 _WORD = re.compile(r"\S+")
 _MIXED = re.compile(r"^[A-Z][a-z]+(?:[-'’][A-Za-z]+)*[.,]?$")  # "Somerville", "O'Neill"
 _UPPER = re.compile(r"^[A-Z]{3,}(?:-[A-Z]+)*[.,]?$")  # "WASHINGTON", "AL-RAM"
+_DASH = re.compile(r"\s+[-–—]+\s+")
 _ROMAN = re.compile(r"^[IVXLC]+[.,]?$")
 _PLACES = frozenset({"GPE", "LOC", "FAC"})
 _TAIL_JUNK = re.compile(r"(?:\s*['’]s?|[\s\-–—,;:(\"'“”‘’/]+)+$")
@@ -92,6 +94,8 @@ def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: b
         if label in NUMERIC_LABELS and any(_overlaps((start, end), h[:2]) for h in hits):
             continue  # "England 1996-08-31" read as a date: the KB name wins
         start, end, tail = _caps_tail(part, start, end, label, kb)
+        start, end, after = _dash_cut(part, start, end, kb)
+        tail += after
         for s, e in [*_pieces(part, start, end, kb), *tail]:
             kept.append(_model_span(part, s, e, label, in_title, kb))
     for start, end, entry in hits:
@@ -145,6 +149,20 @@ def _caps_tail(part: str, start: int, end: int, label: str,
             return start, head[-1].end(), []
         break
     return start, end, []
+
+
+def _dash_cut(part: str, start: int, end: int,
+              kb: KnowledgeBase) -> tuple[int, int, list[tuple[int, int]]]:
+    """Cut a span at a spaced dash ("UNITED STATES - Prices", "LE TEMPS - Trade"): names do
+    not contain one, headlines and results lines do. The first piece is the span; the pieces
+    after it are kept only where the knowledge base names them."""
+    dashes = list(_DASH.finditer(part, start, end))
+    if not dashes:
+        return start, end, []
+    bounds = [d.end() for d in dashes], [d.start() for d in dashes[1:]] + [end]
+    pieces = [_trim(part, s, e) for s, e in zip(*bounds, strict=True)]
+    rest = [(s, e) for s, e in pieces if s < e and kb.lookup(part[s:e]) is not None]
+    return start, dashes[0].start(), rest
 
 
 def _trim(part: str, start: int, end: int) -> tuple[int, int]:
