@@ -124,3 +124,14 @@ def test_spans_are_cut_at_a_spaced_dash(kb: KnowledgeBase) -> None:
     result = resolve(None, text, [], model, kb)
     surfaces = {m.text: e.label for e in result for m in e.mentions}
     assert surfaces == {"UNITED STATES": "GPE", "LE ZORBLAX": "ORG", "Zorbla": "GPE"}
+
+
+def test_a_surname_followed_by_a_place_is_no_full_name(kb: KnowledgeBase) -> None:
+    text = ("Yeltsin endorses Lebed Chechnya peace plan. Alexander Lebed flew to Chechnya. "
+            "Lebed said Chechnya would wait.")
+    model = spans(text, ("Lebed Chechnya", "PERSON", 0), ("Alexander Lebed", "PERSON", 0),
+                  ("Chechnya", "GPE", 1), ("Lebed", "PERSON", 2), ("Chechnya", "GPE", 2))
+    result = resolve(None, text, [], model, kb)
+    labels = {e.label for e in result for m in e.mentions if m.text == "Chechnya"}
+    assert labels == {"GPE"}
+    assert by_name(result)["Alexander Lebed"] == ("PERSON", 2)

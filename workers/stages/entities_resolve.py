@@ -232,6 +232,10 @@ def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase)
         if (span.label == "PERSON" and span.entry is None and len(words) >= 2
                 and words[0][0].isupper() and kb.lookup(words[0]) is None):
             full.setdefault(" ".join(words), words)
+    surnames = {words[-1] for words in full.values()}
+    # "Lebed Chechnya" (a headline: "Yeltsin endorses Lebed Chechnya peace plan") beside
+    # "Alexander Lebed": a surname followed by another name, not a person's full name.
+    full = {name: words for name, words in full.items() if words[0] not in surnames}
     if not full:
         return spans
     for span in spans:
