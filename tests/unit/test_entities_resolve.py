@@ -135,3 +135,14 @@ def test_a_surname_followed_by_a_place_is_no_full_name(kb: KnowledgeBase) -> Non
     labels = {e.label for e in result for m in e.mentions if m.text == "Chechnya"}
     assert labels == {"GPE"}
     assert by_name(result)["Alexander Lebed"] == ("PERSON", 2)
+
+
+def test_surnames_in_a_capitals_headline_are_the_people(kb: KnowledgeBase) -> None:
+    text = ("SOCCER - ZORBLAKOV NAMED AS CAPTAIN . LONDON 1996-08-30 Ivan Zorblakov was named "
+            "captain. ZORBLAKOV said so.")
+    model = spans(text, ("ZORBLAKOV", "ORG", 0), ("Ivan Zorblakov", "PERSON", 0))
+    result = resolve(None, text, [], model, kb)
+    person = next(e for e in result if e.name == "Ivan Zorblakov")
+    assert person.label == "PERSON"
+    assert [m.text for m in person.mentions] == ["ZORBLAKOV", "Ivan Zorblakov", "ZORBLAKOV"]
+    assert all(e.name == "Ivan Zorblakov" or "ZORBLAKOV" not in e.name for e in result)

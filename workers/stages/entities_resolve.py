@@ -12,7 +12,8 @@ the title and the text, the output ``records.Entity`` values. The rules, in orde
    hide them).
 2. **Partial person names.** A span whose words are part of exactly one multi-word PERSON name
    in the article ("Stoltenberg" with "Jens Stoltenberg") is that person, whatever the model
-   said; untagged occurrences of the surname are added. Other names tagged once are added
+   said; untagged occurrences of the surname are added, in capitals too (a headline's
+   "SHEARER" is "Alan Shearer"). Other names tagged once are added
    wherever else they occur in the article.
 3. **Linking** (``entities_link``): every mention picks among all same-named KB entries by type
    agreement, prior popularity and the article's other entities, or keeps no QID when unsure.
@@ -238,10 +239,14 @@ def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase)
     full = {name: words for name, words in full.items() if words[0] not in surnames}
     if not full:
         return spans
+    # A headline in capitals ("SHEARER NAMED AS ENGLAND CAPTAIN") names the same people.
+    shouted = {name: tuple(w.upper() for w in words) for name, words in full.items()}
     for span in spans:
         words = tuple(_name(span.text).split())
-        owner = " ".join(words) if " ".join(words) in full else _owner(words, full)
-        if owner is not None and span.entry is not None and words[-1] != full[owner][-1]:
+        names = shouted if all(w.isupper() for w in words) else full
+        owner = next((name for name, parts in names.items() if parts == words), None)
+        owner = owner or _owner(words, names)
+        if owner is not None and span.entry is not None and words[-1] != names[owner][-1]:
             continue  # a KB name ("Jordan") is a person only as a known person's surname
         if owner is not None:
             span.key, span.label, span.person, span.entry = owner, "PERSON", True, None
@@ -250,11 +255,13 @@ def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase)
         if len(surname) < 3 or not surname[0].isupper() or _owner((surname,), full) != name:
             continue
         for in_title, part in parts.items():
-            for match in re.finditer(rf"(?<!\w){re.escape(surname)}(?!\w)", part):
+            forms = "|".join(map(re.escape, {surname, surname.upper()}))
+            for match in re.finditer(rf"(?<!\w)(?:{forms})(?!\w)", part):
                 where = (match.start(), match.end())
                 if not any(s.in_title == in_title and _overlaps((s.start, s.end), where)
                            for s in spans):
-                    spans.append(Span(*where, surname, "PERSON", in_title, None, name, True))
+                    spans.append(Span(*where, match.group(), "PERSON", in_title, None, name,
+                                      True))
     spans.sort(key=lambda s: (not s.in_title, s.start))
     return spans
 
