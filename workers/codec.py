@@ -35,6 +35,11 @@ from workers.records import (
 )
 
 MESSAGE_TYPES = ("raw", "cleaned", "enriched", "duplicate", "deadletter", "story")
+# Fields of an output record that say when or how fast a run went. A record that comes out again
+# (a replay after a crash) repeats everything else byte for byte, so the digest leaves them out.
+VOLATILE_FIELDS = frozenset(
+    {"timings", "enriched_at", "detected_at", "failed_at", "updated_at", "digest"}
+)
 _TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid")
 
 
@@ -63,6 +68,21 @@ def article_id(doc: Mapping[str, Any]) -> str:
         return given
     digest = hashlib.sha256(normalise_url(str(doc["url"])).encode()).hexdigest()[:32]
     return f"url:{digest}"
+
+
+def content_digest(doc: Mapping[str, Any]) -> str:
+    """The digest of an output record: BLAKE2b-128 (hex) of its JSON with sorted keys, without
+    the volatile fields. Equal for every repeat of one input, so that a consumer can drop a
+    repeat by ``(id, digest)`` without comparing bodies (README, "Consuming the outputs")."""
+    stable = {k: v for k, v in doc.items() if k not in VOLATILE_FIELDS}
+    body = orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def sealed(doc: dict[str, Any]) -> bytes:
+    """``doc`` with its ``digest`` field, as the bytes of an output record."""
+    doc["digest"] = content_digest(doc)
+    return orjson.dumps(doc)
 
 
 class Codec:
@@ -271,9 +291,10 @@ class Codec:
     @staticmethod
     def encode_story(decision: StoryDecision, *, updated_at: float) -> bytes:
         story = decision.story
-        return orjson.dumps(
+        return sealed(
             {
                 "schema_version": SCHEMA_VERSION,
+                "id": story.story_id,
                 "story_id": story.story_id,
                 "title": story.title,
                 "top_entities": list(story.top_entities),
@@ -292,7 +313,7 @@ class Codec:
     def encode_duplicate(
         article: CleanedArticle, verdict: DedupVerdict, *, detected_at: float
     ) -> bytes:
-        return orjson.dumps(
+        return sealed(
             {
                 "schema_version": SCHEMA_VERSION,
                 "id": article.id,
@@ -321,10 +342,12 @@ class Codec:
     ) -> bytes:
         original = original or b""
         kept = original[: self.deadletter_keep_bytes]
-        return orjson.dumps(
+        return sealed(
             {
                 "schema_version": SCHEMA_VERSION,
-                "id": rejected.article_id,
+                # The record's key: the article id where one could be read, else the input's
+                # coordinates (stable: a replay reads the same record at the same offset).
+                "id": rejected.article_id or f"{topic}:{partition}:{offset}",
                 "stage": stage,
                 "reason": rejected.reason,
                 "error": rejected.detail,

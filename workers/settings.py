@@ -103,6 +103,19 @@ class Settings(BaseSettings):
         "repartitioning topology (docs/reliability.md).",
     )
 
+    commit_interval: float = Field(
+        0.5,
+        description="Seconds between offset commits (Faust's broker_commit_interval; its default "
+        "is 2.8). What was processed since the last commit is processed again after a kill -9, "
+        "so this bounds the repeats a crash causes (docs/reliability.md).",
+    )
+    commit_every: int = Field(
+        50,
+        description="Also commit once this many messages were acknowledged since the last "
+        "commit, across the worker's agents (Faust's broker_commit_every; its default is "
+        "10,000): bounds the repeats when messages are processed fast (clean, dedup).",
+    )
+
     # --- Worker ----------------------------------------------------------------------------
     store: str = Field(
         "memory://", description="Faust table store: memory:// (tests, demo) or rocksdb://."
@@ -136,8 +149,9 @@ class Settings(BaseSettings):
     )
     stall_timeout: float = Field(
         120.0,
-        description="Seconds input may wait with no event processed before the worker counts as "
-        "stalled: /health/live fails and the consumer's state is logged (docs/reliability.md).",
+        description="Seconds input may wait with no event processed, while the broker is "
+        "reachable, before the worker counts as stalled: /health/live fails and the consumer's "
+        "state is logged. Time the broker is unreachable does not count (docs/reliability.md).",
     )
 
     schemas_dir: Path | None = Field(
@@ -148,12 +162,19 @@ class Settings(BaseSettings):
 
     # --- Cleaning --------------------------------------------------------------------------
     clean_source_memory: bool = Field(
-        False,
+        True,
         description="Let the line model use what the same source repeated recently (lines and "
-        "other stories' titles, kept in the clean-memory Faust table). Off by default: a message "
-        "replayed after a crash is then cleaned against a memory that already holds it, so its "
-        "text (and dedup verdict) can differ from the first time, which breaks the identical-"
-        "repeat guarantee (docs/cleaning.md).",
+        "other stories' titles, kept per raw partition in the clean-memory Faust table). Replay-"
+        "safe: an article sees only the articles before its offset, so a message replayed after "
+        "a crash is cleaned as the first time (docs/cleaning.md).",
+    )
+    clean_memory_window: int = Field(
+        2000,
+        ge=1,
+        description="Offsets of a raw partition per generation of the clean memory: an article "
+        "sees what its source's earlier articles in the same partition carried, back to the start "
+        "of the previous generation, and a replay up to this many offsets behind the furthest one "
+        "recorded is cleaned exactly as the first time (docs/cleaning.md).",
     )
     html_max_bytes: int = Field(
         2 * 1024 * 1024, description="HTML larger than this is cut before extraction."
@@ -163,6 +184,18 @@ class Settings(BaseSettings):
     )
     min_clean_chars: int = Field(
         1, description="A cleaned body shorter than this is dead-lettered (empty_after_cleaning)."
+    )
+
+    metrics_clean_sources: str = Field(
+        "",
+        description="Comma-separated sources that get their own `source` label in the per-source "
+        "cleaning metrics (empty-body, removed-line and language-mismatch rates).",
+    )
+    metrics_clean_source_slots: int = Field(
+        20,
+        ge=0,
+        description="Besides NEWSFLOW_METRICS_CLEAN_SOURCES, how many of the first sources seen "
+        "get their own `source` label; every later source is counted as `other`.",
     )
 
     # --- Dedup -----------------------------------------------------------------------------
@@ -252,7 +285,9 @@ class Settings(BaseSettings):
     )
     tag_batch_size: int = Field(32, description="Articles per tagging batch (stream.take).")
     tag_batch_window: float = Field(
-        0.5, description="Seconds to wait for a batch to fill before tagging what is there."
+        0.1,
+        description="Most seconds an article waits for its tagging batch to fill (a batch goes "
+        "when it has tag_batch_size articles or when this time is up, whichever comes first).",
     )
     tag_timeout: float = Field(
         60.0,
@@ -262,6 +297,12 @@ class Settings(BaseSettings):
     tag_workers: int = Field(
         default_factory=_default_cores,
         description="Tagging worker processes (default: the cores this process may use).",
+    )
+    tag_in_flight: int = Field(
+        0,
+        description="Tagging batches in flight at once (the tag agent's concurrency); 0: "
+        "tag_workers + 1, so that every tagging process has a batch queued while the worker "
+        "encodes and delivers the last one.",
     )
     tag_include_numeric: bool = Field(
         False, description="Also report numeric/date entity types (DATE, MONEY, CARDINAL, ...)."

@@ -144,6 +144,12 @@ def test_dashboards_rules_and_counters_against_real_prometheus(
             == by_topic[run_config.topic_deadletter]
         )
         assert prometheus.value('sum(newsflow_duplicates_total{kind="exact"})') >= 5
+        # Every article that reached the cleaner (the broken JSON did not) was counted once
+        # under a bounded source label: the dev file's one source and "none" for the seed.
+        assert prometheus.value("sum(newsflow_clean_source_articles_total)") == expected_in - 5
+        assert prometheus.value('count(newsflow_clean_source_articles_total > 0)') == 2
+        assert prometheus.value(
+            'sum(newsflow_clean_source_articles_total{source="none"})') == 1
         # Inference runs in child processes; its time and their memory reach the parent's
         # /metrics: every tagged article was in a batch whose model time was observed.
         assert prometheus.value("sum(newsflow_tag_batch_size_articles_sum)") == by_topic[

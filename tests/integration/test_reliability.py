@@ -31,6 +31,12 @@ from workers.tools.demo import free_port, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+# Repeated outputs allowed over the kill test's two kill -9 (share of its 5,000 inputs). The
+# commit cadence (commit_interval, commit_every) bounds them; docs/reliability.md explains the
+# figure per stage. The target is 3 %; the bound leaves room for a kill that lands in a
+# tagging batch on a slow shared machine.
+MAX_REPEAT_SHARE = 0.05
+
 
 def malformed(n_each: int) -> list[bytes]:
     return [value for values in malformed_messages(n_each).values() for value in values]
@@ -94,7 +100,10 @@ def test_kill_9_twice_mid_stream_loses_nothing(run_config: Settings, shared_data
             assert 0 < done < len(corpus.keys), "the kill must land mid-stream"
             worker.kill()
             worker = start_worker(settings, "kill")
-        records = collect_outputs(settings, corpus, timeout=300)
+        # Returns once every input is out. 300 s was too short on a 2-core machine shared with
+        # other work (load 14): one run stopped the last worker while 1,202 inputs were still
+        # to come out, after 5 minutes at about 13 articles/s with no stall or re-read logged.
+        records = collect_outputs(settings, corpus, timeout=900)
         started = time.monotonic()
         code = worker.stop(timeout=40)
         print(f"SIGTERM to exit: {time.monotonic() - started:.1f} s, code {code}")
@@ -105,7 +114,14 @@ def test_kill_9_twice_mid_stream_loses_nothing(run_config: Settings, shared_data
     assert feeder.error is None, feeder.error
     records = collect_outputs(settings)  # everything, after the worker is gone
     acc = assert_accounted(settings, corpus, records)
-    print(f"{len(records)} outputs for {len(corpus.keys)} inputs, {acc.repeated} repeats")
+    share = acc.repeated / len(corpus.keys)
+    # One line per run for scripts/kill-runs.sh (docs/reliability.md has the series).
+    print(
+        f"KILL-RUN seed={seed} outputs={len(records)} inputs={len(corpus.keys)} "
+        f"repeats={acc.repeated} share={share:.2%} commit_interval={settings.commit_interval} "
+        f"commit_every={settings.commit_every} tag_batch_size={settings.tag_batch_size}"
+    )
+    assert share <= MAX_REPEAT_SHARE, f"{acc.repeated} repeats: more than the commit cadence allows"
 
 
 def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) -> None:

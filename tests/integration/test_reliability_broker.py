@@ -1,5 +1,6 @@
-"""The broker restarts mid-stream: the worker reports not ready while it is away, reconnects, and
-carries on without crashing or losing a message (same accounting as test_reliability.py).
+"""The broker goes away mid-stream for longer than the stall timeout: the worker stays live, reports
+not ready while it is away, reconnects by itself and carries on without crashing or losing a
+message (same accounting as test_reliability.py).
 
 This test runs its own broker on other ports and in its own folder, so that the session broker
 the other tests share is never restarted.
@@ -47,7 +48,13 @@ def own_broker(kafka: Settings) -> Iterator[LocalKafka]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_broker_restart_mid_stream(own_broker: LocalKafka, shared_data: Path) -> None:
+def test_broker_outage_longer_than_the_stall_timeout(
+    own_broker: LocalKafka, shared_data: Path
+) -> None:
+    # The broker is away for longer than the stall timeout (120 s by default, which an outage
+    # used to exceed: /health/live failed and an orchestrator restarted a healthy worker).
+    # Throughout, the worker must stay live with input waiting and report not ready; when the
+    # broker returns it carries on by itself and every input is accounted for.
     prefix = f"b{uuid.uuid4().hex[:8]}"
     settings = run_settings(
         own_broker.settings,
@@ -57,29 +64,50 @@ def test_broker_restart_mid_stream(own_broker: LocalKafka, shared_data: Path) ->
         tag_batch_window=0.2,
         data_dir=REPO_ROOT / "var" / "test" / prefix,
     )
+    outage = settings.stall_timeout + 15.0
     asyncio.run(create_topics(settings))
     corpus = build_corpus(shared_data, 500, copies=40, malformed=[b"{not json", b"\xff\xfe"])
-    half = len(corpus.messages) // 2
+    first = len(corpus.messages) * 3 // 5
     worker = WorkerProcess(worker_env(settings), LOG_DIR / f"{settings.app_id}-worker.log")
     worker.start().wait_ready(timeout=240)
     try:
-        produce(settings, corpus.messages[:half])
-        time.sleep(6.0)
+        produce(settings, corpus.messages[:first])
+        deadline = time.monotonic() + 60
+        while not collect_outputs(settings) and time.monotonic() < deadline:
+            time.sleep(0.5)
         done = len(collect_outputs(settings))
         assert 0 < done < len(corpus.keys), "the outage must land mid-stream"
         own_broker.down()
-        states = []
-        for _ in range(10):
-            time.sleep(1.0)
-            status, body = worker.get("/health/ready")
-            states.append((status, orjson.loads(body)["broker_reachable"]))
-        assert (503, False) in states, states
-        assert worker.alive()
+        down_at = time.monotonic()
+        answers = []
+        while time.monotonic() - down_at < outage:
+            time.sleep(3.0)
+            live_status, live = worker.get("/health/live", timeout=4)
+            ready_status, ready = worker.get("/health/ready", timeout=4)
+            answers.append(
+                (
+                    round(time.monotonic() - down_at),
+                    live_status,
+                    orjson.loads(live),
+                    ready_status,
+                    orjson.loads(ready)["broker_reachable"],
+                )
+            )
+            assert worker.alive(), f"the worker died during the outage; see {worker.log_path}"
+        print(f"outage {outage:.0f} s; answers (s, live, body, ready, broker): {answers}")
+        assert all(a[1] == 200 for a in answers), [a for a in answers if a[1] != 200]
+        assert all(a[3] == 503 and a[4] is False for a in answers[1:]), answers
+        # Input was waiting during the outage, so this is the case that used to fail.
+        assert max(a[2]["pending_input"] for a in answers) > 0, answers
+        assert answers[-1][0] > settings.stall_timeout
         own_broker.up()
+        back_at = time.monotonic()
         worker.wait_ready(timeout=120)  # reconnected, partitions assigned again
-        produce(settings, corpus.messages[half:])
+        print(f"ready again {time.monotonic() - back_at:.1f} s after the broker returned")
+        produce(settings, corpus.messages[first:])
         records = collect_outputs(settings, corpus, timeout=300)
         assert worker.alive(), f"the worker died; see {worker.log_path}"
+        assert worker.get("/health/live")[0] == 200
     finally:
         code = worker.stop(timeout=40)
     assert code == 0

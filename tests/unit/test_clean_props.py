@@ -10,12 +10,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from workers.records import CleanedArticle, RawArticle, Rejected
 from workers.settings import Settings
-from workers.stages.clean import Cleaner, make_cleaner, mend_line
+from workers.stages.clean import _FTFY_NEEDED, FTFY_SAFE, Cleaner, _fix, make_cleaner, mend_line
 
 CLEANER_REASONS = {"empty_after_cleaning", "extraction_failed"}
 
@@ -104,3 +104,47 @@ def test_hostile_html_is_rejected_not_raised(cleaner: Cleaner) -> None:
     out = cleaner.clean(RawArticle(id="ok", body=good + "</article></body></html>",
                                    content_type="text/html"))
     assert isinstance(out, CleanedArticle)
+
+
+# --- the ftfy shortcut of mend_line ----------------------------------------------------------
+def _ftfy(text: str) -> str:
+    import ftfy
+
+    return ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
+
+
+_ascii_run = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e), min_size=1,
+                     max_size=12)
+# ASCII runs with one safe non-ASCII character between them: the lines the shortcut takes
+_safe_lines = st.lists(st.tuples(_ascii_run, st.sampled_from(FTFY_SAFE)), max_size=12).map(
+    lambda parts: "".join(a + c for a, c in parts))
+# the characters mojibake is made of, next to safe ones
+_tricky = st.text(alphabet=st.sampled_from(
+    [*FTFY_SAFE, *"ÂÃÎÐŒœØÙà√≈‚вГВβā€¢£¤¦¨¬¯¸ƒˆˇ˘˛˜†‡‰¬◊\ufffd\x85\x9c\xa0\xad\u2028ﬁＡ\u0301",
+     *"aeAE .,&;'\"!?-\t\x1b"]), max_size=40)
+
+
+# UTF-8 text read as Windows-1252 or Latin-1: real mojibake, much of it made of safe characters
+# ("’" becomes "â€™")
+_mojibake = st.tuples(st.text(alphabet=st.sampled_from([*FTFY_SAFE, *"aé €’ x"]), max_size=8),
+                      st.sampled_from(["windows-1252", "latin-1"])).map(
+    lambda t: t[0].encode("utf-8").decode(t[1], "replace"))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(line=st.one_of(_safe_lines, _tricky, _mojibake, st.text(max_size=60)))
+def test_ftfy_shortcut_returns_what_ftfy_returns(line: str) -> None:
+    """Non-ASCII lines (pure ASCII without "&" has its own, older shortcut, which also keeps
+    ASCII control characters ftfy would drop)."""
+    assume(not line.isascii())
+    assert _fix(line) == _ftfy(line)
+
+
+def test_ftfy_shortcut_is_taken_for_ordinary_copy() -> None:
+    line = "The £5m deal – agreed on Friday – was “a relief”, said José Müller… © 2024"
+    assert _FTFY_NEEDED.search(line) is None
+    assert _fix(line) == _ftfy(line) == line
+    for mojibake, meant in (("Ã©tÃ©", "été"), ("itâ€™s", "it’s"), ("Â£5m", "£5m"),
+                            ("â€œquotedâ€\x9d", "“quoted”"), ("costâ€”and", "cost—and")):
+        assert _FTFY_NEEDED.search(mojibake) is not None, mojibake  # goes to ftfy
+        assert _fix(mojibake) == meant

@@ -9,7 +9,7 @@ import hashlib
 import orjson
 import pytest
 
-from workers.codec import Codec, article_id, normalise_url
+from workers.codec import Codec, article_id, content_digest, normalise_url, sealed
 from workers.records import (
     REJECT_REASONS,
     REMOVAL_REASONS,
@@ -20,6 +20,8 @@ from workers.records import (
     RawArticle,
     Rejected,
     RemovedLine,
+    StoryDecision,
+    StorySummary,
 )
 
 
@@ -164,3 +166,39 @@ def test_epoch_seconds(stamp, seconds) -> None:
     from workers.records import epoch_seconds
 
     assert epoch_seconds(stamp) == seconds
+
+
+def _outputs(codec: Codec, t: float, title: str = "T") -> dict[str, dict]:
+    """One record of each output type, encoded at time ``t``."""
+    cleaned = _cleaned()
+    verdict = DedupVerdict("duplicate", "near", "a0", 0.8, 0.95)
+    story = StorySummary("s1", title, ("NATO",), 2, 0, ("x",), 1.0, 2.0)
+    dead = dict(stage="clean", original=b"{", topic="articles.raw", partition=1, offset=9)
+    return {
+        "duplicate": orjson.loads(codec.encode_duplicate(cleaned, verdict, detected_at=t)),
+        "deadletter": orjson.loads(
+            codec.encode_deadletter(rejected=Rejected("invalid_json", title), failed_at=t, **dead)
+        ),
+        "story": orjson.loads(
+            codec.encode_story(StoryDecision("a1", "s1", False, 0.5, False, story), updated_at=t)
+        ),
+        "enriched": orjson.loads(
+            sealed(orjson.loads(codec.encode_enriched(cleaned, verdict, (), enriched_at=t)))
+        ),
+    }
+
+
+def test_every_output_has_an_id_and_the_digest_of_its_content(codec: Codec) -> None:
+    first, later = _outputs(codec, 1.0), _outputs(codec, 99.0)
+    for kind, doc in first.items():
+        assert codec.errors(kind, doc) == [], kind
+        assert isinstance(doc["id"], str) and doc["id"], kind
+        assert doc["digest"] == content_digest(doc) and len(doc["digest"]) == 32, kind
+        # A repeat made later (a replay) differs in its volatile fields only: same digest.
+        assert later[kind]["digest"] == doc["digest"], kind
+    # Other content, other digest.
+    edited = _outputs(codec, 1.0, title="other")
+    for kind in ("deadletter", "story"):
+        assert edited[kind]["digest"] != first[kind]["digest"], kind
+    # A dead letter without an article id is keyed (and identified) by the input's coordinates.
+    assert first["deadletter"]["id"] == "articles.raw:1:9"

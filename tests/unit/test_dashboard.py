@@ -37,6 +37,7 @@ REQUIRED_PANELS = [
     "messages in per stage", "messages out per stage", "per stage", "end-to-end latency",
     "consumer lag", "duplicate ratio", "dead letters by reason", "lines removed",
     "entities by label", "batch size", "cpu per worker", "memory per worker", "inference",
+    "cleaning health per source",
 ]
 
 

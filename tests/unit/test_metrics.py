@@ -17,10 +17,13 @@ from workers.ops.loopmon import EventLoopMonitor
 from workers.ops.metrics import (
     DUPLICATE_KINDS,
     ENTITY_LABELS,
+    NO_SOURCE,
+    OTHER_SOURCE,
     STAGE_OUTCOMES,
     STAGES,
     ChildProcessCollector,
     Metrics,
+    SourceLabels,
 )
 from workers.records import REJECT_REASONS, REMOVAL_REASONS, DuplicateKind
 
@@ -43,8 +46,17 @@ INTERFACE = {
     "tag_workers": ("newsflow_tag_pool_workers", "gauge", set()),
     "ready": ("newsflow_ready", "gauge", set()),
     "build_info": ("newsflow_build", "info", set()),
+    "clean_source_articles": ("newsflow_clean_source_articles", "counter", {"source"}),
+    "clean_source_empty": ("newsflow_clean_source_empty_articles", "counter", {"source"}),
+    "clean_source_lines_in": ("newsflow_clean_source_input_lines", "counter", {"source"}),
+    "clean_source_lines_removed": ("newsflow_clean_source_removed_lines", "counter", {"source"}),
+    "clean_source_language_checked": ("newsflow_clean_source_language_checked_articles",
+                                      "counter", {"source"}),
+    "clean_source_language_mismatch": ("newsflow_clean_source_language_mismatch_articles",
+                                       "counter", {"source"}),
 }
-ALLOWED_LABELS = {"stage", "outcome", "reason", "kind", "label", "topic", "partition"}
+# `source` is bounded by SourceLabels (configured + first N seen + other + none).
+ALLOWED_LABELS = {"stage", "outcome", "reason", "kind", "label", "topic", "partition", "source"}
 # A metric name ends in a base unit or a counted thing; gauges that are flags are listed.
 UNIT_SUFFIX = re.compile(r"_(seconds|bytes|messages|articles|entries|workers|stories)$")
 UNITLESS_OK = {"newsflow_ready", "newsflow_stalled", "newsflow_build", "newsflow_duplicates",
@@ -276,3 +288,49 @@ def test_stage_labels_are_the_pipeline_stage_names() -> None:
     from workers.stream.agents import PIPELINE
 
     assert tuple(PIPELINE) == STAGES
+
+
+def test_source_labels_are_bounded() -> None:
+    labels = SourceLabels(configured=["watched.example", " ", "watched.example"], slots=2)
+    assert labels("watched.example") == "watched.example"
+    assert [labels(f"site{i}.example") for i in range(5)] == [
+        "site0.example", "site1.example", OTHER_SOURCE, OTHER_SOURCE, OTHER_SOURCE]
+    assert labels("site1.example") == "site1.example"  # a label once given stays
+    assert labels(None) == NO_SOURCE and labels("") == NO_SOURCE
+    assert labels("x" * 500) == OTHER_SOURCE
+    assert labels.values() == ["watched.example", "site0.example", "site1.example",
+                               OTHER_SOURCE, NO_SOURCE]
+    assert SourceLabels(slots=1)("y" * 500) == "y" * 80  # long names are cut
+
+
+def test_clean_source_metrics_use_at_most_the_bounded_label_set() -> None:
+    from workers.records import RawArticle
+    from workers.stages.clean_report import report
+
+    metrics = Metrics(CollectorRegistry(), sources=SourceLabels(["watched.example"], slots=3))
+    metrics.initialise_labels()
+    for i in range(200):
+        raw = RawArticle(id=f"a{i}", body="x", source=f"site{i}.example", language="de")
+        metrics.observe_clean(report(raw, 10, 4, "en", empty=False))
+    watched = RawArticle(id="w", body="x", source="watched.example", language="en")
+    metrics.observe_clean(report(watched, 5, 5, None, empty=True))
+    metrics.observe_clean(report(RawArticle(id="n", body="x"), 3, 0, "en", empty=False))
+    reg = metrics.registry
+
+    def value(name: str, source: str) -> float | None:
+        return reg.get_sample_value(f"newsflow_clean_source_{name}_total", {"source": source})
+
+    sources = {s.labels["source"] for f in reg.collect() if f.name.startswith(
+        "newsflow_clean_source_") for s in f.samples}
+    assert sources == {"watched.example", "site0.example", "site1.example", "site2.example",
+                       OTHER_SOURCE, NO_SOURCE}
+    assert value("articles", OTHER_SOURCE) == 197
+    assert value("input_lines", OTHER_SOURCE) == 1970
+    assert value("removed_lines", OTHER_SOURCE) == 788
+    assert value("language_checked_articles", OTHER_SOURCE) == 197
+    assert value("language_mismatch_articles", OTHER_SOURCE) == 197
+    assert value("empty_articles", OTHER_SOURCE) == 0
+    assert value("empty_articles", "watched.example") == 1
+    assert value("language_checked_articles", "watched.example") == 0  # nothing detected
+    assert value("language_checked_articles", NO_SOURCE) == 0  # nothing declared
+    assert value("articles", NO_SOURCE) == 1

@@ -115,3 +115,21 @@ def test_no_heal_while_an_agent_is_busy_or_without_waiting_input() -> None:
     clock.now += 5.0
     dog.check(pending=0)
     assert dog.should_heal() is False
+
+
+def test_time_with_the_broker_away_is_not_idle_time() -> None:
+    clock = Clock()
+    dog = ProgressWatchdog(60.0, clock=clock)
+    dog.check(pending=5)
+    clock.now += 50.0
+    dog.broker_away(pending=7)  # the outage begins after 50 s of idleness
+    for _ in range(100):
+        clock.now += 5.0
+        dog.broker_away(pending=7)
+    assert not dog.stalled and dog.pending == 7 and dog.should_heal() is False
+    clock.now += 5.0
+    assert dog.check(pending=7) is False  # back: the idle clock starts now
+    clock.now += 59.0
+    assert dog.check(pending=7) is False
+    clock.now += 1.0
+    assert dog.check(pending=7) is True

@@ -26,16 +26,25 @@ State = Callable[[], dict[str, Any]]
 
 
 def liveness(
-    loop_monitor: EventLoopMonitor, *, progress_stalled: bool, pending_input: int
+    loop_monitor: EventLoopMonitor,
+    *,
+    progress_stalled: bool,
+    pending_input: int,
+    broker_reachable: bool = True,
 ) -> dict[str, Any]:
     """Live unless the event loop has not ticked for ``LIVE_STALL_SECONDS`` or the progress
-    watchdog says input waits and nothing is processed."""
+    watchdog says input waits and nothing is processed while the broker answers.
+
+    An unreachable broker never fails liveness (a restart cannot bring it back; readiness
+    reports it): the watchdog does not count idle time while the broker is away, and
+    ``broker_reachable`` is reported here only to explain the state."""
     stalled = time.monotonic() - loop_monitor.last_tick
     return {
         "live": stalled < LIVE_STALL_SECONDS and not progress_stalled,
         "loop_stalled_seconds": round(stalled, 3),
         "progress_stalled": progress_stalled,
         "pending_input": pending_input,
+        "broker_reachable": broker_reachable,
     }
 
 

@@ -4,7 +4,8 @@ Every metric is created against a :class:`~prometheus_client.CollectorRegistry` 
 :class:`Metrics` object that the application builds once and passes down; tests build their own.
 Names follow the Prometheus conventions: one ``newsflow_`` prefix, base units (seconds, bytes),
 ``_total`` on counters, a unit suffix on everything that has one. Label sets are small and fixed
-(stage, outcome, reason, kind, label, topic, partition) and are pre-created at start-up by
+(stage, outcome, reason, kind, label, topic, partition, and a bounded ``source``: see
+:class:`SourceLabels`) and are pre-created at start-up by
 :meth:`Metrics.initialise_labels`, so that ``rate()`` has a zero to start from and dashboards show
 series before the first event. Never put an article id or a URL in a label.
 
@@ -19,8 +20,10 @@ prometheus-client's multiprocess mode is not needed.
 from __future__ import annotations
 
 import platform
+import threading
+from collections.abc import Iterable
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psutil
 from prometheus_client import (
@@ -44,9 +47,12 @@ from workers.records import REJECT_REASONS, REMOVAL_REASONS
 __all__ = [
     "DUPLICATE_KINDS",
     "ENTITY_LABELS",
+    "NO_SOURCE",
+    "OTHER_SOURCE",
     "STAGES",
     "STAGE_OUTCOMES",
     "Metrics",
+    "SourceLabels",
 ]
 
 PREFIX = "newsflow"
@@ -89,6 +95,66 @@ STORY_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 1000.0)
 LOOP_BUCKETS = (
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )
+
+
+# The `source` label of the per-source cleaning metrics: a bounded set (SourceLabels).
+OTHER_SOURCE = "other"  # every source beyond the bounded set
+NO_SOURCE = "none"  # articles without a source
+_SOURCE_LABEL_MAX_CHARS = 80
+
+
+class CleanHealth(Protocol):
+    """What :meth:`Metrics.observe_clean` reads of a ``workers.stages.clean_report.CleanReport``
+    (ops does not import the stages)."""
+
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def lines_in(self) -> int: ...
+    @property
+    def lines_removed(self) -> int: ...
+    @property
+    def empty_body(self) -> bool: ...
+    @property
+    def language_mismatch(self) -> bool | None: ...
+
+
+class SourceLabels:
+    """Maps an article's source to a ``source`` label value from a small, fixed-size set.
+
+    The configured sources (``NEWSFLOW_METRICS_CLEAN_SOURCES``) always have their own label; the
+    first ``slots`` other sources seen get one too, for the life of the process; every later
+    source is ``other`` and an article without a source ``none``. So a worker exports at most
+    ``len(configured) + slots + 2`` values whatever the feed sends (a source name never becomes
+    an unbounded label). Configure the sources you watch: the first ones seen differ from one
+    restart to the next. Thread-safe (HTML articles are cleaned in an executor thread).
+    """
+
+    def __init__(self, configured: Iterable[str] = (), slots: int = 20) -> None:
+        self.configured = tuple(dict.fromkeys(s.strip() for s in configured if s.strip()))
+        self.slots = max(0, slots)
+        self._labels: dict[str, str] = {s: s[:_SOURCE_LABEL_MAX_CHARS] for s in self.configured}
+        self._taken = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, source: str | None) -> str:
+        if not source:
+            return NO_SOURCE
+        label = self._labels.get(source)
+        if label is not None:
+            return label
+        with self._lock:
+            label = self._labels.get(source)
+            if label is None:
+                if self._taken >= self.slots:
+                    return OTHER_SOURCE
+                label = self._labels[source] = source[:_SOURCE_LABEL_MAX_CHARS]
+                self._taken += 1
+            return label
+
+    def values(self) -> list[str]:
+        """The label values in use, ``other`` and ``none`` included."""
+        return [*dict.fromkeys(self._labels.values()), OTHER_SOURCE, NO_SOURCE]
 
 
 _M = TypeVar("_M", bound="_CachedLabels")
@@ -202,9 +268,13 @@ def new_registry() -> CollectorRegistry:
 class Metrics:
     """The worker's metrics, all registered on ``self.registry``."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        """``registry``: where to register; default a new one (never the global REGISTRY)."""
+    def __init__(self, registry: CollectorRegistry | None = None,
+                 sources: SourceLabels | None = None) -> None:
+        """``registry``: where to register; default a new one (never the global REGISTRY).
+        ``sources``: the bounded ``source`` label set of the cleaning metrics (default: no
+        configured sources, the first 20 seen)."""
         self.registry = registry if registry is not None else new_registry()
+        self.sources = sources if sources is not None else SourceLabels()
         reg = self.registry
         p = PREFIX
 
@@ -236,6 +306,29 @@ class Metrics:
         self.lines_removed = Counter(f"{p}_clean_lines_removed",
                                      "Lines the cleaning stage removed, by reason.",
                                      ["reason"], registry=reg)
+        # Extraction health per source (bounded `source` label, see SourceLabels): the rates
+        # are ratios of these counters (removed/input lines, empty/articles, mismatch/checked).
+        self.clean_source_articles = Counter(
+            f"{p}_clean_source_articles", "Articles the cleaning stage finished, by source.",
+            ["source"], registry=reg)
+        self.clean_source_empty = Counter(
+            f"{p}_clean_source_empty_articles",
+            "Articles with nothing of an article left (empty after cleaning, or the extractor "
+            "found no text), by source.", ["source"], registry=reg)
+        self.clean_source_lines_in = Counter(
+            f"{p}_clean_source_input_lines",
+            "Non-empty input lines of cleaned articles, by source.", ["source"], registry=reg)
+        self.clean_source_lines_removed = Counter(
+            f"{p}_clean_source_removed_lines", "Lines the cleaning stage removed, by source.",
+            ["source"], registry=reg)
+        self.clean_source_language_checked = Counter(
+            f"{p}_clean_source_language_checked_articles",
+            "Articles with a declared and a detected language, by source.", ["source"],
+            registry=reg)
+        self.clean_source_language_mismatch = Counter(
+            f"{p}_clean_source_language_mismatch_articles",
+            "Articles whose detected language differs from the declared one, by source.",
+            ["source"], registry=reg)
         self.entities = Counter(f"{p}_entities", "Entities tagged, by OntoNotes label.",
                                 ["label"], registry=reg)
         self.consumer_lag = Gauge(
@@ -299,6 +392,29 @@ class Metrics:
             self.lines_removed.labels(reason=reason)
         for label in ENTITY_LABELS:
             self.entities.labels(label=label)
+        for source in self.sources.values():
+            self._init_source(source)
+
+    def _init_source(self, source: str) -> None:
+        for counter in (self.clean_source_articles, self.clean_source_empty,
+                        self.clean_source_lines_in, self.clean_source_lines_removed,
+                        self.clean_source_language_checked, self.clean_source_language_mismatch):
+            counter.labels(source=source)
+
+    def observe_clean(self, report: CleanHealth) -> None:
+        """Count one article's extraction health under its (bounded) source label."""
+        source = self.sources(report.source)
+        self.clean_source_articles.labels(source=source).inc()
+        if report.empty_body:
+            self.clean_source_empty.labels(source=source).inc()
+        if report.lines_in:
+            self.clean_source_lines_in.labels(source=source).inc(report.lines_in)
+        if report.lines_removed:
+            self.clean_source_lines_removed.labels(source=source).inc(report.lines_removed)
+        if report.language_mismatch is not None:
+            self.clean_source_language_checked.labels(source=source).inc()
+            if report.language_mismatch:
+                self.clean_source_language_mismatch.labels(source=source).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of the registry and its content type, for ``/metrics``."""

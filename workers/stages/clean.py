@@ -52,7 +52,7 @@ from workers.stages.clean_guards import (
     teaser_heading,
 )
 from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, HtmlExtractor
-from workers.stages.clean_memory import SourceMemory
+from workers.stages.clean_memory import Position, SourceMemory
 from workers.stages.clean_model import LineModel
 from workers.stages.clean_report import CleanReport
 from workers.stages.clean_report import report as _report
@@ -60,7 +60,6 @@ from workers.stages.clean_rules import LineRules, shares_word, word_index
 from workers.stages.clean_text import LineView
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
-_SPACES = re.compile(r"\s+")
 _KEY_JUNK = re.compile(r"[\W_]+")
 _HAS_WORD = re.compile(r"\w")
 # Containment repeats are checked only when the text is at most this long (the check is
@@ -87,7 +86,11 @@ class _Line:
 
 
 def _normalise(line: str) -> str:
-    return _SPACES.sub(" ", _INVISIBLE.sub("", line)).strip()
+    # whitespace runs -> one space, trimmed: str.split() splits on exactly the characters re's
+    # \s matches (str.isspace), cheaper than a regex; the invisible characters are not ASCII
+    if not line.isascii():
+        line = _INVISIBLE.sub("", line)
+    return " ".join(line.split())
 
 
 def mend_line(line: str) -> str:
@@ -96,13 +99,33 @@ def mend_line(line: str) -> str:
     return _normalise(_fix(line))
 
 
+# Non-ASCII characters of ordinary English copy that ftfy leaves alone when none of them stands
+# next to another non-ASCII character: every mojibake pattern of ftfy's badness heuristic
+# needs two adjacent non-ASCII characters, except the C1 controls and lone Â, Ã, Œ, œ, which
+# are not listed; none is a ligature, a full-width form, a control or format character, and all
+# are NFC. tests/unit/test_clean_props.py checks the shortcut against ftfy.fix_text.
+FTFY_SAFE = ("£€¥¢°±×÷½¼¾©®™§¶•·–—‘’“”…"
+             "áàâäåçéèêëíìîïñóòôöõøúùûüýÿÁÀÄÅÇÉÈÊËÍÓÖÚÜÑØßæÆ")
+# anything else (ASCII controls but tab, "&" of an HTML entity), or two safe ones side by side
+_FTFY_NEEDED = re.compile(f"[^\t\x20-\x25\x27-\x7e{FTFY_SAFE}]|[{FTFY_SAFE}]{{2}}")
+
+
 def _fix(text: str) -> str:
-    if text.isascii() and "&" not in text:
-        return text  # nothing ftfy could mend: plain ASCII without HTML entities
+    if text.isascii():
+        if "&" not in text:
+            return text  # nothing ftfy could mend: plain ASCII without HTML entities
+    elif not _FTFY_NEEDED.search(text):
+        return text  # what ftfy.fix_text returns for it, at a 30th of the cost
     return ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
 
 
+# ASCII characters that are not word characters (\W or _) -> space, for the fast path of _key
+_ASCII_JUNK = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
+
+
 def _key(text: str) -> str:
+    if text.isascii():  # the same as the regex below, without it: [\W_] in ASCII is non-alnum
+        return " ".join(text.lower().translate(_ASCII_JUNK).split())
     return _KEY_JUNK.sub(" ", text.casefold()).strip()
 
 
@@ -119,14 +142,19 @@ class Cleaner:
         self.model = model if model is not None else LineModel.load()
         self.memory = memory
 
-    def clean(self, raw: RawArticle) -> CleanedArticle | Rejected:
-        """Clean ``raw``; never raises (unexpected failures become ``processing_error``)."""
-        return self.clean_with_report(raw)[0]
+    def clean(self, raw: RawArticle, at: Position | None = None) -> CleanedArticle | Rejected:
+        """Clean ``raw``; never raises (unexpected failures become ``processing_error``).
 
-    def clean_with_report(self, raw: RawArticle) -> tuple[CleanedArticle | Rejected, CleanReport]:
+        ``at``: the article's ``(partition, offset)`` in the input topic; the source memory
+        answers from the articles before it only, so a replay is cleaned as the first time.
+        None: the position after the last one handed out (eval, bench, tests)."""
+        return self.clean_with_report(raw, at)[0]
+
+    def clean_with_report(self, raw: RawArticle, at: Position | None = None,
+                          ) -> tuple[CleanedArticle | Rejected, CleanReport]:
         """Clean ``raw`` and report its extraction health; never raises."""
         try:
-            return self._clean(raw)
+            return self._clean(raw, at)
         except Exception as exc:  # a poison message must not kill the agent
             rejected = Rejected(reason="processing_error", article_id=getattr(raw, "id", None),
                                 detail=f"cleaning failed: {type(exc).__name__}: {exc}"[:500])
@@ -150,7 +178,14 @@ class Cleaner:
         self.extractor.close()
 
     # --- steps ---------------------------------------------------------------------------
-    def _clean(self, raw: RawArticle) -> tuple[CleanedArticle | Rejected, CleanReport]:
+    def _position(self, raw: RawArticle, at: Position | None) -> Position | None:
+        if self.memory is None or not raw.source:
+            return None
+        return at if at is not None else self.memory.next_position()
+
+    def _clean(self, raw: RawArticle, at: Position | None,
+               ) -> tuple[CleanedArticle | Rejected, CleanReport]:
+        at = self._position(raw, at)
         title, author, published = raw.title, None, raw.published_at
         body = raw.body
         if raw.content_type == "text/html":
@@ -171,15 +206,15 @@ class Cleaner:
         lines = self._mark_lines(body, title)
         kept = [ln for ln in lines if ln.reason is None]
         language, confidence = self._language(" ".join(ln.text for ln in kept))
-        self._judge(kept, title, language, raw.source)
+        self._judge(kept, title, language, raw.source, at)
         kept = [ln for ln in kept if ln.reason is None]
         if title is None and raw.content_type == "text/plain":
             promoted = self._promote_title(kept)
             if promoted is not None:
                 title, kept = promoted.text, kept[1:]
-        if self.memory is not None and raw.source:
+        if self.memory is not None and raw.source and at is not None:
             self.memory.record(raw.source, (ln.key for ln in lines if ln.key),
-                               self._title_words(title))
+                               self._title_words(title), at)
         text = "\n\n".join(ln.text for ln in kept if ln.reason is None)
         n_removed = sum(1 for ln in lines if ln.reason is not None)
         if len(text) < max(1, self.settings.min_clean_chars) or not _HAS_WORD.search(text):
@@ -220,32 +255,35 @@ class Cleaner:
             kept[0].reason = "repeated"  # the title again as the body's first line (HTML h1)
         return lines
 
-    def views(self, kept: list[_Line], source: str | None) -> list[LineView]:
-        """The model's view of the candidate lines, with what the source memory knows."""
-        mem = self.memory if source else None
+    def views(self, kept: list[_Line], source: str | None,
+              at: Position | None) -> list[LineView]:
+        """The model's view of the candidate lines, with what the source memory knows of the
+        articles of the source before position ``at``."""
+        mem = self.memory
+        if mem is None or not source or at is None:
+            return [LineView(ln.text, ln.key) for ln in kept]
+        count = mem.counter(source, at)
         out = []
         for ln in kept:
-            if mem is None or source is None:
-                out.append(LineView(ln.text, ln.key))
-                continue
             # titles are short: only a headline-length line can be another article's title
             if ln.key.count(" ") < _TITLE_MAX_WORDS:
                 stems = content_stems(self.rules, ln.text)
-                overlap = mem.title_overlap(source, stems)
+                overlap = mem.title_overlap(source, stems, at)
             else:
                 stems, overlap = frozenset(), 0.0
-            out.append(LineView(ln.text, ln.key, stems, mem.count(source, ln.key), overlap))
+            out.append(LineView(ln.text, ln.key, stems, count(ln.key), overlap))
         return out
 
-    def line_features(self, kept: list[_Line], title: str | None,
-                      source: str | None) -> tuple[list[LineView], list[dict[str, float]]]:
+    def line_features(self, kept: list[_Line], title: str | None, source: str | None,
+                      at: Position | None = None,
+                      ) -> tuple[list[LineView], list[dict[str, float]]]:
         """Candidate lines and their features (what the model and its trainer see)."""
-        views = self.views(kept, source)
+        views = self.views(kept, source, at)
         edge = self._edge_headlines(kept, title)
         return views, article_features(self.rules, views, title, edge)
 
     def _judge(self, kept: list[_Line], title: str | None, language: str | None,
-               source: str | None) -> None:
+               source: str | None, at: Position | None) -> None:
         """Mark the lines the model finds to be junk, unless they are protected."""
         if not kept:
             return
@@ -253,7 +291,7 @@ class Cleaner:
             for ln in kept:
                 ln.reason = self.rules.junk_reason(ln.text)
             return
-        views, feats = self.line_features(kept, title, source)
+        views, feats = self.line_features(kept, title, source, at)
         safe = Protection(views, feats)
         for i, (ln, f) in enumerate(zip(kept, feats, strict=True)):
             if GUARD in f:
@@ -274,18 +312,19 @@ class Cleaner:
                         and len(ln.text.split()) >= 5 and not has_cue(f):
                     ln.reason = None
 
-    def featurise(self, raw: RawArticle) -> tuple[list[str], list[tuple[str, dict[str, float],
-                                                                          bool]]]:
+    def featurise(self, raw: RawArticle, at: Position | None = None,
+                  ) -> tuple[list[str], list[tuple[str, dict[str, float], bool]]]:
         """For training: the lines removed before the model (repeats, empty) and
         ``(line, features, protected)`` of each model candidate of a plain-text article, exactly
         as :meth:`clean` computes them; records the article in the memory."""
+        at = self._position(raw, at)
         title = mend_line(raw.title) or None if raw.title else None
         lines = self._mark_lines(raw.body, title)
         kept = [ln for ln in lines if ln.reason is None]
-        views, feats = self.line_features(kept, title, raw.source)
-        if self.memory is not None and raw.source:
+        views, feats = self.line_features(kept, title, raw.source, at)
+        if self.memory is not None and raw.source and at is not None:
             self.memory.record(raw.source, (ln.key for ln in lines if ln.key),
-                               self._title_words(title))
+                               self._title_words(title), at)
         fixed = [ln.text for ln in lines if ln.reason is not None]
         return fixed, [(ln.text, f, p) for ln, f, p in zip(kept, feats, protected(views, feats),
                                                            strict=True)]
@@ -297,13 +336,13 @@ class Cleaner:
     def _mark_contained(lines: list[_Line]) -> None:
         """A long line found whole inside another kept paragraph is a repeat (pull quotes)."""
         kept = [ln for ln in lines if ln.reason is None]
-        for line in kept:
+        padded = [f" {ln.key} " for ln in kept]
+        for line, needle in zip(kept, padded, strict=True):
             if line.key.count(" ") + 1 < _CONTAINMENT_MIN_WORDS:
                 continue
-            needle = f" {line.key} "
-            for other in kept:
-                if other is not line and other.reason is None and len(other.key) > len(line.key) \
-                        and needle in f" {other.key} ":
+            for other, hay in zip(kept, padded, strict=True):
+                if other is not line and other.reason is None and len(hay) > len(needle) \
+                        and needle in hay:
                     line.reason = "repeated"
                     break
 
@@ -362,16 +401,19 @@ class Cleaner:
 def make_cleaner(settings: Settings, rules_path: Path | None = None,
                  model_path: Path | None = None,
                  memory_store: MutableMapping[str, bytes] | None = None,
-                 memory_lines: int = 2000, memory_titles: int = 200) -> Cleaner:
+                 memory_lines: int = 2000, memory_titles: int = 500,
+                 memory_window: int | None = None) -> Cleaner:
     """Build a cleaner: compile the line rules, load the line model and the language model once.
 
     ``memory_store`` backs the per-source line/title memory (a Faust table in the worker, a dict
     in tests and the eval); None leaves the memory off. ``memory_lines``/``memory_titles`` bound
-    it per source.
+    it per source and generation, ``memory_window`` (default the setting) is the generation's
+    length in offsets of a partition (:mod:`~workers.stages.clean_memory`).
     """
     rules = LineRules.load(rules_path)
     langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     extractor = HtmlExtractor(settings.html_max_bytes, settings.html_timeout)
-    memory = SourceMemory(memory_store, memory_lines, memory_titles) \
+    window = settings.clean_memory_window if memory_window is None else memory_window
+    memory = SourceMemory(memory_store, memory_lines, memory_titles, window) \
         if memory_store is not None else None
     return Cleaner(settings, rules, langid, extractor, LineModel.load(model_path), memory)

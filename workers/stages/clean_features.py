@@ -27,6 +27,7 @@ and lexicons in :mod:`workers.stages.clean_text`.
 from __future__ import annotations
 
 from collections import Counter
+from typing import cast
 
 from workers.stages.clean_guards import GUARD, declarative, has_cue
 from workers.stages.clean_rules import LineRules
@@ -61,18 +62,35 @@ def content_stems(rules: LineRules, text: str) -> frozenset[str]:
     return _stems([w.lower() for w in words_of(text)], rules.stopwords)
 
 
+def _stem_of(w: str, stopwords: frozenset[str]) -> str:
+    """The stem ``w`` contributes to a line's content stems ("" for none)."""
+    if w in stopwords or w[0].isdigit():
+        return ""
+    if "’" in w:
+        w = w.replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    return stem(w) if len(w) > 1 and w not in stopwords else ""
+
+
+# word -> _stem_of(word), per stop-word list (one in practice); bounded
+_STEM_CACHE: dict[frozenset[str], dict[str, str]] = {}
+_STEM_CACHE_MAX = 1 << 17
+
+
 def _stems(low: list[str], stopwords: frozenset[str]) -> frozenset[str]:
-    out = set()
-    for w in set(low).difference(stopwords):
-        if w[0].isdigit():
-            continue
-        if "’" in w:
-            w = w.replace("’", "'")
-        if w.endswith("'s"):
-            w = w[:-2]
-        if len(w) > 1 and w not in stopwords:
-            out.add(stem(w))
-    return frozenset(out)
+    cache = _STEM_CACHE.get(stopwords)
+    if cache is None or len(cache) > _STEM_CACHE_MAX:
+        cache = _STEM_CACHE[stopwords] = {}
+    words = set(low)
+    out = set(map(cache.get, words))
+    if None in out:  # words not met before
+        for w in words:
+            if w not in cache:
+                cache[w] = _stem_of(w, stopwords)
+        out = set(map(cache.__getitem__, words))
+    out.discard("")
+    return frozenset(cast(set[str], out))
 
 
 def article_features(rules: LineRules, lines: list[LineView], title: str | None,
@@ -80,7 +98,10 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
     """One sparse feature dict per line of one article (see the module docstring)."""
     n = len(lines)
     toks = [words_of(ln.text) for ln in lines]
-    lows = [words_of(ln.text.lower()) for ln in lines]
+    # lower-casing ASCII maps A-Z only, so the words of the lower-cased line are the lower-cased
+    # words (not so for all of Unicode: "İ".lower() is two characters)
+    lows = [[w.lower() for w in t] if ln.text.isascii() else words_of(ln.text.lower())
+            for ln, t in zip(lines, toks, strict=True)]
     contents = [ln.stems or _stems(low, rules.stopwords) for ln, low in zip(lines, lows,
                                                                              strict=True)]
     base = []

@@ -1,22 +1,41 @@
-"""Per-source memory of the cleaning stage: which lines recent articles of a source carried, and
-their titles.
+"""Per-source memory of the cleaning stage: which lines earlier articles of a source carried, and
+their titles, kept so that a replayed article is cleaned exactly as the first time.
 
 Boilerplate repeats across a site's articles ("Continue reading the main story" under every
-story); an article's own sentences do not. :class:`SourceMemory` keeps, per source, a bounded
-counter of line hashes (the ``max_lines`` most recently seen distinct lines, with the number of
-articles that carried each) and the ``max_titles`` most recent titles (their content words), in
-any ``MutableMapping[str, bytes]``: a plain dict in tests and in the eval, a Faust table in the
-worker (so it survives restarts and follows the partition of the source).
+story); an article's own sentences do not. :class:`SourceMemory` answers, for an article at a
+**position** ``(partition, offset)`` of the input topic, "how many earlier articles of this source
+carried this line" (capped at 3: the features ask for 1+ and 3+) and "how much of this line is
+the title of another earlier article of the source", in any ``MutableMapping[str, bytes]``: a
+plain dict in tests and in the eval, a Faust table in the worker.
 
-Keys are ``"lines:<source>"`` and ``"titles:<source>"``; values are bytes:
+**Replay safety.** Under at-least-once delivery an article is processed again after a crash,
+against a memory that already holds it and the articles after it. So the memory answers only
+from articles *strictly before* the asking position in the same partition (a partition is read
+in offset order, and a replay reads the same offsets in the same order again), and recording is
+idempotent: a line keeps the positions of the first articles that carried it (at most 3), a
+title is kept with its position, and recording the same position twice changes nothing. Nothing
+is evicted by later articles either: the memory is cut into **generations** of ``window``
+offsets of a partition; an article at offset ``o`` reads generations ``o // window - 1`` and
+``o // window``, a generation is append-only (at most ``max_lines`` distinct lines and
+``max_titles`` titles; later ones are not admitted, deterministically), and a generation is
+dropped only when a generation three newer is written. Hence: **an article replayed fewer than
+``window`` offsets behind the furthest offset recorded gets exactly the answers of its first
+time** (the unit tests replay sequences to check it). A longer replay (a worker that did not
+commit for ``window`` messages of a partition) may see its older generation gone.
 
-* lines: ``n`` (4-byte little-endian), then the ``n`` 8-byte blake2b hashes of the line keys,
-  then their ``n`` counts (4-byte little-endian unsigned), least recently seen first;
-* titles: UTF-8, one title per line (its content words, space-separated), oldest first.
+The memory is per partition: a source's articles spread over the partitions (the raw topic is
+keyed by article id), and each partition learns its own copy of the source's boilerplate. That
+also keeps every key on the changelog partition of the events that write it, so a rebalance
+hands a partition's memory over whole.
 
-Everything is deterministic for a given state: hashes are blake2b (not Python's salted
-``hash``), eviction is least-recently-seen, and the cleaner reads the state before it decides
-and records the article after.
+Keys (``<p>`` partition, ``<g>`` generation; the source last, it may contain ``:``):
+
+* ``lines:<p>:<g>:<source>``: ``n`` (4-byte little-endian), the ``n`` 8-byte blake2b hashes of
+  the line keys in order of admission, then ``3n`` 4-byte little-endian offsets within the
+  generation (the first three articles that carried each line, ascending, 0xFFFFFFFF unused);
+* ``titles:<p>:<g>:<source>``: UTF-8, one title per line: its offset within the generation, then
+  its content words, space-separated, in offset order;
+* ``gens:<p>:<source>``: the generations held, 4-byte little-endian each, ascending.
 """
 
 from __future__ import annotations
@@ -26,32 +45,14 @@ import struct
 import sys
 import threading
 from array import array
-from collections import deque
 from collections.abc import Iterable, MutableMapping
 
+Position = tuple[int, int]  # (partition, offset) of the article in the input topic
+
 _N = struct.Struct("<I")
-_MAX_COUNT = 2**32 - 1
-
-
-def _encode(counts: dict[bytes, int]) -> bytes:
-    values = array("I", counts.values())  # counts are capped where they are incremented
-    if sys.byteorder != "little":
-        values.byteswap()
-    return _N.pack(len(counts)) + b"".join(counts) + values.tobytes()
-
-
-def _decode(data: bytes) -> dict[bytes, int]:
-    if len(data) < _N.size:
-        return {}
-    (n,) = _N.unpack_from(data)
-    if len(data) != _N.size + 12 * n:
-        return {}  # not ours (or truncated): start afresh rather than misread
-    hashes = data[_N.size: _N.size + 8 * n]
-    values = array("I")
-    values.frombytes(data[_N.size + 8 * n:])
-    if sys.byteorder != "little":
-        values.byteswap()
-    return {hashes[i * 8: i * 8 + 8]: c for i, c in enumerate(values)}
+_UNUSED = 0xFFFFFFFF
+_SLOTS = 3  # positions kept per line: "seen in 1+ / 3+ earlier articles"
+_KEEP_GENERATIONS = 3  # the two an article reads, and one more for replays across a boundary
 
 
 def line_hash(key: str) -> bytes:
@@ -59,107 +60,248 @@ def line_hash(key: str) -> bytes:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
 
 
-class _TitleIndex:
-    """Recent titles of one source with an inverted index (word -> title ordinals), kept in step
-    with the stored bytes so that a new title costs one insertion, not a rebuild."""
+def _le(values: array) -> bytes:
+    if sys.byteorder != "little":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _from_le(typecode: str, data: bytes) -> array:
+    values = array(typecode)
+    values.frombytes(data[: len(data) - len(data) % values.itemsize])
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
+
+
+class _LineGen:
+    """One generation of a source's lines: append-only, with the first offsets per line."""
+
+    __slots__ = ("data", "hashes", "index", "pos")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.lines: deque[str] = deque()
-        self.first = 0  # ordinal of lines[0]
-        self.words: dict[str, list[int]] = {}
+        self.hashes = bytearray()
+        self.index: dict[bytes, int] = {}
+        self.pos = array("I")
+        if len(data) < _N.size:
+            return
+        (n,) = _N.unpack_from(data)
+        if len(data) != _N.size + (8 + 4 * _SLOTS) * n:
+            return  # not ours (or truncated): start afresh rather than misread
+        end = _N.size + 8 * n
+        self.hashes = bytearray(data[_N.size:end])
+        self.index = {bytes(self.hashes[i * 8:i * 8 + 8]): i for i in range(n)}
+        self.pos = _from_le("I", data[end:])
 
-    def add(self, title: frozenset[str], line: str | None = None) -> None:
-        ordinal = self.first + len(self.lines)
-        self.lines.append(" ".join(sorted(title)) if line is None else line)
-        for w in title:
+    def count(self, h: bytes, before: int) -> int:
+        """How many of the kept offsets of line ``h`` are below ``before``."""
+        i = self.index.get(h)
+        if i is None:
+            return 0
+        pos = self.pos
+        i *= _SLOTS
+        return (pos[i] < before) + (pos[i + 1] < before) + (pos[i + 2] < before)
+
+    def add(self, h: bytes, at: int, cap: int) -> bool:
+        """Record that the article at offset ``at`` carries line ``h``; True when it changed."""
+        i = self.index.get(h)
+        if i is None:
+            if len(self.index) >= cap:
+                return False  # full: later lines are not admitted (nothing is ever evicted)
+            self.index[h] = len(self.index)
+            self.hashes += h
+            self.pos.extend((at, _UNUSED, _UNUSED))
+            return True
+        i *= _SLOTS
+        old = self.pos[i:i + _SLOTS]
+        if at in old or old[-1] < at:
+            return False  # a replay, or a line already seen by three earlier articles
+        self.pos[i:i + _SLOTS] = array("I", sorted([*old, at])[:_SLOTS])
+        return True
+
+    def encode(self) -> bytes:
+        return _N.pack(len(self.index)) + bytes(self.hashes) + _le(self.pos)
+
+
+class _TitleGen:
+    """One generation of a source's titles, with an inverted index (word -> title ordinals)."""
+
+    __slots__ = ("at", "data", "held", "lines", "words")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.lines: list[str] = []
+        self.at: list[int] = []  # offset of each title, ascending
+        self.held: set[int] = set()
+        self.words: dict[str, list[int]] = {}
+        for line in data.decode("utf-8", "replace").split("\n"):
+            at, _, words = line.partition(" ")
+            if at.isdigit() and words:
+                self._append(int(at), words.split(), line)
+
+    def _append(self, at: int, words: Iterable[str], line: str) -> None:
+        ordinal = len(self.at)
+        self.at.append(at)
+        self.held.add(at)
+        self.lines.append(line)
+        for w in words:
             self.words.setdefault(w, []).append(ordinal)
 
-    def drop_oldest(self) -> None:
-        for w in self.lines.popleft().split():
-            ordinals = self.words.get(w)
-            if ordinals and ordinals[0] == self.first:
-                ordinals.pop(0)
-                if not ordinals:
-                    del self.words[w]
-        self.first += 1
+    def add(self, at: int, words: list[str], cap: int) -> bool:
+        if len(self.at) >= cap or at in self.held:
+            return False
+        self._append(at, words, f"{at} {' '.join(words)}")
+        return True
+
+    def hits(self, words: Iterable[str], before: int, into: dict[tuple[int, int], int],
+             gen: int) -> None:
+        at = self.at
+        for w in words:
+            for i in self.words.get(w, ()):
+                if at[i] < before:
+                    into[gen, i] = into.get((gen, i), 0) + 1
+
+    def encode(self) -> bytes:
+        return "\n".join(self.lines).encode("utf-8")
 
 
 class SourceMemory:
-    """Bounded per-source line counts and recent titles over a bytes mapping."""
+    """Per-partition, per-source line offsets and titles over a bytes mapping (module doc)."""
 
     def __init__(self, store: MutableMapping[str, bytes] | None = None, max_lines: int = 2000,
-                 max_titles: int = 200) -> None:
+                 max_titles: int = 500, window: int = 2000) -> None:
+        """``max_lines``/``max_titles``: per source and generation; ``window``: offsets of a
+        partition per generation (replays up to this far back are exact)."""
+        if window < 1 or window >= _UNUSED:
+            raise ValueError("window must be between 1 and 2**32 - 2 offsets")
         self.store: MutableMapping[str, bytes] = {} if store is None else store
         self.max_lines = max_lines
         self.max_titles = max_titles
-        # decoded copy of the last value read per source (reused while the stored bytes match)
-        self._cache: dict[str, tuple[bytes, dict[bytes, int]]] = {}
-        self._title_cache: dict[str, _TitleIndex] = {}
+        self.window = window
+        # decoded copies of the values last read, reused while the stored bytes are the same
+        self._lines: dict[str, _LineGen] = {}
+        self._titles: dict[str, _TitleGen] = {}
         self._lock = threading.Lock()
+        self._next = 0  # offset handed out by next_position()
+
+    def next_position(self) -> Position:
+        """A position after every one handed out so far, in partition 0 (for callers that are
+        not reading a topic: the eval, the trainer, the bench, tests)."""
+        with self._lock:
+            self._next += 1
+            return 0, self._next - 1
 
     # --- reading ---------------------------------------------------------------------------
-    def line_counts(self, source: str) -> dict[bytes, int]:
-        """hash -> number of earlier articles of ``source`` that carried the line."""
-        data = self.store.get(f"lines:{source}", b"")
-        cached = self._cache.get(source)
-        if cached is not None and (cached[0] is data or cached[0] == data):
-            return cached[1]
-        counts = _decode(data)
-        self._cache[source] = (data, counts)
-        return counts
+    def _gens(self, at: Position) -> tuple[int, int, int]:
+        partition, offset = at
+        g, rel = divmod(offset, self.window)
+        return partition, g, rel
 
-    def count(self, source: str, key: str) -> int:
-        """How many earlier articles of ``source`` carried the line with this key."""
-        return self.line_counts(source).get(line_hash(key), 0)
+    def _line_gen(self, key: str) -> _LineGen | None:
+        data = self.store.get(key)
+        if data is None:
+            return None
+        gen = self._lines.get(key)
+        if gen is None or not (gen.data is data or gen.data == data):
+            gen = self._lines[key] = _LineGen(data)
+        return gen
 
-    def titles(self, source: str) -> list[frozenset[str]]:
-        """Content words of the recent titles of ``source``, oldest first."""
-        data = self.store.get(f"titles:{source}", b"")
-        return [frozenset(t.split()) for t in data.decode("utf-8", "replace").split("\n") if t]
+    def _title_gen(self, key: str) -> _TitleGen | None:
+        data = self.store.get(key)
+        if data is None:
+            return None
+        gen = self._titles.get(key)
+        if gen is None or not (gen.data is data or gen.data == data):
+            gen = self._titles[key] = _TitleGen(data)
+        return gen
 
-    def title_overlap(self, source: str, words: frozenset[str]) -> float:
-        """The largest share of ``words`` found in one recent title of ``source``."""
+    def counter(self, source: str, at: Position) -> LineCounter:
+        """A function line key -> earlier articles of ``source`` carrying it (0-3), for the
+        article at ``at``; read once per article."""
+        p, g, rel = self._gens(at)
+        cur = self._line_gen(f"lines:{p}:{g}:{source}")
+        prev = self._line_gen(f"lines:{p}:{g - 1}:{source}") if g else None
+        return LineCounter(cur, prev, rel, self.window)
+
+    def count(self, source: str, key: str, at: Position) -> int:
+        """How many articles of ``source`` before ``at`` carried the line (at most 3 per
+        generation)."""
+        return self.counter(source, at)(key)
+
+    def title_overlap(self, source: str, words: frozenset[str], at: Position) -> float:
+        """The largest share of ``words`` found in one title of an article of ``source`` before
+        ``at``."""
         if not words:
             return 0.0
-        index = self._title_index(source)
-        hits: dict[int, int] = {}
-        for w in words:
-            for i in index.words.get(w, ()):
-                hits[i] = hits.get(i, 0) + 1
+        p, g, rel = self._gens(at)
+        hits: dict[tuple[int, int], int] = {}
+        for gen, before in ((g - 1, self.window), (g, rel)):
+            if gen >= 0 and (titles := self._title_gen(f"titles:{p}:{gen}:{source}")):
+                titles.hits(words, before, hits, gen)
         return max(hits.values(), default=0) / len(words)
 
-    def _title_index(self, source: str) -> _TitleIndex:
-        data = self.store.get(f"titles:{source}", b"")
-        index = self._title_cache.get(source)
-        if index is None or not (index.data is data or index.data == data):
-            index = _TitleIndex(data)
-            for title in self.titles(source):
-                index.add(title)
-            self._title_cache[source] = index
-        return index
-
     # --- writing ---------------------------------------------------------------------------
-    def record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str]) -> None:
-        """Count each distinct line of one article once and remember its title."""
+    def record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str],
+               at: Position) -> None:
+        """Record the article at ``at``: each distinct line once, and its title. Idempotent:
+        recording the same position again changes nothing."""
         with self._lock:
-            self._record(source, line_keys, title_words)
+            self._record(source, line_keys, title_words, at)
 
-    def _record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str]) -> None:
-        counts = self.line_counts(source)  # the cached dict, replaced below with the new bytes
-        for key in dict.fromkeys(line_keys):  # distinct, in order
-            h = line_hash(key)
-            counts[h] = min(counts.pop(h, 0) + 1, _MAX_COUNT)  # re-inserted: most recent
-        while len(counts) > self.max_lines:
-            del counts[next(iter(counts))]  # the least recently seen line
-        data = _encode(counts)
-        self.store[f"lines:{source}"] = data
-        self._cache[source] = (data, counts)
+    def _record(self, source: str, line_keys: Iterable[str], title_words: Iterable[str],
+                at: Position) -> None:
+        p, g, rel = self._gens(at)
+        self._open_generation(source, p, g)
+        key = f"lines:{p}:{g}:{source}"
+        lines = self._line_gen(key) or _LineGen(b"")
+        changed = False
+        for k in dict.fromkeys(line_keys):  # distinct, in order
+            changed |= lines.add(line_hash(k), rel, self.max_lines)
+        if changed:
+            lines.data = lines.encode()
+            self.store[key] = lines.data
+            self._lines[key] = lines
         words = sorted(set(title_words))
         if words:
-            index = self._title_index(source)
-            index.add(frozenset(words), " ".join(words))
-            while len(index.lines) > self.max_titles:
-                index.drop_oldest()
-            index.data = "\n".join(index.lines).encode("utf-8")
-            self.store[f"titles:{source}"] = index.data
+            key = f"titles:{p}:{g}:{source}"
+            titles = self._title_gen(key) or _TitleGen(b"")
+            if titles.add(rel, words, self.max_titles):
+                titles.data = titles.encode()
+                self.store[key] = titles.data
+                self._titles[key] = titles
+
+    def _open_generation(self, source: str, p: int, g: int) -> None:
+        """Note generation ``g`` of the source; drop the ones three or more older."""
+        key = f"gens:{p}:{source}"
+        held = list(_from_le("I", self.store.get(key, b"")))
+        if g in held:
+            return
+        keep = [x for x in held if x > g - _KEEP_GENERATIONS]
+        for old in held:
+            if old <= g - _KEEP_GENERATIONS:
+                for kind in ("lines", "titles"):
+                    name = f"{kind}:{p}:{old}:{source}"
+                    if name in self.store:
+                        del self.store[name]
+                    self._lines.pop(name, None)
+                    self._titles.pop(name, None)
+        self.store[key] = _le(array("I", sorted({*keep, g})))
+
+
+class LineCounter:
+    """Line key -> earlier articles of one source carrying it, for one article (0-6)."""
+
+    __slots__ = ("before", "cur", "prev", "window")
+
+    def __init__(self, cur: _LineGen | None, prev: _LineGen | None, before: int,
+                 window: int) -> None:
+        self.cur, self.prev, self.before, self.window = cur, prev, before, window
+
+    def __call__(self, key: str) -> int:
+        if self.cur is None and self.prev is None:
+            return 0
+        h = line_hash(key)
+        n = self.cur.count(h, self.before) if self.cur is not None else 0
+        return n + (self.prev.count(h, self.window) if self.prev is not None else 0)

@@ -154,15 +154,17 @@ class Handlers:
             if isinstance(raw, Rejected):
                 await self.dead_letter("clean", raw, value, src)
                 return "deadletter"
+            at = (src.partition, src.offset)  # the source memory reads only what came before
             if raw.content_type == "text/html" and self.executor is not None:
                 # Extraction can take tens of ms: keep it off the event loop.
                 loop = asyncio.get_running_loop()
-                result = await asyncio.wait_for(
-                    loop.run_in_executor(self.executor, self.cleaner.clean, raw),
+                result, report = await asyncio.wait_for(
+                    loop.run_in_executor(self.executor, self.cleaner.clean_with_report, raw, at),
                     timeout=self.html_timeout * 2,
                 )
             else:
-                result = self.cleaner.clean(raw)
+                result, report = self.cleaner.clean_with_report(raw, at)
+            self.metrics.observe_clean(report)  # extraction health per (bounded) source
         except Exception as exc:
             aid = raw.id if isinstance(raw, RawArticle) else None
             await self.dead_letter("clean", self._crash("clean", exc, src, aid), value, src)

@@ -25,7 +25,7 @@ from workers.kafka.io import MAX_REQUEST_BYTES, broker_reachable, ssl_context
 from workers.kb import KnowledgeBase
 from workers.ops.health import liveness, register_endpoints
 from workers.ops.loopmon import EventLoopMonitor
-from workers.ops.metrics import Metrics
+from workers.ops.metrics import Metrics, SourceLabels
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
@@ -89,7 +89,8 @@ class Newsflow:
         notices) and ``clean_state`` replace the Kafka topics and the Faust tables in the agent
         tests (Faust's ``test_context()`` has no broker)."""
         self.settings = settings
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(sources=SourceLabels(
+            settings.metrics_clean_sources.split(","), settings.metrics_clean_source_slots))
         self.codec = Codec(
             settings.schemas_dir,
             max_message_bytes=settings.max_message_bytes,
@@ -122,6 +123,8 @@ class Newsflow:
             store=settings.store,
             datadir=str(settings.data_dir),
             processing_guarantee=settings.processing_guarantee,
+            broker_commit_interval=settings.commit_interval,
+            broker_commit_every=settings.commit_every,
             key_serializer="raw",
             value_serializer="raw",
             topic_partitions=settings.partitions_raw,
@@ -271,14 +274,19 @@ class Newsflow:
                 await self._delivered(flush=True)
                 self.progress.processed(agent="dedup")
 
-        @app.agent(self.topics["unique"], name="tag")
+        # Several batches in flight: while the pool tags one, the next fills and the last is
+        # encoded and delivered, so no tagging process waits for the parent. The actors share
+        # the topic's queue; each acknowledges its own batch once its outputs are delivered, and
+        # Faust commits only up to the lowest offset not yet acknowledged.
+        @app.agent(self.topics["unique"], name="tag", concurrency=tag_in_flight(s))
         async def tag(stream):
             _UNDELIVERED.set([])
+            name = f"tag{stream.concurrency_index or 0}"
             async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
-                self.progress.begin("tag")
+                self.progress.begin(name)
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
                 await self._delivered()
-                self.progress.processed(len(events), agent="tag")
+                self.progress.processed(len(events), agent=name)
 
         @app.agent(self.topics["tagged"], name="story")
         async def story(stream):
@@ -306,6 +314,7 @@ class Newsflow:
                 self.loop_monitor,
                 progress_stalled=self.progress.stalled,
                 pending_input=self.progress.pending,
+                broker_reachable=self.broker_up,
             ),
             ready=self.readiness,
         )
@@ -369,6 +378,13 @@ class Newsflow:
         tps = consumer_view.input_partitions(self.app, self._input_topics())
         pending = consumer_view.pending_input(self.app, tps)
         self.metrics.pending_input.set(pending)
+        if not self.broker_up:
+            # Nothing can be fetched, delivered or committed while the broker is away: waiting
+            # input is not the worker's fault, and a restart would not help. Not ready (the
+            # broker probe), still live; the idle clock starts again when the broker answers.
+            self.progress.broker_away(pending)
+            self.metrics.stalled.set(0)
+            return
         entered = self.progress.check(pending)
         self.metrics.stalled.set(1 if self.progress.stalled else 0)
         if self.progress.should_heal():
@@ -496,6 +512,11 @@ def _source(event: Any) -> Source:
         message.key,
         message.timestamp or None,
     )
+
+
+def tag_in_flight(settings: Settings) -> int:
+    """Tagging batches in flight (the tag agent's concurrency)."""
+    return settings.tag_in_flight or max(1, settings.tag_workers) + 1
 
 
 def provenance(settings: Settings) -> dict[str, Any]:

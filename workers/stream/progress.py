@@ -80,6 +80,13 @@ class ProgressWatchdog:
         self.stalled = False
         self._healed = False
 
+    def broker_away(self, pending: int) -> None:
+        """Record ``pending`` while the broker is unreachable: nothing can be fetched, delivered
+        or committed, so this is no idle time of the worker's (no stall, no re-read); the idle
+        clock starts again at the first :meth:`check` after the broker returns."""
+        self.reset()
+        self.pending = pending
+
     def check(self, pending: int) -> bool:
         """Record ``pending`` waiting input messages now; return whether the worker is stalled.
 

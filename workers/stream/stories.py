@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from workers.codec import Codec
+from workers.codec import Codec, sealed
 from workers.records import Rejected, StoryArticle, StoryDecision, epoch_seconds
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class StoryHandler:
     async def _publish_article(self, doc: dict[str, Any]) -> None:
         now = time.time()
         doc["enriched_at"] = now
-        await self.sink("enriched", doc["id"].encode(), orjson.dumps(doc))
+        await self.sink("enriched", doc["id"].encode(), sealed(doc))
         fetched = epoch_seconds(doc.get("fetched_at"))
         start = fetched if fetched is not None else float(doc["ingested_at"])
         self.metrics.e2e_seconds.observe(max(0.0, now - start))

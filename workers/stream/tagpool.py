@@ -6,7 +6,9 @@ which would copy the event loop's threads and sockets) builds its :class:`Tagger
 starts, says "ready", then serves batches over a pipe. Records cross the boundary as pickled plain
 dataclasses. The parent side of every pipe is driven from a small thread pool, so the event loop
 only awaits futures: it never pickles, unpickles or waits on a pipe itself. A batch is split into
-contiguous chunks, one per worker, and the results are put back in order.
+contiguous chunks, one per worker, and the results are put back in order. Each chunk goes to the
+first process that is free (not to a fixed one), so that with several batches in flight (the tag
+agent runs ``tag_in_flight`` of them at once) no process idles while another has a queue.
 
 A child that dies (OOM killer, segfault in a native library) is restarted and the call raises
 :class:`TagPoolError` (``retriable``); the agent then retries article by article. So is a child
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import queue
 import signal
 import threading
 import time
@@ -161,12 +164,18 @@ class TagPool:
             context.set_forkserver_preload(["workers.stages.entities"])
         self.size = max(1, settings.tag_workers)
         self._workers = [_Worker(context, settings) for _ in range(self.size)]
-        self._threads = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="tagpool")
+        # Processes free to take a chunk; a call takes one, and puts it back when answered.
+        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
+        for worker in self._workers:
+            self._idle.put(worker)
+        # Threads only wait on pipes (and for a free process): enough for the chunks of every
+        # batch in flight, so that a chunk never waits for a thread while a process idles.
+        self._threads = ThreadPoolExecutor(max_workers=4 * self.size + 4,
+                                           thread_name_prefix="tagpool")
         # Seconds spent moving batches to and from the children (pickling, pipes, waiting for
         # a free worker), summed over calls: the cost of the process hand-off.
         self.handoff_seconds = 0.0
         self.batches = 0
-        self._next = 0
 
     async def warm_up(self) -> None:
         """Wait until every child has loaded its model (the health endpoint waits for this)."""
@@ -181,11 +190,8 @@ class TagPool:
         loop = asyncio.get_running_loop()
         chunks = _split(articles, self.size)
         started = time.perf_counter()
-        # Rotate the first worker so that concurrent small batches spread over the processes.
-        first, self._next = self._next, (self._next + len(chunks)) % self.size
         parts = await asyncio.gather(*(
-            loop.run_in_executor(self._threads, self._workers[(first + i) % self.size].call, chunk)
-            for i, chunk in enumerate(chunks)
+            loop.run_in_executor(self._threads, self._call_free, chunk) for chunk in chunks
         ))
         wall = time.perf_counter() - started
         self.handoff_seconds += max(0.0, wall - max(child for _, _, child in parts))
@@ -193,12 +199,24 @@ class TagPool:
         results = [result for part, _, _ in parts for result in part]
         return results, sum(inference for _, inference, _ in parts)
 
+    def _call_free(self, chunk: list[CleanedArticle]) -> tuple[list[TagResult], float, float]:
+        """Run ``chunk`` on the first free process (blocks this thread until one is free)."""
+        worker = self._idle.get()
+        if worker is None:  # closed
+            self._idle.put(None)
+            raise TagPoolError("the tagging pool is closed")
+        try:
+            return worker.call(chunk)
+        finally:
+            self._idle.put(worker)
+
     def pids(self) -> list[int]:
         """Process ids of the live children (for CPU and memory accounting)."""
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def close(self) -> None:
         """Stop the children and the threads; safe to call twice."""
+        self._idle.put(None)  # wakes (and fails) calls still waiting for a free process
         for worker in self._workers:
             worker.stop()
         self._workers = []

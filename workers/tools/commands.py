@@ -15,6 +15,8 @@ from rich.console import Console
 
 from workers.settings import Settings
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 def register(
     eval_app: typer.Typer,
@@ -85,6 +87,32 @@ def register(
     def bench_metrics(n: int = typer.Option(2000, help="Articles.")) -> None:
         """Instrumentation cost per article, with and without metrics, same run."""
         call("workers.tools.bench.metrics_overhead", "bench_metrics_overhead", settings(), n=n)
+
+    @bench_app.command("pipeline")
+    def bench_pipeline(
+        articles: int = typer.Option(1500, help="Distinct news-dev articles in the backlog."),
+        seconds: float = typer.Option(45.0, help="Seconds of paced input per load level."),
+        loads: str = typer.Option("0.25,0.5,0.9", help="Load levels, shares of capacity."),
+        workers: int = typer.Option(1, help="Worker processes on the same consumer group."),
+        tag_workers: int | None = typer.Option(
+            None, help="Tagging processes per worker (default NEWSFLOW_TAG_WORKERS)."),
+        quick: bool = typer.Option(False, help="Smoke test: 150 articles, 8 s per level."),
+        out: Path = typer.Option(Path("var/bench/pipeline"), help="Folder for JSON and PNG."),
+        record: bool = typer.Option(
+            True, help="Append a row to BENCHMARKS.md (never in --quick mode)."),
+    ) -> None:
+        """End-to-end capacity vs the bare model, latency and lag under load, where time goes."""
+        module = import_module("workers.tools.bench.pipeline")
+        plan = module.Plan(
+            articles=150 if quick else articles,
+            seconds=8.0 if quick else seconds,
+            loads=tuple(float(x) for x in loads.split(",") if x.strip()),
+            workers=workers,
+            tag_workers=tag_workers,
+            quick=quick,
+        )
+        benchmarks = REPO_ROOT / "BENCHMARKS.md" if record and not quick else None
+        module.bench_pipeline(settings(), plan, out, benchmarks)
 
     @bench_app.command("soak")
     def bench_soak(

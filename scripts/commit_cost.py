@@ -1,0 +1,148 @@
+"""What committing offsets more often costs: the same backlog drained by a worker with Faust's
+commit defaults (every 2.8 s or 10,000 acknowledgements) and with newsflow's (every 0.5 s or 50),
+alternating, on the local broker. Prints one line per run and the mean rate per setting.
+
+    PYTHONPATH=. .venv/bin/python scripts/commit_cost.py [--articles 1200] [--rounds 2]
+
+Each run: fresh topics and consumer group, a worker (2 tagging processes) started and ready,
+then ``--articles`` dev articles (news-dev.jsonl under new ids) produced at once; the rate is
+articles / (last output - first produce). Not a pipeline benchmark: a before/after of one knob.
+First it times single offset commits (``--latency-only``: nothing else), the cost per commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from workers.kafka.io import (
+    client_kwargs,
+    create_topics,
+    delete_topics,
+    make_producer,
+    read_topics,
+)
+from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
+from workers.tools.demo import free_port, run_settings, worker_env
+
+SETTINGS = {"faust-defaults": (2.8, 10_000), "newsflow": (0.5, 50)}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def articles(settings: Settings, count: int, run: str) -> list[tuple[bytes, bytes]]:
+    path = (ROOT / settings.shared_data_dir / "news-dev.jsonl").resolve()
+    docs = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    out = []
+    for i in range(count):
+        doc = {**docs[i % len(docs)], "id": f"{run}-{i}"}
+        out.append((doc["id"].encode(), orjson.dumps(doc)))
+    return out
+
+
+async def drain(settings: Settings, messages: list[tuple[bytes, bytes]]) -> float:
+    """Seconds from the first produce until every message came out."""
+    producer = make_producer(settings)
+    await producer.start()
+    started = time.monotonic()
+    try:
+        for key, value in messages:
+            await producer.send(settings.topic_raw, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    seen: set[bytes] = set()
+    last = started
+    outputs = [settings.topic_enriched, settings.topic_duplicates, settings.topic_deadletter]
+
+    def done() -> bool:
+        return len(seen) >= len(messages)
+
+    async for rec in read_topics(settings, outputs, follow=True, until=done, idle_timeout=60):
+        seen.add(rec.key or b"")
+        last = time.monotonic()
+    if not done():
+        raise RuntimeError(f"only {len(seen)} of {len(messages)} came out")
+    return last - started
+
+
+def one_run(base: Settings, name: str, count: int) -> float:
+    interval, every = SETTINGS[name]
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    settings = run_settings(
+        base,
+        prefix,
+        web_port=free_port(),
+        tag_workers=2,
+        commit_interval=interval,
+        commit_every=every,
+        data_dir=ROOT / "var" / "commit-cost" / prefix,
+    )
+    asyncio.run(create_topics(settings))
+    worker = WorkerProcess(worker_env(settings), ROOT / "var" / "commit-cost" / f"{prefix}.log")
+    try:
+        worker.start().wait_ready(timeout=240)
+        seconds = asyncio.run(drain(settings, articles(settings, count, prefix)))
+    finally:
+        worker.stop()
+        asyncio.run(delete_topics(settings, settings.topic_names().values()))
+    return count / seconds
+
+
+async def commit_latency(base: Settings, commits: int = 300) -> list[float]:
+    """Seconds per offset commit of a group consumer on the local broker (what each of Faust's
+    commits sends, after its producer flush), over ``commits`` commits of 4 partitions."""
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    settings = run_settings(base, prefix)
+    await create_topics(settings)
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=settings.app_id)
+    tps = [TopicPartition(settings.topic_raw, p) for p in range(settings.partitions_raw)]
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        times = []
+        for _ in range(commits):
+            started = time.perf_counter()
+            await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in tps})
+            times.append(time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await delete_topics(settings, settings.topic_names().values())
+    return sorted(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=1200)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency-only", action="store_true", help="only time single commits")
+    args = parser.parse_args()
+    base = Settings()
+    times = asyncio.run(commit_latency(base))
+    p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+    print(f"offset commit round trip: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
+    if args.latency_only:
+        return
+    rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    for round_ in range(args.rounds):
+        for name in SETTINGS if round_ % 2 == 0 else reversed(SETTINGS):
+            rate = one_run(base, name, args.articles)
+            rates[name].append(rate)
+            interval, every = SETTINGS[name]
+            print(f"round {round_ + 1} {name} ({interval} s / {every}): {rate:.1f} articles/s")
+    means = {name: sum(r) / len(r) for name, r in rates.items()}
+    for name, mean in means.items():
+        print(f"{name}: mean {mean:.1f} articles/s over {len(rates[name])} runs")
+    cost = 1 - means["newsflow"] / means["faust-defaults"]
+    print(f"throughput cost of the newsflow commit cadence: {cost:+.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""``newsflow bench pipeline`` in a small run against the real broker: the JSON's structure and
+its bookkeeping (every input accounted for, figures consistent with each other), not its speed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from workers.settings import Settings
+from workers.tools.bench.pipeline import Plan, bench_pipeline
+from workers.tools.bench.pipeline_measure import HOPS
+from workers.tools.bench.pipeline_report import ROW_HEADING
+
+
+def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path) -> None:
+    settings = kafka.model_copy(update={"shared_data_dir": shared_data})
+    record = tmp_path / "BENCHMARKS.md"
+    record.write_text("# Benchmarks\n\nearlier text\n")
+    plan = Plan(articles=40, seconds=4.0, loads=(0.5,), tag_workers=1, quick=True,
+                drain_timeout=120.0)
+    result = bench_pipeline(settings, plan, tmp_path / "out", record)
+
+    saved = json.loads((tmp_path / "out" / "pipeline.json").read_text())
+    assert saved["capacity"]["produced"] == 40
+    assert (tmp_path / "out" / "pipeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    cap = result["capacity"]
+    # Every input comes out exactly once, on one of the three output topics.
+    assert cap["missing"] == 0
+    assert cap["enriched"] + cap["duplicates"] + cap["deadletter"] == 40
+    assert cap["enriched"] > 0
+    assert cap["enriched_per_s"] <= cap["inputs_per_s"] * 1.0001 or cap["duplicates"] == 0
+    lat = cap["latency_s"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
+    # The stages saw what went through them: clean every input, tag the enriched ones.
+    assert cap["stages"]["clean"]["articles"] == 40
+    assert cap["stages"]["tag"]["articles"] == cap["enriched"]
+    assert cap["hops"]["unique->tagged"]["articles"] == cap["enriched"]
+    assert set(cap["hops"]) == {f"{src}->{dst}" for _, src, dst in HOPS}
+    assert cap["cpu"]["seconds"]["worker_parent"] > 0
+    assert cap["cpu"]["seconds"]["tag_children"] > 0
+
+    bare = result["bare_model"]
+    assert bare["articles"] == cap["enriched"]  # the same texts the tag stage ran
+    assert bare["pool"]["processes"] == 1
+    assert result["ratio_to_bare_pool"] == round(
+        cap["enriched_per_s"] / bare["pool"]["articles_per_s"], 3)
+
+    (phase,) = result["loads"]
+    assert phase["share_of_capacity"] == 0.5
+    assert phase["missing"] == 0
+    assert phase["produced"] == phase["enriched"] + phase["duplicates"] + phase["deadletter"]
+    assert phase["samples"] and phase["samples"][-1]["produced"] <= phase["produced"]
+    assert all(s["backlog"] == s["produced"] - s["out"] for s in phase["samples"])
+
+    text = record.read_text()
+    assert text.startswith("# Benchmarks\n\nearlier text\n")
+    assert text.count(ROW_HEADING) == 1
+    assert text.rstrip().splitlines()[-1].endswith("| quick |")

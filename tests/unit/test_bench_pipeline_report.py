@@ -1,0 +1,65 @@
+"""The pipeline benchmark's pure parts: the BENCHMARKS.md row, the backlog trend, the hops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workers.tools.bench.pipeline_measure import backlog_trend, hops
+from workers.tools.bench.pipeline_report import ROW_HEADING, append_row
+
+
+def _result(quick: bool = False) -> dict:
+    phase = {"latency_s": {"p99": 0.5}, "backlog": {"growing": False, "slope_per_s": 0.01}}
+    return {
+        "machine": {"cores": 2, "load_avg_start": [0.5], "load_avg_end": [1.5]},
+        "plan": {"workers": 1, "tag_workers": 2, "articles": 1500, "quick": quick},
+        "capacity": {"inputs_per_s": 40.0, "enriched_per_s": 38.0},
+        "bare_model": {"single": {"articles_per_s": 30.0}, "pool": {"articles_per_s": 50.0}},
+        "ratio_to_bare_pool": 0.76, "cpu_ratio_to_bare_pool": 0.8,
+        "loads": [phase, {**phase, "latency_s": {"p99": 2.0}}],
+    }
+
+
+def test_rows_go_under_one_heading_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Other\n\ntext\n")
+    append_row(_result(), path)
+    append_row(_result(quick=True), path)
+    text = path.read_text()
+    assert text.count(ROW_HEADING) == 1 and text.startswith("# Benchmarks\n\n## Other\n\ntext\n")
+    rows = [line for line in text.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 2
+    assert rows[0].endswith("| full |") and rows[1].endswith("| quick |")
+    assert "| 0.76 (0.8) |" in rows[0] and "| 0.50 / 2.00 |" in rows[0]
+
+
+def test_rows_are_inserted_before_text_that_follows_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    append_row(_result(), path)
+    path.write_text(path.read_text() + "\n## Later section\n")
+    append_row(_result(quick=True), path)
+    lines = path.read_text().splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("| 20")]
+    assert table == [table[0], table[0] + 1]
+    assert lines.index("## Later section") > table[1]
+
+
+def test_backlog_trend_tells_growing_from_steady() -> None:
+    steady = [{"t_s": t, "backlog": 3 + (t % 2)} for t in range(40)]
+    growing = [{"t_s": t, "backlog": 2 * t} for t in range(40)]
+    assert backlog_trend(steady, rate=20.0)["growing"] is False
+    trend = backlog_trend(growing, rate=20.0)
+    assert trend["growing"] is True and abs(trend["slope_per_s"] - 2.0) < 1e-6
+    assert backlog_trend(steady[:3], rate=20.0)["growing"] is None  # too short to say
+
+
+def test_hops_subtract_the_stage_time_from_the_record_to_record_time() -> None:
+    times = {"raw": {"a": 0.0, "b": 1.0}, "cleaned": {"a": 0.5, "b": 1.5}}
+    series = 'newsflow_stage_duration_seconds_%s{stage="clean"}'
+    before = [{series % "sum": 0.0, series % "count": 0.0}]
+    after = [{series % "sum": 0.2, series % "count": 2.0}]
+    result = hops(times, ["a", "b"], before, after)["raw->cleaned"]
+    assert result["articles"] == 2
+    assert result["mean_ms"] == 500.0 and result["stage_ms"] == 100.0
+    assert result["wait_ms"] == 400.0
+    assert hops(times, ["a"], before, after)["cleaned->unique"]["articles"] == 0

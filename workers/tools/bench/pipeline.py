@@ -1,0 +1,382 @@
+"""``newsflow bench pipeline``: end-to-end capacity beside the model's limit; latency under load.
+
+Against a real broker (the local one by default), with worker(s) in child processes as in
+production, on topics and a consumer group of the run's own:
+
+1. **Capacity**: ``articles`` distinct news-dev articles are produced at once and drained by the
+   worker(s); articles/s from the first output to the last (record timestamps), counting every
+   input (enriched, duplicate or dead-lettered) and the enriched (tagged) ones alone.
+2. **The limit**: bare ``nlp.pipe`` of the tag stage's pipeline (same model, same components,
+   ``workers.stages.entities.load_pipeline``) over the very texts the tag stage ran in step 1
+   (titles and cleaned bodies read back from the unique topic), one process and
+   ``n_process=tag_workers``. ``ratio`` = enriched articles/s over bare articles/s with the pool's
+   process count.
+3. **Latency under load**: a paced producer at each share of the measured capacity (25, 50 and
+   90 % by default) for ``seconds`` each; end-to-end latency per input (output record time minus
+   the raw record's time: fetched -> enriched/duplicate/dead letter) p50/p99/max, and the backlog
+   (produced - out) and the worker's consumer-lag metric sampled every second. A phase that
+   needs more distinct articles than remain on the run's topics gets a fresh run (topics, group,
+   worker), so no article is ever a replay of an earlier one.
+4. **Where the time goes** (in step 1): CPU seconds per input of each process (worker parent,
+   its tagging children, the broker, this benchmark), each stage's handler seconds per article
+   (``newsflow_stage_duration_seconds``), and per hop the time between an article's record on a
+   topic and its record on the next one, beside the stage's own time: the difference is time
+   spent waiting in the hand-off (stream buffers, batch filling, the tag pool's queue).
+
+Writes ``<out>/pipeline.json`` and ``<out>/pipeline.png`` and appends a row to BENCHMARKS.md
+(``workers.tools.bench.pipeline_report``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
+from workers.kafka.local import LocalKafka
+from workers.settings import Settings
+from workers.stream.runner import WorkerProcess
+from workers.tools.bench.pipeline_measure import (
+    backlog_trend,
+    bare_model,
+    cpu_breakdown,
+    cpu_seconds,
+    hops,
+    machine_busy,
+    metric_sum,
+    per_worker,
+    percentiles,
+    scrape,
+    stage_breakdown,
+)
+from workers.tools.demo import free_port, run_settings, worker_env
+
+SAMPLE_SECONDS = 1.0
+_INTERMEDIATE = ("cleaned", "unique", "tagged")
+_OUTPUTS = ("enriched", "duplicates", "deadletter")
+
+
+def load_docs(settings: Settings) -> list[dict[str, Any]]:
+    """news-dev articles, mixed (the file is grouped by category) with a fixed seed."""
+    path = settings.shared_data_dir / "news-dev.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; set NEWSFLOW_SHARED_DATA_DIR")
+    docs = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    random.Random(7).shuffle(docs)
+    return docs
+
+
+@dataclass
+class Collector:
+    """Follows the run's topics; the first record time of every article id on each topic."""
+
+    settings: Settings
+    times: dict[str, dict[str, float]] = field(default_factory=dict)
+    outputs: dict[str, tuple[str, float]] = field(default_factory=dict)  # id -> (kind, time)
+
+    async def follow(self) -> None:
+        names = self.settings.topic_names()
+        kinds = {names[k]: k for k in (*_INTERMEDIATE, *_OUTPUTS)}
+        for kind in kinds.values():
+            self.times.setdefault(kind, {})
+        async for rec in read_topics(self.settings, list(kinds), follow=True,
+                                     idle_timeout=1e9):
+            kind = kinds[rec.topic]
+            aid = (rec.key or b"").decode(errors="replace")
+            at = rec.timestamp_ms / 1000.0
+            self.times[kind].setdefault(aid, at)
+            if kind in _OUTPUTS:
+                self.outputs.setdefault(aid, (kind, at))
+
+
+class Run:
+    """Topics, a consumer group and ``workers`` worker processes of the benchmark's own."""
+
+    def __init__(self, settings: Settings, workers: int, tag_workers: int) -> None:
+        self.prefix = f"bench-{uuid.uuid4().hex[:6]}"
+        base = run_settings(settings, self.prefix, data_dir=Path("var") / self.prefix,
+                            tag_workers=tag_workers)
+        self.settings = base
+        self.workers = [
+            WorkerProcess(
+                worker_env(base.model_copy(update={
+                    "web_port": free_port(), "data_dir": Path("var") / f"{self.prefix}-{i}"})),
+                Path("var") / "logs" / f"{self.prefix}-worker{i}.log",
+            )
+            for i in range(workers)
+        ]
+        self.collector = Collector(base)
+        self.used = 0  # docs consumed from the start of the corpus on these topics
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await create_topics(self.settings)
+        for worker in self.workers:
+            worker.start()
+        for worker in self.workers:
+            await asyncio.to_thread(worker.wait_ready, 300.0)
+        self._reader = asyncio.create_task(self.collector.follow())
+        await asyncio.sleep(1.0)  # the reader's consumer joins before anything is produced
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for worker in self.workers:
+            await asyncio.to_thread(worker.stop)
+        await delete_topics(self.settings, self.settings.topic_names().values())
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self.workers if w.proc is not None]
+
+    def cpu(self, broker_pid: int | None) -> dict[str, float]:
+        return {
+            "worker_parent": sum(cpu_seconds(p) for p in self.pids()),
+            "tag_children": sum(cpu_seconds(p, descendants=True) for p in self.pids()),
+            "broker": cpu_seconds(broker_pid),
+            "bench": cpu_seconds(os.getpid()),
+            "machine_busy": machine_busy(),
+            "wall": time.monotonic(),
+        }
+
+    def scrape_all(self) -> list[dict[str, float]]:
+        return [scrape(w) for w in self.workers]
+
+    def check_alive(self) -> None:
+        for worker in self.workers:
+            if not worker.alive():
+                raise RuntimeError(f"a worker died; see {worker.log_path}")
+
+
+def _message(doc: dict[str, Any], now: float) -> tuple[bytes, bytes]:
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+    return doc["id"].encode(), orjson.dumps({**doc, "fetched_at": when})
+
+
+async def _wait_outputs(run: Run, ids: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    outputs = run.collector.outputs
+    while time.monotonic() < deadline:
+        if all(i in outputs for i in ids):
+            return
+        run.check_alive()
+        await asyncio.sleep(0.2)
+
+
+def _account(run: Run, ids: list[str], produced_at: dict[str, float]) -> dict[str, Any]:
+    outputs = run.collector.outputs
+    kinds = {k: 0 for k in _OUTPUTS}
+    latencies = []
+    for aid in ids:
+        if aid in outputs:
+            kind, at = outputs[aid]
+            kinds[kind] += 1
+            latencies.append(at - produced_at[aid])
+    return {"produced": len(ids), **kinds, "missing": len(ids) - sum(kinds.values()),
+            "latency_s": percentiles(latencies)}
+
+
+async def capacity_phase(run: Run, docs: list[dict[str, Any]], broker_pid: int | None,
+                         timeout: float) -> dict[str, Any]:
+    """Produce ``docs`` at once; drain; rate, CPU per process and stage, hand-off waits."""
+    ids = [d["id"] for d in docs]
+    metrics_before, cpu_before = run.scrape_all(), run.cpu(broker_pid)
+    produced_at: dict[str, float] = {}
+    producer = make_producer(run.settings)
+    await producer.start()
+    try:
+        for doc in docs:
+            now = time.time()
+            key, value = _message(doc, now)
+            produced_at[doc["id"]] = now
+            await producer.send(run.settings.topic_raw, key=key, value=value,
+                                timestamp_ms=int(now * 1000))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await _wait_outputs(run, ids, timeout)
+    cpu_after, metrics_after = run.cpu(broker_pid), run.scrape_all()
+    result = _account(run, ids, produced_at)
+    out_times = sorted(run.collector.outputs[i][1] for i in ids if i in run.collector.outputs)
+    enriched = sorted(t for i in ids for k, t in [run.collector.outputs.get(i, ("", 0.0))]
+                      if k == "enriched")
+    span = max(1e-9, out_times[-1] - out_times[0]) if len(out_times) > 1 else float("nan")
+    n = len(out_times)
+    result.update({
+        "seconds_first_to_last_output": round(span, 3),
+        "inputs_per_s": round((n - 1) / span, 2) if n > 1 else None,
+        "enriched_per_s": round((len(enriched) - 1) / max(1e-9, enriched[-1] - enriched[0]), 2)
+        if len(enriched) > 1 else None,
+        "cpu": cpu_breakdown(cpu_before, cpu_after, n),
+        "stages": stage_breakdown(metrics_before, metrics_after),
+        "hops": hops({**run.collector.times, "raw": produced_at}, ids, metrics_before,
+                          metrics_after),
+        "per_worker": per_worker(metrics_before, metrics_after),
+    })
+    return result
+
+
+async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds: float,
+                     drain_timeout: float) -> dict[str, Any]:
+    """Produce ``docs`` at ``rate``/s; latency and lag over time."""
+    produced_at: dict[str, float] = {}
+    ids: list[str] = []
+    samples: list[dict[str, float]] = []
+    metrics_before = run.scrape_all()
+    outputs = run.collector.outputs
+    producer = make_producer(run.settings)
+    await producer.start()
+    started = time.monotonic()
+    next_sample = started
+    try:
+        position = 0
+        while position < len(docs) or time.monotonic() - started < seconds:
+            now_m = time.monotonic()
+            due = min(len(docs), int((now_m - started) * rate) + 1)
+            while position < due:
+                doc, now = docs[position], time.time()
+                key, value = _message(doc, now)
+                produced_at[doc["id"]] = now
+                ids.append(doc["id"])
+                await producer.send(run.settings.topic_raw, key=key, value=value,
+                                    timestamp_ms=int(now * 1000))
+                position += 1
+            if now_m >= next_sample:
+                out = sum(1 for i in ids if i in outputs)
+                scraped = await asyncio.to_thread(run.scrape_all)
+                samples.append({
+                    "t_s": round(now_m - started, 1), "produced": len(ids), "out": out,
+                    "backlog": len(ids) - out,
+                    # highwater - fetch position: what Faust has fetched counts as consumed
+                    "consumer_lag": sum(metric_sum(v, "newsflow_consumer_lag_messages{")
+                                        for v in scraped),
+                    # highwater - committed offset, over the worker's input topics
+                    "pending_input": sum(v.get("newsflow_pending_input_messages", 0.0)
+                                         for v in scraped),
+                })
+                next_sample += SAMPLE_SECONDS
+                run.check_alive()
+            if time.monotonic() - started >= seconds and position >= len(docs):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await producer.stop()
+    await _wait_outputs(run, ids, drain_timeout)
+    metrics_after = run.scrape_all()
+    result = _account(run, ids, produced_at)
+    result.update({"stages": stage_breakdown(metrics_before, metrics_after),
+                   "hops": hops({**run.collector.times, "raw": produced_at}, ids, metrics_before,
+                          metrics_after)})
+    result.update({"rate_per_s": round(rate, 2), "seconds": round(time.monotonic() - started, 1),
+                   "samples": samples, "backlog": backlog_trend(samples, rate)})
+    return result
+
+
+async def texts_of(run: Run, ids: set[str]) -> list[str]:
+    """The titles and cleaned bodies the tag stage ran on (read back from the unique topic)."""
+    texts: list[str] = []
+    async for rec in read_topics(run.settings, [run.settings.topic_unique], idle_timeout=2.0):
+        doc = orjson.loads(rec.value or b"{}")
+        if doc.get("id") in ids:
+            texts.extend((doc.get("title") or "", doc.get("text") or ""))
+    return texts
+
+
+@dataclass
+class Plan:
+    articles: int = 1500
+    seconds: float = 45.0
+    loads: tuple[float, ...] = (0.25, 0.5, 0.9)
+    workers: int = 1
+    tag_workers: int | None = None
+    drain_timeout: float = 300.0
+    quick: bool = False
+
+
+async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
+    docs = load_docs(settings)
+    if plan.articles > len(docs):
+        raise ValueError(f"only {len(docs)} distinct articles in news-dev.jsonl")
+    tag_workers = plan.tag_workers or settings.tag_workers
+    local = LocalKafka(settings) if settings.uses_local_kafka else None
+    broker_pid = local.pid() if local is not None else None
+    result: dict[str, Any] = {
+        "machine": {"cores": os.cpu_count(), "load_avg_start": os.getloadavg()},
+        "plan": {"articles": plan.articles, "seconds": plan.seconds, "loads": list(plan.loads),
+                 "workers": plan.workers, "tag_workers": tag_workers, "quick": plan.quick,
+                 "tag_batch_size": settings.tag_batch_size,
+                 "tag_batch_window": settings.tag_batch_window,
+                 "model": settings.spacy_model},
+        "broker_cpu_measured": broker_pid is not None,
+    }
+    run = Run(settings, plan.workers, tag_workers)
+    await run.start()
+    try:
+        batch = docs[: plan.articles]
+        run.used = len(batch)
+        capacity = await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
+        result["capacity"] = capacity
+        texts = await texts_of(run, {d["id"] for d in batch
+                                     if run.collector.outputs.get(d["id"], ("",))[0]
+                                     == "enriched"})
+        # In this thread, not a helper thread: spaCy's n_process forks this process.
+        # The limit of all the tagging processes of the run (every worker's).
+        bare = bare_model(run.settings, texts, tag_workers * plan.workers)
+        result["bare_model"] = bare
+        if capacity["enriched_per_s"]:
+            result["ratio_to_bare_pool"] = round(
+                capacity["enriched_per_s"] / bare["pool"]["articles_per_s"], 3)
+            result["ratio_to_bare_single"] = round(
+                capacity["enriched_per_s"] / bare["single"]["articles_per_s"], 3)
+        # Robust to other work on the machine: model CPU over the pipeline's CPU, per article.
+        per_input = capacity["cpu"]["ms_per_input"]
+        pipeline_ms = per_input["worker_parent"] + per_input["tag_children"] + per_input["broker"]
+        share = capacity["enriched"] / max(1, capacity["produced"])
+        result["cpu_ratio_to_bare_pool"] = round(
+            bare["pool"]["cpu_ms_per_article"] * share / max(1e-9, pipeline_ms), 3)
+        rate_base = capacity["inputs_per_s"] or 1.0
+        result["loads"] = []
+        for share in plan.loads:
+            rate = share * rate_base
+            need = max(1, int(rate * plan.seconds))
+            if need > len(docs):
+                need = len(docs)
+            if run.used + need > len(docs):  # fresh topics and worker: no replays
+                await run.stop()
+                run = Run(settings, plan.workers, tag_workers)
+                await run.start()
+            phase_docs = docs[run.used: run.used + need]
+            run.used += need
+            phase = await load_phase(run, phase_docs, rate, need / rate, plan.drain_timeout)
+            phase["share_of_capacity"] = share
+            result["loads"].append(phase)
+    finally:
+        await run.stop()
+    result["machine"]["load_avg_end"] = os.getloadavg()
+    return result
+
+
+def bench_pipeline(settings: Settings, plan: Plan, out: Path,
+                   record: Path | None) -> dict[str, Any]:
+    """Run the benchmark; write JSON and PNG to ``out``; append a row to ``record``."""
+    from workers.tools.bench import pipeline_report
+
+    local = LocalKafka(settings) if settings.uses_local_kafka else None
+    started_kafka = local.up() if local is not None else False
+    try:
+        result = asyncio.run(_bench(settings, plan))
+    finally:
+        if started_kafka and local is not None:
+            local.down()
+    pipeline_report.write(result, out, record)
+    return result
