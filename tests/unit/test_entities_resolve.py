@@ -93,3 +93,56 @@ def test_salience_prefers_title_and_lead(kb: KnowledgeBase) -> None:
     assert result["NATO"].salience > result["Iran"].salience
     assert result["Iraq"].salience > result["Iran"].salience
     assert [m.in_title for m in result["Iraq"].mentions] == [True, False]
+
+
+def test_byline_is_cut_off_its_dateline(kb: KnowledgeBase) -> None:
+    text = ("Glenn Somerville WASHINGTON 1996-08-30 Orders rose. "
+            "Maria Kovacs ZORBLAXVILLE 1996-08-30")
+    model = spans(text, ("Glenn Somerville WASHINGTON", "PERSON", 0),
+                  ("Maria Kovacs ZORBLAXVILLE", "PERSON", 0))
+    result = by_name(resolve(None, text, [], model, kb))
+    assert result["Glenn Somerville"] == ("PERSON", 1)
+    assert result["Washington, D.C."] == ("GPE", 1)
+    assert result["Maria Kovacs"] == ("PERSON", 1)
+    assert not any("ZORBLAXVILLE" in name for name in result)
+
+
+def test_upper_case_tail_kept_unless_a_place_or_a_person(kb: KnowledgeBase) -> None:
+    text = "King Henry VIII ruled. The Chicago NAPM index rose. National League CHICAGO 3 Atlanta 2"
+    model = spans(text, ("Henry VIII", "PERSON", 0), ("Chicago NAPM", "ORG", 0),
+                  ("National League CHICAGO", "ORG", 0))
+    result = resolve(None, text, [], model, kb)
+    surfaces = {m.text: e.label for e in result for m in e.mentions}
+    assert surfaces["Henry VIII"] == "PERSON" and surfaces["Chicago NAPM"] == "ORG"
+    assert surfaces["National League"] == "ORG" and "CHICAGO" in surfaces
+
+
+def test_spans_are_cut_at_a_spaced_dash(kb: KnowledgeBase) -> None:
+    text = "UNITED STATES - Prices rose. LE ZORBLAX - Trade talks. Scorers : Zorbla - Jan Kovacs"
+    model = spans(text, ("UNITED STATES - Prices", "GPE", 0), ("LE ZORBLAX - Trade", "ORG", 0),
+                  ("Zorbla - Jan", "GPE", 0))
+    result = resolve(None, text, [], model, kb)
+    surfaces = {m.text: e.label for e in result for m in e.mentions}
+    assert surfaces == {"UNITED STATES": "GPE", "LE ZORBLAX": "ORG", "Zorbla": "GPE"}
+
+
+def test_a_surname_followed_by_a_place_is_no_full_name(kb: KnowledgeBase) -> None:
+    text = ("Yeltsin endorses Lebed Chechnya peace plan. Alexander Lebed flew to Chechnya. "
+            "Lebed said Chechnya would wait.")
+    model = spans(text, ("Lebed Chechnya", "PERSON", 0), ("Alexander Lebed", "PERSON", 0),
+                  ("Chechnya", "GPE", 1), ("Lebed", "PERSON", 2), ("Chechnya", "GPE", 2))
+    result = resolve(None, text, [], model, kb)
+    labels = {e.label for e in result for m in e.mentions if m.text == "Chechnya"}
+    assert labels == {"GPE"}
+    assert by_name(result)["Alexander Lebed"] == ("PERSON", 2)
+
+
+def test_surnames_in_a_capitals_headline_are_the_people(kb: KnowledgeBase) -> None:
+    text = ("SOCCER - ZORBLAKOV NAMED AS CAPTAIN . LONDON 1996-08-30 Ivan Zorblakov was named "
+            "captain. ZORBLAKOV said so.")
+    model = spans(text, ("ZORBLAKOV", "ORG", 0), ("Ivan Zorblakov", "PERSON", 0))
+    result = resolve(None, text, [], model, kb)
+    person = next(e for e in result if e.name == "Ivan Zorblakov")
+    assert person.label == "PERSON"
+    assert [m.text for m in person.mentions] == ["ZORBLAKOV", "Ivan Zorblakov", "ZORBLAKOV"]
+    assert all(e.name == "Ivan Zorblakov" or "ZORBLAKOV" not in e.name for e in result)

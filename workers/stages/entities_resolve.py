@@ -6,11 +6,14 @@ the title and the text, the output ``records.Entity`` values. The rules, in orde
 1. **Knowledge base first.** Model spans lose edge punctuation, possessives, a lower-case "the"
    and trailing lower-case words; one naming a core KB entry takes its name and label; a demonym
    ("Iraqi") is linked to its country and kept apart from the entities; a span listing KB names
-   ("Brussels Belgium") is split; KB names the model missed or cut short are added (dates never
+   ("Brussels Belgium") is split, and so is a mixed-case name running into upper-case words (a
+   byline into its dateline, "Glenn Somerville WASHINGTON") and a span at a spaced dash
+   ("UNITED STATES - Prices"); KB names the model missed or cut short are added (dates never
    hide them).
 2. **Partial person names.** A span whose words are part of exactly one multi-word PERSON name
    in the article ("Stoltenberg" with "Jens Stoltenberg") is that person, whatever the model
-   said; untagged occurrences of the surname are added. Other names tagged once are added
+   said; untagged occurrences of the surname are added, in capitals too (a headline's
+   "SHEARER" is "Alan Shearer"). Other names tagged once are added
    wherever else they occur in the article.
 3. **Linking** (``entities_link``): every mention picks among all same-named KB entries by type
    agreement, prior popularity and the article's other entities, or keeps no QID when unsure.
@@ -46,6 +49,12 @@ _GLUE = re.compile(r"^[\s,/&()\-]*(?:and)?[\s,/&()\-]*$")
 _TAIL_WORDS = re.compile(r"(?:\s+[a-z][a-z\-]*)+$")
 _SEPARATOR = re.compile(r"\s*[,;()]\s*")
 _LEAD_JUNK = re.compile(r"^[\s\W_]+")
+_WORD = re.compile(r"\S+")
+_MIXED = re.compile(r"^[A-Z][a-z]+(?:[-'’][A-Za-z]+)*[.,]?$")  # "Somerville", "O'Neill"
+_UPPER = re.compile(r"^[A-Z]{3,}(?:-[A-Z]+)*[.,]?$")  # "WASHINGTON", "AL-RAM"
+_DASH = re.compile(r"\s+[-–—]+\s+")
+_ROMAN = re.compile(r"^[IVXLC]+[.,]?$")
+_PLACES = frozenset({"GPE", "LOC", "FAC"})
 _TAIL_JUNK = re.compile(r"(?:\s*['’]s?|[\s\-–—,;:(\"'“”‘’/]+)+$")
 
 
@@ -85,7 +94,10 @@ def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: b
             continue
         if label in NUMERIC_LABELS and any(_overlaps((start, end), h[:2]) for h in hits):
             continue  # "England 1996-08-31" read as a date: the KB name wins
-        for s, e in _pieces(part, start, end, kb):
+        start, end, tail = _caps_tail(part, start, end, label, kb)
+        start, end, after = _dash_cut(part, start, end, kb)
+        tail += after
+        for s, e in [*_pieces(part, start, end, kb), *tail]:
             kept.append(_model_span(part, s, e, label, in_title, kb))
     for start, end, entry in hits:
         covering = [k for k in kept if _overlaps((k.start, k.end), (start, end))]
@@ -111,6 +123,47 @@ def _model_span(part: str, start: int, end: int, label: str, in_title: bool,
         return Span(start, end, text, "NORP", in_title, country, demonym, model_label=label,
                     demonym=True)
     return Span(start, end, text, label, in_title, model_label=label)
+
+
+def _caps_tail(part: str, start: int, end: int, label: str,
+               kb: KnowledgeBase) -> tuple[int, int, list[tuple[int, int]]]:
+    """Cut a name in mixed case off the upper-case words that follow it.
+
+    A byline runs into its dateline ("Glenn Somerville WASHINGTON 1996-08-30"), a team into
+    a heading ("National League CHICAGO"): the mixed-case words are the name. Cut when the
+    upper-case tail is a place the knowledge base knows (kept as a span of its own), or when the
+    model calls the whole a person (a tail the KB does not know is dropped). "Henry VIII" and
+    "Chicago NAPM" stay whole.
+    """
+    words = list(_WORD.finditer(part, start, end))
+    for i in range(1, len(words)):
+        head, tail = words[:i], words[i:]
+        if not (all(_MIXED.match(w.group()) for w in head)
+                and all(_UPPER.match(w.group()) and not _ROMAN.match(w.group())
+                        for w in tail)):
+            continue
+        rest = _trim(part, tail[0].start(), end)
+        entry = kb.lookup(part[rest[0]:rest[1]])
+        if entry is not None and entry.label in _PLACES:
+            return start, head[-1].end(), [rest]
+        if label == "PERSON":
+            return start, head[-1].end(), []
+        break
+    return start, end, []
+
+
+def _dash_cut(part: str, start: int, end: int,
+              kb: KnowledgeBase) -> tuple[int, int, list[tuple[int, int]]]:
+    """Cut a span at a spaced dash ("UNITED STATES - Prices", "LE TEMPS - Trade"): names do
+    not contain one, headlines and results lines do. The first piece is the span; the pieces
+    after it are kept only where the knowledge base names them."""
+    dashes = list(_DASH.finditer(part, start, end))
+    if not dashes:
+        return start, end, []
+    bounds = [d.end() for d in dashes], [d.start() for d in dashes[1:]] + [end]
+    pieces = [_trim(part, s, e) for s, e in zip(*bounds, strict=True)]
+    rest = [(s, e) for s, e in pieces if s < e and kb.lookup(part[s:e]) is not None]
+    return start, dashes[0].start(), rest
 
 
 def _trim(part: str, start: int, end: int) -> tuple[int, int]:
@@ -180,12 +233,20 @@ def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase)
         if (span.label == "PERSON" and span.entry is None and len(words) >= 2
                 and words[0][0].isupper() and kb.lookup(words[0]) is None):
             full.setdefault(" ".join(words), words)
+    surnames = {words[-1] for words in full.values()}
+    # "Lebed Chechnya" (a headline: "Yeltsin endorses Lebed Chechnya peace plan") beside
+    # "Alexander Lebed": a surname followed by another name, not a person's full name.
+    full = {name: words for name, words in full.items() if words[0] not in surnames}
     if not full:
         return spans
+    # A headline in capitals ("SHEARER NAMED AS ENGLAND CAPTAIN") names the same people.
+    shouted = {name: tuple(w.upper() for w in words) for name, words in full.items()}
     for span in spans:
         words = tuple(_name(span.text).split())
-        owner = " ".join(words) if " ".join(words) in full else _owner(words, full)
-        if owner is not None and span.entry is not None and words[-1] != full[owner][-1]:
+        names = shouted if all(w.isupper() for w in words) else full
+        owner = next((name for name, parts in names.items() if parts == words), None)
+        owner = owner or _owner(words, names)
+        if owner is not None and span.entry is not None and words[-1] != names[owner][-1]:
             continue  # a KB name ("Jordan") is a person only as a known person's surname
         if owner is not None:
             span.key, span.label, span.person, span.entry = owner, "PERSON", True, None
@@ -194,11 +255,13 @@ def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase)
         if len(surname) < 3 or not surname[0].isupper() or _owner((surname,), full) != name:
             continue
         for in_title, part in parts.items():
-            for match in re.finditer(rf"(?<!\w){re.escape(surname)}(?!\w)", part):
+            forms = "|".join(map(re.escape, {surname, surname.upper()}))
+            for match in re.finditer(rf"(?<!\w)(?:{forms})(?!\w)", part):
                 where = (match.start(), match.end())
                 if not any(s.in_title == in_title and _overlaps((s.start, s.end), where)
                            for s in spans):
-                    spans.append(Span(*where, surname, "PERSON", in_title, None, name, True))
+                    spans.append(Span(*where, match.group(), "PERSON", in_title, None, name,
+                                      True))
     spans.sort(key=lambda s: (not s.in_title, s.start))
     return spans
 

@@ -43,7 +43,7 @@ def register(
     @train_app.command("entities")
     def train_entities(
         out: Path | None = typer.Option(None, help="Default: workers/data/models/ner-news."),
-        epochs: int | None = typer.Option(None, help="Most epochs (best dev epoch kept)."),
+        epochs: int | None = typer.Option(None, help="Most epochs per phase (best kept)."),
     ) -> None:
         """Fine-tune the NER model on conll2003-train.txt, choosing on conll2003-dev.txt."""
         argv = ["--data", str(settings().shared_data_dir)]
