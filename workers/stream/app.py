@@ -281,7 +281,7 @@ class Newsflow:
         @app.agent(self.topics["unique"], name="tag", concurrency=tag_in_flight(s))
         async def tag(stream):
             _UNDELIVERED.set([])
-            name = f"tag{stream.concurrency_index or 0}"
+            name = "tag" if tag_in_flight(s) == 1 else f"tag{stream.concurrency_index or 0}"
             async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
                 self.progress.begin(name)
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
