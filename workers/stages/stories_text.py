@@ -64,16 +64,8 @@ class Hasher:
         return out
 
 
-def words(text: str) -> list[str]:
-    """Content words: lower-cased, stop words and one-character tokens dropped."""
-    return _content(_WORD.findall(text.lower()))
-
-
-def _content(tokens: list[str]) -> list[str]:
-    return [w for w in tokens if len(w) > 1 and w not in _STOP]
-
-
 def _content_counts(tokens: dict[str, int]) -> dict[str, int]:
+    """Content words: stop words and one-character tokens dropped."""
     return {w: n for w, n in tokens.items() if len(w) > 1 and w not in _STOP}
 
 
