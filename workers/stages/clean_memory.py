@@ -45,7 +45,8 @@ import struct
 import sys
 import threading
 from array import array
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
+from typing import TypeVar
 
 Position = tuple[int, int]  # (partition, offset) of the article in the input topic
 
@@ -167,6 +168,9 @@ class _TitleGen:
         return "\n".join(self.lines).encode("utf-8")
 
 
+_G = TypeVar("_G", _LineGen, _TitleGen)
+
+
 class SourceMemory:
     """Per-partition, per-source line offsets and titles over a bytes mapping (module doc)."""
 
@@ -200,21 +204,19 @@ class SourceMemory:
         return partition, g, rel
 
     def _line_gen(self, key: str) -> _LineGen | None:
-        data = self.store.get(key)
-        if data is None:
-            return None
-        gen = self._lines.get(key)
-        if gen is None or not (gen.data is data or gen.data == data):
-            gen = self._lines[key] = _LineGen(data)
-        return gen
+        return self._parsed(key, self._lines, _LineGen)
 
     def _title_gen(self, key: str) -> _TitleGen | None:
+        return self._parsed(key, self._titles, _TitleGen)
+
+    def _parsed(self, key: str, cache: dict[str, _G], parse: Callable[[bytes], _G]) -> _G | None:
+        """The stored generation under ``key``, parsed once per stored value."""
         data = self.store.get(key)
         if data is None:
             return None
-        gen = self._titles.get(key)
+        gen = cache.get(key)
         if gen is None or not (gen.data is data or gen.data == data):
-            gen = self._titles[key] = _TitleGen(data)
+            gen = cache[key] = parse(data)
         return gen
 
     def counter(self, source: str, at: Position) -> LineCounter:
