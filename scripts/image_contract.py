@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -228,13 +229,8 @@ def disagreements(image: ImageConfig, objects: list[dict[str, Any]],
             errors.append(f"{probe} port {got.get('port')} is not the image port {port}")
 
     # Environment: every NEWSFLOW_* name is a setting; what both set, they set alike.
-    for where, names in (("image", set(image.env)), ("manifests", env_names)):
-        unknown = sorted(n for n in names if n not in NON_SETTINGS_ENV and not _settings_name(n))
-        if unknown:
-            errors.append(f"{where} environment names that are not settings: {unknown}")
-    for name in sorted(set(image.env) & set(k8s_env)):
-        if image.env[name] != k8s_env[name]:
-            errors.append(f"{name}: image {image.env[name]!r} != manifests {k8s_env[name]!r}")
+    errors += _unknown_env("image", image.env)
+    errors += _env_disagreements(image, "manifests", env_names, k8s_env)
 
     # Read-only root filesystem; the writable mounts are exactly what the image writes to.
     sec = container.get("securityContext", {})
@@ -261,6 +257,22 @@ def disagreements(image: ImageConfig, objects: list[dict[str, Any]],
     return errors
 
 
+def _unknown_env(where: str, names: Iterable[str]) -> list[str]:
+    """NEWSFLOW_* (and other) names that are neither settings nor known non-settings."""
+    unknown = sorted(n for n in names if n not in NON_SETTINGS_ENV and not _settings_name(n))
+    return [f"{where} environment names that are not settings: {unknown}"] if unknown else []
+
+
+def _env_disagreements(image: ImageConfig, where: str, names: Iterable[str],
+                       values: dict[str, str]) -> list[str]:
+    """Unknown names in ``where``, and values it sets differently from the image."""
+    errors = _unknown_env(where, names)
+    for name in sorted(set(image.env) & set(values)):
+        if image.env[name] != values[name]:
+            errors.append(f"{name}: image {image.env[name]!r} != {where} {values[name]!r}")
+    return errors
+
+
 def _compose_disagreements(image: ImageConfig, worker: dict[str, Any]) -> list[str]:
     errors = []
     env = {k: str(v) for k, v in worker.get("environment", {}).items()}
@@ -272,12 +284,7 @@ def _compose_disagreements(image: ImageConfig, worker: dict[str, Any]) -> list[s
     test = " ".join(worker.get("healthcheck", {}).get("test", []))
     if set(_PATH_IN_CMD.findall(test)) != {LIVE_PATH} or str(port) not in test:
         errors.append(f"compose healthcheck {test!r} does not call {LIVE_PATH} on {port}")
-    unknown = sorted(n for n in env if n not in NON_SETTINGS_ENV and not _settings_name(n))
-    if unknown:
-        errors.append(f"compose environment names that are not settings: {unknown}")
-    for name in sorted(set(image.env) & set(env)):
-        if image.env[name] != env[name]:
-            errors.append(f"{name}: image {image.env[name]!r} != compose {env[name]!r}")
+    errors += _env_disagreements(image, "compose", env, env)
     targets = {str(v).split(":")[1] for v in worker.get("volumes", []) if ":" in str(v)}
     if not image.volumes <= targets:
         errors.append(f"compose worker volumes {sorted(targets)} miss the image's "
