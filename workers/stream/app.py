@@ -274,10 +274,9 @@ class Newsflow:
                 await self._delivered(flush=True)
                 self.progress.processed(agent="dedup")
 
-        # Several batches in flight: while the pool tags one, the next fills and the last is
-        # encoded and delivered, so no tagging process waits for the parent. The actors share
-        # the topic's queue; each acknowledges its own batch once its outputs are delivered, and
-        # Faust commits only up to the lowest offset not yet acknowledged.
+        # tag_in_flight actors share the topic's queue; each acknowledges its own batch once its
+        # outputs are delivered. Default 1: with several, Faust can commit past a batch still in
+        # flight on a partition without a committed offset (docs/reliability.md).
         @app.agent(self.topics["unique"], name="tag", concurrency=tag_in_flight(s))
         async def tag(stream):
             _UNDELIVERED.set([])
