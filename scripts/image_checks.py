@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -72,8 +73,12 @@ class Report:
             print(f"        SKIP  {name}: {why}", flush=True)
 
 
+# scripts/test-image.sh gives podman a store of the checkout's own (--root/--runroot/--tmpdir).
+PODMAN = shlex.split(os.environ.get("NEWSFLOW_PODMAN", "podman"))
+
+
 def podman(*args: str, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=timeout,
                           check=check)
 
 

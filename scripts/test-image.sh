@@ -15,6 +15,13 @@
 # 4. scripts/image_checks.py: the image's config against the manifests, then the worker container
 #    run as Kubernetes and Compose run it against the broker, and `newsflow demo` in the image.
 #
+# Storage: podman's images, containers and volumes for this test live in the checkout
+# (var/podman, or NEWSFLOW_PODMAN_STORE; every podman call here and in image_checks.py gets
+# --root/--runroot/--tmpdir, from NEWSFLOW_PODMAN), never in the machine's /var/lib/containers. A clean checkout (CI) therefore makes the base and builds
+# the image from nothing, and state left on the machine by an earlier, killed run (the first CI
+# run of this test failed at once on a store it had not made) cannot break it. If a build on a
+# reused base fails, the base is remade and the build tried once more.
+#
 # The broker: KAFKA_BOOTSTRAP_SERVERS if set, else the local one on 127.0.0.1:19092; if none is
 # running, `newsflow kafka up` starts one, and it is stopped at the end.
 # Needs podman, mmdebstrap (scripts/install-podman.sh installs them on Debian) and the project's
@@ -45,6 +52,28 @@ done
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mib() { echo $(( ($1 + 524288) / 1048576 )); }
 
+# --- 0. podman, on a store of this checkout's own ------------------------------------------------
+# Images, containers and volumes in $STORE; podman's run-time state (mount counts, the "alive"
+# marker that tells it whether the machine restarted) on tmpfs, so that it goes with a restart as
+# podman expects. On machines where /run is an ordinary directory that survives, a killed run
+# leaves state behind that makes the next podman fail at once.
+STORE="$(realpath -m "${NEWSFLOW_PODMAN_STORE:-var/podman}")"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    RUNTIME="/dev/shm/newsflow-podman-$(printf '%s' "$STORE" | sha256sum | cut -c1-12)"
+else
+    RUNTIME="$STORE/runtime"
+fi
+mkdir -p "$STORE/storage" "$RUNTIME/run" "$RUNTIME/libpod"
+export NEWSFLOW_PODMAN="podman --root $STORE/storage --runroot $RUNTIME/run --tmpdir $RUNTIME/libpod"
+podman() { command podman --root "$STORE/storage" --runroot "$RUNTIME/run" --tmpdir "$RUNTIME/libpod" "$@"; }
+if ! info="$(podman info --format '{{.Store.GraphDriverName}} {{.Store.GraphRoot}}' 2>&1)"; then
+    echo "test-image: podman cannot start here:"
+    echo "$info" | tail -n 20
+    echo "test-image: FAILED (podman unusable; scripts/install-podman.sh writes the settings it needs)"
+    exit 1
+fi
+echo "== podman: $(podman --version | awk '{print $3}'), store: $info"
+
 # --- 1. the base --------------------------------------------------------------------------------
 host_ca="${PIP_CERT:-$("$PY" -m pip config get global.cert 2>/dev/null || true)}"
 hooks=()
@@ -59,18 +88,28 @@ excludes=(--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr
           --dpkgopt='path-exclude=/usr/share/locale/*')
 recipe="$(printf '%s\n' "$SUITE" "$PACKAGES" "${excludes[@]}" "${hooks[@]}" "$ca_sum" | sha256sum | cut -c1-12)"
 BASE="localhost/newsflow-base:$SUITE-$recipe"
-if [ "$REBUILD" = 1 ] || ! podman image exists "$BASE"; then
+make_base() {
+    local work started
     work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
     echo "== base: mmdebstrap $SUITE ($PACKAGES)${ca_sum:+, with the CA bundle pip uses here}"
     started=$SECONDS
-    mmdebstrap --quiet --variant=minbase --include="$PACKAGES" "${excludes[@]}" "${hooks[@]}" \
-        "$SUITE" "$work/rootfs.tar"
+    if ! mmdebstrap --quiet --variant=minbase --include="$PACKAGES" "${excludes[@]}" "${hooks[@]}" \
+            "$SUITE" "$work/rootfs.tar" >"$LOGS/image-base.log" 2>&1; then
+        tail -n 20 "$LOGS/image-base.log"; rm -rf "$work"
+        echo "test-image: FAILED making the base with mmdebstrap (log: $LOGS/image-base.log)"
+        exit 1
+    fi
+    podman rmi --force "$BASE" >/dev/null 2>&1 || true
     podman import --quiet --change ENV=LANG=C.UTF-8 "$work/rootfs.tar" "$BASE" >/dev/null
     rm -rf "$work"
     echo "base: $BASE made in $(( SECONDS - started )) s"
+}
+base_reused=0
+if [ "$REBUILD" = 1 ] || ! podman image exists "$BASE"; then
+    make_base
 else
-    echo "== base: $BASE (made earlier; NEWSFLOW_IMAGE_REBUILD=1 remakes it)"
+    base_reused=1
+    echo "== base: $BASE (made earlier in $STORE; NEWSFLOW_IMAGE_REBUILD=1 remakes it)"
 fi
 
 # --- 2. the image -------------------------------------------------------------------------------
@@ -80,9 +119,18 @@ build=(podman build --network=host --format docker --build-arg BASE_IMAGE="$BASE
 echo "== image: ${build[*]} ."
 started=$SECONDS
 if ! "${build[@]}" . >"$LOGS/image-build.log" 2>&1; then
-    tail -n 40 "$LOGS/image-build.log" >&2
-    echo "test-image: build FAILED (full log: $LOGS/image-build.log)" >&2
-    exit 1
+    tail -n 40 "$LOGS/image-build.log"
+    if [ "$base_reused" = 1 ]; then
+        echo "test-image: the build failed on a base made earlier; remaking the base, building once more"
+        make_base
+        started=$SECONDS
+        "${build[@]}" --no-cache . >"$LOGS/image-build.log" 2>&1 \
+            || { tail -n 40 "$LOGS/image-build.log"
+                 echo "test-image: build FAILED (full log: $LOGS/image-build.log)"; exit 1; }
+    else
+        echo "test-image: build FAILED (full log: $LOGS/image-build.log)"
+        exit 1
+    fi
 fi
 build_seconds=$(( SECONDS - started ))
 grep -E '^(check_install|worker check):' "$LOGS/image-build.log" | sed 's/^/  build: /'
