@@ -299,12 +299,12 @@ class Settings(BaseSettings):
         description="Tagging worker processes (default: the cores this process may use).",
     )
     tag_in_flight: int = Field(
-        1,
+        0,
         ge=0,
         description="Tagging batches in flight at once (the tag agent's concurrency); 0: "
-        "tag_workers + 1. Keep 1: with several, Faust may commit past a batch still in flight "
-        "while a partition has no committed offset yet (a fresh group), so a crash then loses "
-        "that batch (seen in the kill -9 test; docs/reliability.md).",
+        "tag_workers + 1, so that a tagging process has its next batch while the event loop "
+        "delivers the last. Commits never pass a batch still in flight (faustfix.guard_commits; "
+        "docs/reliability.md).",
     )
     tag_include_numeric: bool = Field(
         False, description="Also report numeric/date entity types (DATE, MONEY, CARDINAL, ...)."

@@ -1,4 +1,5 @@
-"""The seek serialisation of workers/stream/faustfix.py, on a real (unstarted) Faust consumer."""
+"""workers/stream/faustfix.py on a real (unstarted) Faust consumer: the seek serialisation, and
+the commit guard that never commits past a record still in flight."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import inspect
 import faust
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
+from faust.types import TP
+from faust.types.tuples import Message
 
-from workers.stream.faustfix import serialise_seeks
+from workers.stream.faustfix import guard_commits, serialise_seeks
 
 
 def consumer() -> Consumer:
@@ -75,3 +78,88 @@ def test_installing_twice_is_a_no_op() -> None:
     assert serialise_seeks(c) is True
     wrapped = c.perform_seek
     assert serialise_seeks(c) is False and c.perform_seek is wrapped
+
+
+TOPIC = "unique"
+PART = TP(TOPIC, 0)
+
+
+def taken(c: Consumer, offsets: range) -> list[Message]:
+    """Records a stream has taken (tracked as unacknowledged), as Faust's stream does."""
+    messages = [Message(TOPIC, 0, o, 0.0, 0, None, None, b"{}", None, tp=PART) for o in offsets]
+    for m in messages:
+        c._unacked_messages.add(m)
+    return messages
+
+
+def acknowledge(c: Consumer, messages: list[Message]) -> None:
+    """What Consumer.ack records for a message (without the app's topic registry)."""
+    for m in messages:
+        m.acked = True
+        c._unacked_messages.discard(m)
+        c._acked_index[PART].add(m.offset)
+        c._acked[PART].append(m.offset)
+
+
+def two_batches_second_done_first(c: Consumer) -> list[Message]:
+    first = taken(c, range(0, 32))   # actor A's batch, still tagging
+    second = taken(c, range(32, 64))  # actor B's batch, done first
+    acknowledge(c, second)
+    return first
+
+
+def test_unguarded_faust_commits_past_a_batch_in_flight() -> None:
+    # The bug the guard closes, on Faust as it is: a partition this group never committed.
+    # If a Faust upgrade fixes it, this fails and the guard can go.
+    c = consumer()
+    assert c._committed_offset[PART] is None
+    first = two_batches_second_done_first(c)
+    assert c._new_offset(PART) == 64  # 0-31 are still being tagged
+    assert first  # held, as the in-flight batch holds its events
+
+
+def test_guarded_commit_waits_for_the_batch_in_flight() -> None:
+    c = consumer()
+    assert guard_commits(c) is True
+    first = two_batches_second_done_first(c)
+    assert c._new_offset(PART) is None
+    acknowledge(c, first)
+    assert c._new_offset(PART) == 64
+
+
+def test_guard_with_committed_offset_zero() -> None:
+    c = consumer()
+    guard_commits(c)
+    c._committed_offset[PART] = 0
+    first = two_batches_second_done_first(c)
+    assert c._new_offset(PART) is None
+    acknowledge(c, first)
+    assert c._new_offset(PART) == 64
+
+
+def test_guard_lets_the_done_prefix_commit() -> None:
+    # A batch in flight above the acknowledged run does not hold back what is done below it.
+    c = consumer()
+    guard_commits(c)
+    done = taken(c, range(0, 32))
+    flying = taken(c, range(32, 64))
+    acknowledge(c, done)
+    assert c._new_offset(PART) == 32
+    acknowledge(c, flying)
+    assert c._new_offset(PART) == 64
+
+
+def test_guard_ignores_other_partitions() -> None:
+    c = consumer()
+    guard_commits(c)
+    other = [Message(TOPIC, 1, 0, 0.0, 0, None, None, b"{}", None, tp=TP(TOPIC, 1))]
+    c._unacked_messages.add(other[0])
+    acknowledge(c, taken(c, range(0, 8)))
+    assert c._new_offset(PART) == 8 and other
+
+
+def test_guard_installing_twice_is_a_no_op() -> None:
+    c = consumer()
+    assert guard_commits(c) is True
+    wrapped = c._new_offset
+    assert guard_commits(c) is False and c._new_offset is wrapped

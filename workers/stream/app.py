@@ -34,7 +34,7 @@ from workers.stages.stories import make_story_clusterer
 from workers.stream import consumer_view
 from workers.stream.agents import Handlers, Sink, Source, TagPoolLike
 from workers.stream.buffered import BufferedTable
-from workers.stream.faustfix import serialise_seeks
+from workers.stream.faustfix import guard_commits, serialise_seeks
 from workers.stream.progress import ProgressWatchdog
 from workers.stream.shutdown import ShutdownWatchdog
 from workers.stream.stories import StoryHandler
@@ -275,8 +275,8 @@ class Newsflow:
                 self.progress.processed(agent="dedup")
 
         # tag_in_flight actors share the topic's queue; each acknowledges its own batch once its
-        # outputs are delivered. Default 1: with several, Faust can commit past a batch still in
-        # flight on a partition without a committed offset (docs/reliability.md).
+        # outputs are delivered. Batches finish out of order: faustfix.guard_commits keeps the
+        # commit below any batch still in flight (docs/reliability.md).
         @app.agent(self.topics["unique"], name="tag", concurrency=tag_in_flight(s))
         async def tag(stream):
             _UNDELIVERED.set([])
@@ -365,6 +365,8 @@ class Newsflow:
     def _patch_consumer(self) -> None:
         if serialise_seeks(self.app.consumer):
             log.info("Faust consumer seeks run with the flow stopped (workers/stream/faustfix.py)")
+        if guard_commits(self.app.consumer):
+            log.info("Faust commits stay below records in flight (workers/stream/faustfix.py)")
 
     def _input_topics(self) -> list[str]:
         s = self.settings

@@ -56,3 +56,39 @@ def serialise_seeks(consumer: Any) -> bool:
     consumer.perform_seek = perform_seek
     setattr(consumer, _MARK, True)
     return True
+
+
+_GUARD = "_newsflow_guarded_commits"
+
+
+def guard_commits(consumer: Any) -> bool:
+    """Never commit past a record still in flight; True if ``_new_offset`` was wrapped now.
+
+    Faust's commit (``Consumer._new_offset``) takes the longest run of consecutive acknowledged
+    offsets and commits past it. It refuses when the run does not start right after the
+    committed offset, but skips that test when the committed offset is falsy: ``None`` (the
+    group never committed this partition) or ``0``. With several actors on one topic (the tag
+    agent's ``tag_in_flight``), one actor can acknowledge offsets 32-63 while another still
+    holds 0-31: Faust then commits 64, and a crash loses 0-31 (seen in a kill -9 run).
+
+    The wrapper asks what is really in flight: the records a stream has taken and not yet
+    acknowledged (Faust's ``_unacked_messages``; an in-flight batch holds its events, so they
+    are there). If one of them on this partition lies below every acknowledged offset, there
+    is nothing safe to commit yet, whatever the committed offset says.
+    """
+    if getattr(consumer, _GUARD, False):
+        return False
+    original = consumer._new_offset
+
+    def _new_offset(tp: Any) -> int | None:
+        acked = consumer._acked[tp]
+        if acked:
+            lowest_acked = min(acked)
+            for message in list(consumer._unacked_messages):
+                if message.tp == tp and not message.acked and message.offset < lowest_acked:
+                    return None
+        return original(tp)
+
+    consumer._new_offset = _new_offset
+    setattr(consumer, _GUARD, True)
+    return True
