@@ -90,3 +90,15 @@ def test_officeholder_needs_country_context(kb: KnowledgeBase) -> None:
     text = "Tony Blair announced results in the UK."
     found = qids(text, kb, ("Tony Blair", "ORG", 0), ("UK", "GPE", 0))
     assert found.get("Tony Blair") is None
+
+
+def test_generic_brand_names_do_not_link(kb: KnowledgeBase) -> None:
+    # "Guardian" (a pharmacy chain), "Liberty", "Giant" and "United" are English words: small
+    # brands of those names are not candidates, so the newspaper, the rights group, the
+    # software firm and the football club keep no QID. A core curated company still links.
+    for word in ("Guardian", "Liberty", "Giant", "United", "Budget"):
+        assert not [e for e in kb.candidates(word) if e.kind == "org"], word
+        assert qids(f"{word} said so.", kb, (word, "ORG", 0)) == {word: None}
+    shell = kb.lookup("Shell")
+    assert shell is not None and shell.qid and shell.core
+    assert qids("Shell said so.", kb, ("Shell", "ORG", 0)) == {"Shell": shell.qid}

@@ -96,3 +96,19 @@ def test_linking_score_counts() -> None:
     # Q9 on a gold-less mention is not in the data: unverifiable, left out of precision.
     assert result["precision"] == 0.5 and result["unverifiable"] == 1
     assert result["coverage"] == 0.75 and result["recall"] == 0.5
+
+
+def test_organisations_come_from_the_extract(data: dict) -> None:
+    # Companies and public bodies: QID and names from the name-suggestion-index extract, its
+    # licence on the row; curated companies now name the data entity (ref), not a QID of their own.
+    at = {c: i for i, c in enumerate(data["columns"])}
+    extract = {line.split("\t", 1)[0]: line.split("\t") for line in
+               (SOURCES / "organisations.tsv").read_text(encoding="utf-8").splitlines()}
+    assert len(extract) > 5_000
+    rows = {row[at["qid"]]: row for row in data["entities"] if row[at["qid"]]}
+    kb = KnowledgeBase.load()
+    for name in ("Deutsche Bank", "Microsoft", "Federal Bureau of Investigation", "Renault"):
+        orgs = [e for e in kb.candidates(name) if e.kind == "org" and e.qid]
+        assert len(orgs) == 1 and orgs[0].qid in extract, name
+        assert "BSD-3-Clause" in rows[orgs[0].qid][at["licences"]]
+    assert sum("nsi" in row[at["sources"]] for row in rows.values()) > 5_000

