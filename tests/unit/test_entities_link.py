@@ -92,6 +92,21 @@ def test_officeholder_needs_country_context(kb: KnowledgeBase) -> None:
     assert found.get("Tony Blair") is None
 
 
+def test_organisation_of_one_country_needs_it_in_context(kb: KnowledgeBase) -> None:
+    # The Metropolitan Police (name-suggestion-index, country GB) links when the article names
+    # the UK, not otherwise; a company of no one country (UBS) links alone.
+    met = next(e for e in kb.candidates("Metropolitan Police") if e.kind == "org")
+    assert met.qid and met.country == "GB" and not met.core
+    text = "The Metropolitan Police said the UK inquiry went on."
+    found = qids(text, kb, ("Metropolitan Police", "ORG", 0), ("UK", "GPE", 0))
+    assert found["Metropolitan Police"] == met.qid
+    text = "The Metropolitan Police said the inquiry went on."
+    assert qids(text, kb, ("Metropolitan Police", "ORG", 0)) == {"Metropolitan Police": None}
+    ubs = next(e for e in kb.candidates("UBS") if e.kind == "org")
+    assert ubs.qid and not ubs.country
+    assert qids("UBS was appointed.", kb, ("UBS", "ORG", 0)) == {"UBS": ubs.qid}
+
+
 def test_generic_brand_names_do_not_link(kb: KnowledgeBase) -> None:
     # "Guardian" (a pharmacy chain), "Liberty", "Giant" and "United" are English words: small
     # brands of those names are not candidates, so the newspaper, the rights group, the

@@ -13,8 +13,9 @@ score from three general features:
 * **context**: the article's mentions that link by prior alone ("anchors") and the places of its
   demonyms give countries and regions; a city in an anchor country gains much, a region a little
   and more when other regions of its country are named ("Georgia" among "Ohio" and "Florida"),
-  a country gains per other country named ("Georgia" beside "Russia"); towns (small places)
-  and people link only when their country is in the context.
+  a country gains per other country named ("Georgia" beside "Russia"); towns (small places),
+  people and (non-core) organisations of one country link only when their country is in the
+  context.
 
 The best candidate links when it beats the runner-up by ``MARGIN``; otherwise the mention keeps
 its surface as name and gets no QID.
@@ -120,8 +121,9 @@ def score(entry: KBEntry, ctx: Context) -> float:
 def choose(candidates: list[KBEntry], ctx: Context) -> KBEntry | None:
     """The candidate that scores ``MIN_SCORE`` and beats the next by ``MARGIN``, or None.
 
-    A town or a person needs its country in the context (a legislator's namesake in a tennis
-    report is not the legislator).
+    A town, a person or an organisation of one country (other than a core entry) needs its
+    country in the context: a legislator's namesake in a tennis report is not the legislator,
+    and "United" in a football report is not an Australian chain of fuel stations.
     """
     if not candidates:
         return None
@@ -130,7 +132,9 @@ def choose(candidates: list[KBEntry], ctx: Context) -> KBEntry | None:
     entry = candidates[best]
     if best_score < MIN_SCORE:
         return None
-    if entry.kind in ("town", "person") and entry.country not in ctx.countries:
+    local = entry.kind in ("town", "person") or (
+        entry.kind == "org" and bool(entry.country) and not entry.core)
+    if local and entry.country not in ctx.countries:
         return None
     if len(ranked) > 1 and best_score - ranked[1][0] < MARGIN:
         return None
