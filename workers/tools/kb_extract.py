@@ -502,9 +502,8 @@ def english_words() -> frozenset[str]:
 def _generic(name: str, words: frozenset[str]) -> bool:
     """A one-word name that is an English word ("Guardian", "Church's"); acronyms match only
     in capitals anyway (``workers.kb``), so "UPS" is not "ups"."""
-    bare = re.sub(r"['’]s$", "", name)
-    letters = bare.replace(".", "")
-    if not bare.isalpha() or (2 <= len(letters) <= 6 and letters.isupper()):
+    bare = re.sub(r"['’]s$", "", name).replace(".", "")  # "Three." is "Three"
+    if not bare.isalpha() or (2 <= len(bare) <= 6 and bare.isupper()):
         return False
     return bare.lower() in words
 
