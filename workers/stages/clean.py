@@ -52,6 +52,7 @@ from workers.stages.clean_guards import (
     teaser_heading,
 )
 from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, HtmlExtractor
+from workers.stages.clean_lang import LanguageId
 from workers.stages.clean_memory import Position, SourceMemory
 from workers.stages.clean_model import LineModel
 from workers.stages.clean_report import CleanReport
@@ -132,12 +133,13 @@ def _key(text: str) -> str:
 class Cleaner:
     """Cleans one raw article at a time; thread-safe (HTML extraction is serialised)."""
 
-    def __init__(self, settings: Settings, rules: LineRules, langid: LanguageIdentifier,
+    def __init__(self, settings: Settings, rules: LineRules,
+                 langid: LanguageId | LanguageIdentifier,
                  extractor: HtmlExtractor, model: LineModel | None = None,
                  memory: SourceMemory | None = None) -> None:
         self.settings = settings
         self.rules = rules
-        self.langid = langid
+        self.langid = langid if isinstance(langid, LanguageId) else LanguageId(langid)
         self.extractor = extractor
         self.model = model if model is not None else LineModel.load()
         self.memory = memory
@@ -411,7 +413,7 @@ def make_cleaner(settings: Settings, rules_path: Path | None = None,
     length in offsets of a partition (:mod:`~workers.stages.clean_memory`).
     """
     rules = LineRules.load(rules_path)
-    langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    langid = LanguageId(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
     extractor = HtmlExtractor(settings.html_max_bytes, settings.html_timeout)
     window = settings.clean_memory_window if memory_window is None else memory_window
     memory = SourceMemory(memory_store, memory_lines, memory_titles, window) \
