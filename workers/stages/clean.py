@@ -91,6 +91,8 @@ def _normalise(line: str) -> str:
     # \s matches (str.isspace), cheaper than a regex; the invisible characters are not ASCII
     if not line.isascii():
         line = _INVISIBLE.sub("", line)
+    elif line.isprintable() and "  " not in line and line[:1] != " " and line[-1:] != " ":
+        return line  # normal already: the only whitespace printable ASCII has is the space
     return " ".join(line.split())
 
 
@@ -120,13 +122,15 @@ def _fix(text: str) -> str:
     return ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
 
 
-# ASCII characters that are not word characters (\W or _) -> space, for the fast path of _key
-_ASCII_JUNK = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
+# for the fast path of _key, a byte table: ASCII letters lower-cased, digits kept, the
+# characters that are not word characters (\W or _) -> space
+_ASCII_KEY = bytes(ord(c.lower()) if c.isalnum() else 32 for c in map(chr, range(128))) \
+    + bytes(128)
 
 
 def _key(text: str) -> str:
     if text.isascii():  # the same as the regex below, without it: [\W_] in ASCII is non-alnum
-        return " ".join(text.lower().translate(_ASCII_JUNK).split())
+        return b" ".join(text.encode("ascii").translate(_ASCII_KEY).split()).decode("ascii")
     return _KEY_JUNK.sub(" ", text.casefold()).strip()
 
 
@@ -342,9 +346,10 @@ class Cleaner:
         for line, needle in zip(kept, padded, strict=True):
             if line.key.count(" ") + 1 < _CONTAINMENT_MIN_WORDS:
                 continue
+            head = needle[:24]  # a cheap first test: a long needle costs a set-up per search
             for other, hay in zip(kept, padded, strict=True):
                 if other is not line and other.reason is None and len(hay) > len(needle) \
-                        and needle in hay:
+                        and head in hay and needle in hay:
                     line.reason = "repeated"
                     break
 
