@@ -52,6 +52,7 @@ from workers.stages.clean_text import (
     TEASER_WORDS,
     TIME_UNITS,
     LineView,
+    more_words_than,
     separated,
     stem,
     words_of,
@@ -148,7 +149,7 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
             f["x:unended_outside"] = 1.0
         own = contents[i]
         if own:
-            shared = sum(1 for w in own if counts[w] > prose[i])
+            shared = sum(1 for w in own if counts.get(w, 0) > prose[i])
             f["ctx:overlap"] = shared / len(own)
             if shared / len(own) < 0.25 and len(own) >= 4:
                 f["ctx:low_overlap"] = 1.0
@@ -161,7 +162,7 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
             if title_words:
                 f["ctx:title_overlap"] = len(own & title_words) / len(own)
         caps = caps_of[i] if i in caps_of else _capitalised(toks[i])
-        if caps and any(caps_all[w] > prose[i] for w in caps):
+        if caps and any(caps_all.get(w, 0) > prose[i] for w in caps):
             f["ctx:entity_shared"] = 1.0
         if i in edge_headlines:
             f["ctx:edge_headline_rule"] = 1.0
@@ -216,7 +217,7 @@ def _plain_sentence(text: str, tokens: list[str], low: list[str]) -> dict[str, f
     features those tests read are set (the exact same outcome as the full computation)."""
     nw = len(tokens)
     if nw < 9 or not text.rstrip().endswith((".", '."', ".”")) or low[0] in _FIRST_SKIP \
-            or low[0] in CTA_VERBS or len(text.split()) < 8 \
+            or low[0] in CTA_VERBS or not more_words_than(text, 7) \
             or not _FAST_CUE_WORDS.isdisjoint(low) or "©" in text or "@" in text \
             or "http" in text or "www" in text or ".co" in text or _LABEL.match(text) \
             or separated(text) or _TIME.search(text):

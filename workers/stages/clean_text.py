@@ -95,6 +95,11 @@ def words_of(text: str) -> list[str]:
     return (_WORD_ASCII if text.isascii() else _WORD).findall(text)
 
 
+def more_words_than(text: str, n: int) -> bool:
+    """``len(text.split()) > n``, splitting no further than needed."""
+    return len(text.split(None, n)) > n
+
+
 def separated(text: str) -> bool:
     """Whether a navigation separator (" | ", " > ", ...) stands between spaces in ``text``
     (or at its ends)."""
