@@ -52,6 +52,7 @@ from workers.stages.clean_guards import (
     teaser_heading,
 )
 from workers.stages.clean_html import ExtractionError, ExtractorUnavailable, HtmlExtractor
+from workers.stages.clean_lang import LanguageId
 from workers.stages.clean_memory import Position, SourceMemory
 from workers.stages.clean_model import LineModel
 from workers.stages.clean_report import CleanReport
@@ -90,6 +91,8 @@ def _normalise(line: str) -> str:
     # \s matches (str.isspace), cheaper than a regex; the invisible characters are not ASCII
     if not line.isascii():
         line = _INVISIBLE.sub("", line)
+    elif line.isprintable() and "  " not in line and line[:1] != " " and line[-1:] != " ":
+        return line  # normal already: the only whitespace printable ASCII has is the space
     return " ".join(line.split())
 
 
@@ -119,25 +122,28 @@ def _fix(text: str) -> str:
     return ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
 
 
-# ASCII characters that are not word characters (\W or _) -> space, for the fast path of _key
-_ASCII_JUNK = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
+# for the fast path of _key, a byte table: ASCII letters lower-cased, digits kept, the
+# characters that are not word characters (\W or _) -> space
+_ASCII_KEY = bytes(ord(c.lower()) if c.isalnum() else 32 for c in map(chr, range(128))) \
+    + bytes(128)
 
 
 def _key(text: str) -> str:
     if text.isascii():  # the same as the regex below, without it: [\W_] in ASCII is non-alnum
-        return " ".join(text.lower().translate(_ASCII_JUNK).split())
+        return b" ".join(text.encode("ascii").translate(_ASCII_KEY).split()).decode("ascii")
     return _KEY_JUNK.sub(" ", text.casefold()).strip()
 
 
 class Cleaner:
     """Cleans one raw article at a time; thread-safe (HTML extraction is serialised)."""
 
-    def __init__(self, settings: Settings, rules: LineRules, langid: LanguageIdentifier,
+    def __init__(self, settings: Settings, rules: LineRules,
+                 langid: LanguageId | LanguageIdentifier,
                  extractor: HtmlExtractor, model: LineModel | None = None,
                  memory: SourceMemory | None = None) -> None:
         self.settings = settings
         self.rules = rules
-        self.langid = langid
+        self.langid = langid if isinstance(langid, LanguageId) else LanguageId(langid)
         self.extractor = extractor
         self.model = model if model is not None else LineModel.load()
         self.memory = memory
@@ -340,9 +346,10 @@ class Cleaner:
         for line, needle in zip(kept, padded, strict=True):
             if line.key.count(" ") + 1 < _CONTAINMENT_MIN_WORDS:
                 continue
+            head = needle[:24]  # a cheap first test: a long needle costs a set-up per search
             for other, hay in zip(kept, padded, strict=True):
                 if other is not line and other.reason is None and len(hay) > len(needle) \
-                        and needle in hay:
+                        and head in hay and needle in hay:
                     line.reason = "repeated"
                     break
 
@@ -411,7 +418,7 @@ def make_cleaner(settings: Settings, rules_path: Path | None = None,
     length in offsets of a partition (:mod:`~workers.stages.clean_memory`).
     """
     rules = LineRules.load(rules_path)
-    langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    langid = LanguageId(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
     extractor = HtmlExtractor(settings.html_max_bytes, settings.html_timeout)
     window = settings.clean_memory_window if memory_window is None else memory_window
     memory = SourceMemory(memory_store, memory_lines, memory_titles, window) \

@@ -27,6 +27,7 @@ and lexicons in :mod:`workers.stages.clean_text`.
 from __future__ import annotations
 
 from collections import Counter
+from operator import itemgetter
 from typing import cast
 
 from workers.stages.clean_guards import GUARD, declarative, has_cue
@@ -36,7 +37,6 @@ from workers.stages.clean_text import (
     _FIRST_SKIP,
     _LABEL,
     _SENT_END,
-    _SEPARATOR,
     _TIME,
     _URL,
     CREDIT_WORDS,
@@ -52,6 +52,8 @@ from workers.stages.clean_text import (
     TEASER_WORDS,
     TIME_UNITS,
     LineView,
+    more_words_than,
+    separated,
     stem,
     words_of,
 )
@@ -82,13 +84,12 @@ def _stems(low: list[str], stopwords: frozenset[str]) -> frozenset[str]:
     cache = _STEM_CACHE.get(stopwords)
     if cache is None or len(cache) > _STEM_CACHE_MAX:
         cache = _STEM_CACHE[stopwords] = {}
-    words = set(low)
-    out = set(map(cache.get, words))
+    out = set(map(cache.get, low))
     if None in out:  # words not met before
-        for w in words:
+        for w in low:
             if w not in cache:
                 cache[w] = _stem_of(w, stopwords)
-        out = set(map(cache.__getitem__, words))
+        out = set(map(cache.__getitem__, low))
     out.discard("")
     return frozenset(cast(set[str], out))
 
@@ -117,10 +118,11 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
     prose = [len(t) >= 8 and not has_cue(f) for t, f in zip(toks, base, strict=True)]
     counts: Counter[str] = Counter()
     caps_all: Counter[str] = Counter()
-    for c, t, is_prose in zip(contents, toks, prose, strict=True):
+    caps_of: dict[int, set[str]] = {}
+    for i, (c, t, is_prose) in enumerate(zip(contents, toks, prose, strict=True)):
         if is_prose:
             counts.update(c)
-            caps_all.update({w for w in t[1:] if w[:1].isupper() and len(w) > 1})
+            caps_all.update(caps_of.setdefault(i, _capitalised(t)))
     title_words = content_stems(rules, title) if title else frozenset()
     full = [p and len(t) >= 12 and "shape:sentence_end" in f
             for p, t, f in zip(prose, toks, base, strict=True)]
@@ -129,7 +131,7 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
     out: list[dict[str, float]] = []
     for i, ln in enumerate(lines):
         f = base[i]
-        if declarative(ln.text, f):
+        if GUARD in f or declarative(ln.text, f):  # (the fast path's lines are declarative)
             f[GUARD] = 1.0  # kept whatever the score: the rest is not worth computing
             out.append(f)
             continue
@@ -147,7 +149,7 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
             f["x:unended_outside"] = 1.0
         own = contents[i]
         if own:
-            shared = sum(1 for w in own if counts[w] > prose[i])
+            shared = sum(1 for w in own if counts.get(w, 0) > prose[i])
             f["ctx:overlap"] = shared / len(own)
             if shared / len(own) < 0.25 and len(own) >= 4:
                 f["ctx:low_overlap"] = 1.0
@@ -159,8 +161,8 @@ def article_features(rules: LineRules, lines: list[LineView], title: str | None,
                     f["x:edge_no_overlap"] = 1.0
             if title_words:
                 f["ctx:title_overlap"] = len(own & title_words) / len(own)
-        caps = {w for w in toks[i][1:] if w[:1].isupper() and len(w) > 1}
-        if caps and any(caps_all[w] > prose[i] for w in caps):
+        caps = caps_of[i] if i in caps_of else _capitalised(toks[i])
+        if caps and any(caps_all.get(w, 0) > prose[i] for w in caps):
             f["ctx:entity_shared"] = 1.0
         if i in edge_headlines:
             f["ctx:edge_headline_rule"] = 1.0
@@ -184,6 +186,11 @@ _FAMILY_OF = (("cta", ("cta:verb_first", "x:cta", "cta:social")), ("legal", ("le
               ("nav", ("shape:separators", "shape:label_prefix", "teaser:short", "shape:url")),
               ("seen", ("mem:seen", "mem:seen3", "mem:other_title")))
 _FEATURE_FAMILY = {name: f"fam:{fam}" for fam, names in _FAMILY_OF for name in names}
+
+
+def _capitalised(tokens: list[str]) -> set[str]:
+    """Capitalised words after the first (names, most of them)."""
+    return {w for w in tokens[1:] if w[0].isupper() and len(w) > 1}
 
 
 def without_memory(f: dict[str, float]) -> dict[str, float]:
@@ -210,10 +217,10 @@ def _plain_sentence(text: str, tokens: list[str], low: list[str]) -> dict[str, f
     features those tests read are set (the exact same outcome as the full computation)."""
     nw = len(tokens)
     if nw < 9 or not text.rstrip().endswith((".", '."', ".”")) or low[0] in _FIRST_SKIP \
-            or low[0] in CTA_VERBS or len(text.split()) < 8 \
+            or low[0] in CTA_VERBS or not more_words_than(text, 7) \
             or not _FAST_CUE_WORDS.isdisjoint(low) or "©" in text or "@" in text \
             or "http" in text or "www" in text or ".co" in text or _LABEL.match(text) \
-            or _SEPARATOR.search(f" {text} ") or _TIME.search(text):
+            or separated(text) or _TIME.search(text):
         return None
     size = "shape:w9_15" if nw <= 15 else "shape:w16_30" if nw <= 30 else "shape:w31"
     return {size: 1.0, "shape:sentence_end": 1.0, GUARD: 1.0}
@@ -237,7 +244,7 @@ def _shape(text: str, tokens: list[str]) -> dict[str, float]:
             f["shape:title_case"] = 1.0
     if _LABEL.match(text):
         f["shape:label_prefix"] = 1.0
-    if _SEPARATOR.search(f" {text} "):
+    if separated(text):
         f["shape:separators"] = 1.0
     if ("www" in text or "http" in text or ".co" in text or "@" in text) and _URL.search(text):
         f["shape:url"] = 1.0
@@ -258,7 +265,9 @@ for _bit, _words in ((_YOU, SECOND_PERSON), (_WE, FIRST_PLURAL), (_OBJ, CTA_OBJE
                      (_TEASE, TEASER_WORDS), (_LEGAL, LEGAL_WORDS), (_CREDIT, CREDIT_WORDS),
                      (_SPEECH, SPEECH_VERBS)):
     for _w in _words:
-        _LEX[_w] = _LEX.get(_w, 0) | _bit
+        if not _w[0].isdigit():  # a word opening with a digit counts as a number only
+            _LEX[_w] = _LEX.get(_w, 0) | _bit
+_FIRST_CHAR = itemgetter(0)
 
 
 def _lexical(f: dict[str, float], low: list[str], text: str) -> None:
@@ -267,20 +276,22 @@ def _lexical(f: dict[str, float], low: list[str], text: str) -> None:
     first = low[start] if len(low) > start else ""
     # "Follow-up work ..." and "Back-to-school ..." are not imperatives
     cta_first = first in CTA_VERBS and f"{first}-" not in text[:40].lower()
-    seen = 0
-    objects = stamp = dates = teaser = legal = digits = 0
-    for w in low:
-        m = _LEX.get(w, 0)
-        if w[0].isdigit():
-            digits += 1
-            dates += 1
-        elif m:
-            seen |= m
-            objects += bool(m & _OBJ)
-            stamp += bool(m & _STAMP)
-            dates += bool(m & _DATE)
-            teaser += bool(m & _TEASE)
-            legal += bool(m & _LEGAL)
+    # numbers (words opening with a digit), then the lexicon words, counted per bit mask
+    digits = sum(map(str.isdigit, map(_FIRST_CHAR, low)))
+    seen = objects = stamp = teaser = legal = 0
+    dates = digits
+    for m, k in Counter(filter(None, map(_LEX.get, low))).items():
+        seen |= m
+        if m & _OBJ:
+            objects += k
+        if m & _STAMP:
+            stamp += k
+        if m & _DATE:
+            dates += k
+        if m & _TEASE:
+            teaser += k
+        if m & _LEGAL:
+            legal += k
     you, we = bool(seen & _YOU), bool(seen & _WE)
     if cta_first:
         f["cta:verb_first"] = 1.0

@@ -25,6 +25,7 @@ from workers.stages.clean_text import (
     TIME_UNITS,
     LineView,
     lexicon,
+    more_words_than,
     words_of,
 )
 
@@ -80,7 +81,7 @@ def declarative(text: str, features: dict[str, float]) -> bool:
     person, not opening with a call-to-action verb, at most one legal word."""
     return "shape:sentence_end" in features and text.rstrip().endswith((".", '."', ".”")) \
         and "cta:you" not in features and "cta:verb_first" not in features \
-        and features.get("legal:word", 0.0) < 1.0 and len(text.split()) >= 8
+        and features.get("legal:word", 0.0) < 1.0 and more_words_than(text, 7)
 
 
 def article_sentence(text: str, features: dict[str, float]) -> bool:
@@ -153,12 +154,12 @@ class Protection:
 
     def _plain(self, i: int) -> bool:
         # a wire source repeats its table labels in every report: repetition is no cue here
-        return len(self.lines[i].text.split()) <= 8 and not has_cue(self.features[i],
-                                                                    memory=False)
+        return not more_words_than(self.lines[i].text, 8) \
+            and not has_cue(self.features[i], memory=False)
 
     def listed(self) -> set[int]:
         if self._listed is None:
-            item = [len(ln.text.split()) <= 8 and "shape:sentence_end" not in f
+            item = [not more_words_than(ln.text, 8) and "shape:sentence_end" not in f
                     and not has_cue(f) for ln, f in zip(self.lines, self.features, strict=True)]
             self._listed = set()
             i = 0
@@ -175,7 +176,7 @@ class Protection:
         text = self.lines[i].text
         if self.figure(i):
             return True
-        if bool(_QUOTE.search(text)) and len(text.split()) >= 6:
+        if bool(_QUOTE.search(text)) and more_words_than(text, 5):
             return True
         if self._plain(i) and any(0 <= j < len(self.lines) and self._plain(j) and self.figure(j)
                                   for j in (i - 1, i + 1)):
