@@ -91,7 +91,7 @@ class StoryClusterer:
     def prepare(self, article: StoryArticle) -> Prepared:
         """The article's vectors; its terms enter the document frequencies first."""
         cfg = self.config
-        found = article_terms(self.hasher, article.title, article.text, cfg.title_weight)
+        found = article_terms(article.title, article.text, cfg.title_weight)
         ents, groups = entity_weights(self.hasher, article.entities)
         terms = tuple(found.words.keys() | ents.keys())
         weigh = self.df.weigh
