@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import MutableMapping
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
@@ -48,6 +49,7 @@ from workers.stages.stories_text import (
     entity_key,
     entity_weights,
     heaviest,
+    normalised,
     top,
 )
 
@@ -182,11 +184,14 @@ class StoryClusterer:
 
     @staticmethod
     def _side(story: Story) -> Side:
-        """The story's normalised vectors, cached until the story changes."""
+        """The story's normalised vectors, cached until the story changes (its recent members'
+        normalised vectors are kept apart: each is normalised once, when it joins)."""
         if story.side is None:
+            if len(story.unit_recent) != len(story.recent):
+                story.unit_recent = [normalised(m) for m in story.recent]
             story.side = make_side(story.centroid, story.titles, story.entities, story.groups,
                                    story.numbers, story.years, story.count,
-                                   tuple(story.recent))
+                                   tuple(story.unit_recent), unit_members=True)
         return story.side
 
     def _absorb(self, story: Story, article: StoryArticle, prepared: Prepared,
@@ -207,8 +212,13 @@ class StoryClusterer:
         story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
         story.side = None
         story.count += 1
-        story.recent = [*story.recent[-(cfg.recent_members - 1):],
-                        {t: round(v, 4) for t, v in top(side.text, cfg.member_terms).items()}]
+        member = top(side.text, cfg.member_terms)
+        member = dict(zip(member, map(round, member.values(), repeat(4)), strict=True))
+        aligned = len(story.unit_recent) == len(story.recent)
+        story.recent = [*story.recent[-(cfg.recent_members - 1):], member]
+        if aligned:
+            story.unit_recent = [*story.unit_recent[-(cfg.recent_members - 1):],
+                                 normalised(member)]
         story.add_source(article.source)
         if score > story.title_score:
             story.title, story.title_score = article.title, score

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from operator import mul
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,19 +68,22 @@ class Side:
 
 def make_side(text: Vector, title: Vector, ents: Vector, groups: dict[int, str],
               numbers: Vector, years: Vector, size: int = 1,
-              members: tuple[Vector, ...] = (), unit: bool = False) -> Side:
-    """A side from raw vectors; ``unit``: all but the entity groups are already normalised."""
+              members: tuple[Vector, ...] = (), unit: bool = False,
+              unit_members: bool = False) -> Side:
+    """A side from raw vectors; ``unit``: all but the entity groups are already normalised;
+    ``unit_members``: the members are."""
     by_group = {g: normalised(v) for g, v in split_groups(ents, groups).items()}
     if unit:
         return Side(text, title, ents, by_group, numbers, years, size, members)
     return Side(normalised(text), normalised(title), normalised(ents), by_group,
                 normalised(numbers), normalised(years), size,
-                tuple(normalised(m) for m in members))
+                members if unit_members else tuple(normalised(m) for m in members))
 
 
 def features(article: Side, story: Side) -> list[float]:
     """The pair's feature row, in the order of :data:`FEATURES`."""
-    row = [dot(article.text, story.text), dot(article.ents, story.ents)]
+    text = article.text
+    row = [dot(text, story.text), dot(article.ents, story.ents)]
     for group in GROUPS:
         a, s = article.by_group[group], story.by_group[group]
         cos = dot(a, s)
@@ -88,9 +92,12 @@ def features(article: Side, story: Side) -> list[float]:
     for a, s in ((article.numbers, story.numbers), (article.years, story.years)):
         cos = dot(a, s)
         row += [cos, _apart(a, s, cos)]
-    row.append(min(1.0, math.log(story.size) / math.log(16)) if story.size > 1 else 0.0)
-    row.append(max((dot(article.text, m) for m in story.members), default=0.0))
+    row.append(min(1.0, math.log(story.size) / _LOG16) if story.size > 1 else 0.0)
+    row.append(max([dot(text, m) for m in story.members], default=0.0))
     return row
+
+
+_LOG16 = math.log(16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,7 @@ class StoryModel:
     bias: float
 
     def probability(self, row: list[float]) -> float:
-        z = self.bias + sum(w * x for w, x in zip(self.weights, row, strict=True))
+        z = self.bias + sum(map(mul, self.weights, row))
         return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
 
     def to_json(self, **extra: object) -> str:

@@ -17,10 +17,10 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import add, mul, not_, sub, truediv
+from operator import add, itemgetter, mul, not_, sub, truediv
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -255,28 +255,30 @@ def normalised(vector: Vector) -> Vector:
 
 
 def dot(a: Vector, b: Vector) -> float:
-    """Sparse dot product over the shared terms (the key intersection runs in C)."""
+    """Sparse dot product over the shared terms (the key intersection and the products run in
+    C; the products are summed in the intersection's order, left to right)."""
     if not a or not b:
         return 0.0
-    return sum([a[t] * b[t] for t in a.keys() & b.keys()])
-
-
-def norm(vector: Vector) -> float:
-    return math.sqrt(sum([v * v for v in vector.values()]))
+    shared = a.keys() & b.keys()
+    return sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
 
 
 def top(vector: Vector, k: int) -> Vector:
-    """The ``k`` heaviest entries."""
+    """The ``k`` heaviest entries, heaviest first (ties in the vector's order)."""
     if len(vector) <= k:
         return dict(vector)
-    items = sorted(vector.items(), key=lambda kv: kv[1], reverse=True)[:k]
-    return dict(items)
+    return dict(sorted(vector.items(), key=_WEIGHT, reverse=True)[:k])
 
 
-def add_into(total: Vector, vector: Vector, scale: float = 1.0) -> None:
-    for term, value in vector.items():
-        total[term] = total.get(term, 0.0) + scale * value
+def add_into(total: Vector, vector: Vector) -> None:
+    """``total[t] += vector[t]`` for every term (new terms appended in ``vector``'s order)."""
+    total.update(zip(vector, map(add, map(total.get, vector, repeat(0.0)), vector.values()),
+                     strict=True))
 
 
-def heaviest(vector: Vector, k: int) -> Sequence[int]:
-    return [t for t, _ in sorted(vector.items(), key=lambda kv: kv[1], reverse=True)[:k]]
+def heaviest(vector: Vector, k: int) -> list[int]:
+    """The terms of the ``k`` heaviest entries, heaviest first (ties in the vector's order)."""
+    return list(map(_TERM, sorted(vector.items(), key=_WEIGHT, reverse=True)[:k]))
+
+
+_TERM, _WEIGHT = itemgetter(0), itemgetter(1)
