@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import MutableMapping
-from itertools import repeat
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
@@ -48,13 +49,15 @@ from workers.stages.stories_text import (
     article_terms,
     entity_key,
     entity_weights,
-    heaviest,
     normalised,
     top,
 )
 
 if TYPE_CHECKING:
     from workers.settings import Settings
+
+_WEIGHT = itemgetter(1)
+
 
 def story_id_for(article_id: str) -> str:
     """A story's id: derived from its first article's id, so replays give the same ids."""
@@ -100,7 +103,7 @@ class StoryClusterer:
         self.df.add(terms)
         side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
                          groups, weigh(found.numbers), weigh(found.years), unit=True)
-        return Prepared(side, groups, terms)
+        return Prepared(side, groups, terms, sorted(side.text.items(), key=_WEIGHT, reverse=True))
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
         """Live stories sharing heavy terms or entities with the article, with pair features.
@@ -111,7 +114,7 @@ class StoryClusterer:
         """
         cfg = self.config
         side = prepared.side
-        query = [(t, side.text[t]) for t in heaviest(side.text, cfg.query_terms)]
+        query = prepared.ranked[:cfg.query_terms]
         out = []
         for sid in self.index.ranked((*query, *side.ents.items()), cfg.max_candidates):
             story = self.stories[sid]
@@ -198,7 +201,11 @@ class StoryClusterer:
                 score: float) -> None:
         cfg = self.config
         side = prepared.side
-        story.centroid = _merged(story.centroid, side.text, cfg.centroid_terms)
+        add_into(story.centroid, side.text)
+        heavy = None
+        if len(story.centroid) > cfg.centroid_terms:
+            story.centroid = top(story.centroid, cfg.centroid_terms)  # heaviest first
+            heavy = list(islice(story.centroid, self.index.index_terms))
         story.titles = _merged(story.titles, side.title, cfg.profile_terms)
         story.numbers = _merged(story.numbers, side.numbers, cfg.profile_terms)
         story.years = _merged(story.years, side.years, cfg.profile_terms)
@@ -212,7 +219,8 @@ class StoryClusterer:
         story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
         story.side = None
         story.count += 1
-        member = top(side.text, cfg.member_terms)
+        member = (dict(side.text) if len(side.text) <= cfg.member_terms
+                  else dict(prepared.ranked[:cfg.member_terms]))  # top(side.text, member_terms)
         member = dict(zip(member, map(round, member.values(), repeat(4)), strict=True))
         aligned = len(story.unit_recent) == len(story.recent)
         story.recent = [*story.recent[-(cfg.recent_members - 1):], member]
@@ -223,7 +231,7 @@ class StoryClusterer:
         if score > story.title_score:
             story.title, story.title_score = article.title, score
         self._touch(story, article.time)
-        self.index.update(story)
+        self.index.update(story, heavy)
 
     def _touch(self, story: Story, time: float) -> None:
         story.first_seen = min(story.first_seen, time)

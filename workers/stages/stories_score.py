@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import math
-from operator import mul
 from dataclasses import dataclass
+from operator import mul
 from pathlib import Path
 
 from workers.stages.stories_text import Vector, dot, normalised
@@ -125,11 +125,13 @@ class StoryModel:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """An article's vectors (``Side``), entity groups, and the terms it adds to the DF."""
+    """An article's vectors (``Side``), entity groups, the terms it adds to the DF, and its text
+    vector's entries heaviest first (ties in the vector's order)."""
 
     side: Side
     groups: dict[int, str]
     terms: tuple[int, ...]
+    ranked: list[tuple[int, float]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,6 +187,8 @@ class DocFreq:
         from tables (the same values ``math.log`` gives), and the per-term arithmetic is mapped
         in C, in the order the expression above reads.
         """
+        if not counts:
+            return {}
         log_n = math.log(self.docs + 1) + 1.0
         logs = _logs(self.docs + 2)
         get = self.counts.get
