@@ -39,6 +39,8 @@ from workers.stages.stories_score import (
     StoryModel,
     features,
     make_side,
+    member_feature,
+    pair_features,
 )
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
@@ -90,7 +92,7 @@ class StoryClusterer:
         if known is not None:
             return known
         prepared = self.prepare(article)
-        best, score = self.choose(self.candidates(prepared, article.time))
+        best, score = self.best(prepared, article.time)
         return self.place(article, prepared, best, score)
 
     def prepare(self, article: StoryArticle) -> Prepared:
@@ -98,7 +100,7 @@ class StoryClusterer:
         cfg = self.config
         found = article_terms(article.title, article.text, cfg.title_weight)
         ents, groups = entity_weights(self.hasher, article.entities)
-        terms = tuple(found.words.keys() | ents.keys())
+        terms = (*found.words, *[t for t in ents if t not in found.words])  # a set union
         weigh = self.df.weigh
         self.df.add(terms)
         side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
@@ -112,16 +114,36 @@ class StoryClusterer:
         for more than ``max_postings`` stories are too common to help and are skipped); the
         ``max_candidates`` best get the full features.
         """
-        cfg = self.config
         side = prepared.side
-        query = prepared.ranked[:cfg.query_terms]
-        out = []
-        for sid in self.index.ranked((*query, *side.ents.items()), cfg.max_candidates):
-            story = self.stories[sid]
-            if now - story.last_seen > cfg.quiet_period:
-                continue  # cold: a similar event after a quiet period is a new story
-            out.append((story, features(side, self._side(story))))
-        return out
+        return [(story, features(side, self._side(story))) for story in self._live(prepared, now)]
+
+    def _live(self, prepared: Prepared, now: float) -> list[Story]:
+        cfg = self.config
+        query = (*prepared.ranked[:cfg.query_terms], *prepared.side.ents.items())
+        return [story for story in map(self.stories.__getitem__,
+                                       self.index.ranked(query, cfg.max_candidates))
+                # cold: a similar event after a quiet period is a new story
+                if now - story.last_seen <= cfg.quiet_period]
+
+    def best(self, prepared: Prepared, now: float) -> tuple[Story | None, float]:
+        """``choose(candidates(prepared, now))``, without the recent-member cosines of the
+        candidates that cannot win: the model's probability with the member feature at its
+        upper bound is below the best so far (exact: the bound is computed as the probability
+        is, and every step of it is monotone)."""
+        side = prepared.side
+        model = self.model
+        best: Story | None = None
+        best_score = self.config.threshold
+        for story in self._live(prepared, now):
+            story_side = self._side(story)
+            row = pair_features(side, story_side)
+            if model.bound(row) < best_score:
+                continue
+            row.append(member_feature(side, story_side))
+            probability = model.probability(row)
+            if probability >= best_score:
+                best, best_score = story, probability
+        return best, (best_score if best is not None else 0.0)
 
     def choose(self, scored: list[tuple[Story, list[float]]]) -> tuple[Story | None, float]:
         """The most probable story at or above the threshold, if any."""

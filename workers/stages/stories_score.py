@@ -82,8 +82,14 @@ def make_side(text: Vector, title: Vector, ents: Vector, groups: dict[int, str],
 
 def features(article: Side, story: Side) -> list[float]:
     """The pair's feature row, in the order of :data:`FEATURES`."""
-    text = article.text
-    row = [dot(text, story.text), dot(article.ents, story.ents)]
+    row = pair_features(article, story)
+    row.append(member_feature(article, story))
+    return row
+
+
+def pair_features(article: Side, story: Side) -> list[float]:
+    """The feature row without its last feature, the recent-member cosine."""
+    row = [dot(article.text, story.text), dot(article.ents, story.ents)]
     for group in GROUPS:
         a, s = article.by_group[group], story.by_group[group]
         cos = dot(a, s)
@@ -93,11 +99,17 @@ def features(article: Side, story: Side) -> list[float]:
         cos = dot(a, s)
         row += [cos, _apart(a, s, cos)]
     row.append(min(1.0, math.log(story.size) / _LOG16) if story.size > 1 else 0.0)
-    row.append(max([dot(text, m) for m in story.members], default=0.0))
     return row
 
 
+def member_feature(article: Side, story: Side) -> float:
+    """The highest cosine of the article with one of the story's recent members."""
+    text = article.text
+    return max([dot(text, m) for m in story.members], default=0.0)
+
+
 _LOG16 = math.log(16)
+_COSINE_MAX = 1.0 + 1e-9  # a cosine of unit vectors, rounding included, is below this
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,13 @@ class StoryModel:
     def probability(self, row: list[float]) -> float:
         z = self.bias + sum(map(mul, self.weights, row))
         return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
+
+    def bound(self, row: list[float]) -> float:
+        """An upper bound of :meth:`probability` over every last feature (the member cosine)
+        in [0, 1], for the row without it; computed the way the probability is (every step of
+        that is monotone in the last feature), with the cosine's rounding above 1 covered."""
+        last = _COSINE_MAX if self.weights[-1] > 0 else 0.0
+        return self.probability([*row, last])
 
     def to_json(self, **extra: object) -> str:
         return json.dumps({"features": FEATURES, "weights": self.weights, "bias": self.bias,
