@@ -123,7 +123,7 @@ class StoryClusterer:
         return [story for story in map(self.stories.__getitem__,
                                        self.index.ranked(query, cfg.max_candidates))
                 # cold: a similar event after a quiet period is a new story
-                if now - story.last_seen <= cfg.quiet_period]
+                if not now - story.last_seen > cfg.quiet_period]
 
     def best(self, prepared: Prepared, now: float) -> tuple[Story | None, float]:
         """``choose(candidates(prepared, now))``, without the recent-member cosines of the
