@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
+import re
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from workers.records import StoryArticle, StoryDecision
 from workers.settings import Settings
 from workers.stages.stories import DAY, StoryClusterer, make_story_clusterer, story_id_for
 from workers.stages.stories_state import ArticleEntry, Story
+from workers.stages.stories_text import DocFreq, _summed, article_terms, tokens
 from workers.tools.evaluation.stories import bcubed, eval_stories, pairwise
 from workers.tools.evaluation.stories_train import leave_topics_out
 
@@ -146,6 +151,36 @@ def test_rebuild_from_the_mappings_gives_the_same_decisions() -> None:
         assert decision == whole[key], key
 
 
+def _json_value(story: Story) -> bytes:
+    """A story value in the JSON format written before the binary one (2026-12-02)."""
+    return orjson.dumps({
+        "f": story.first_seen, "l": story.last_seen, "t": story.title, "ts": story.title_score,
+        "n": story.count, "d": story.duplicates, "s": story.sources,
+        "ct": list(story.centroid), "cw": list(story.centroid.values()),
+        "et": list(story.entities), "ew": list(story.entities.values()),
+        "en": [story.names.get(t, "") for t in story.entities],
+        "eg": [story.groups.get(t, "X") for t in story.entities],
+        "tt": list(story.titles), "tw": list(story.titles.values()),
+        "nt": list(story.numbers), "nw": list(story.numbers.values()),
+        "yt": list(story.years), "yw": list(story.years.values()),
+        "r": [[list(v), list(v.values())] for v in story.recent],
+    })
+
+
+def test_rebuild_from_json_story_values_gives_the_same_decisions() -> None:
+    articles = stream()
+    extra = [article("a4", QUAKE_A1, 10, "Outlet Four"), article("b3", QUAKE_B2, 11)]
+    whole = decide_all(make_story_clusterer(Settings()), articles + extra)
+    stories: dict[str, bytes] = {}
+    held: dict[str, bytes] = {}
+    decide_all(make_story_clusterer(Settings(), stories, held), articles[:7])
+    assert all(value[0] == 0x53 for value in stories.values())
+    old = {sid: _json_value(Story.unpack(sid, value)) for sid, value in stories.items()}
+    resumed = decide_all(make_story_clusterer(Settings(), old, dict(held)), articles[7:] + extra)
+    for key, decision in resumed.items():
+        assert decision == whole[key], key
+
+
 def test_expire_drops_cold_stories_from_memory_and_mappings() -> None:
     stories: dict[str, bytes] = {}
     held: dict[str, bytes] = {}
@@ -162,11 +197,48 @@ def test_expire_drops_cold_stories_from_memory_and_mappings() -> None:
 def test_state_values_round_trip() -> None:
     entry = ArticleEntry("s-1", True, 0.5, T0, False, (1, 2**32 - 1))
     assert ArticleEntry.unpack(entry.pack()) == entry
-    story = Story("s-1", T0, T0 + 1, title="t", count=2, centroid={3: 0.25}, entities={4: 1.0},
-                  names={4: "Norcia"}, groups={4: "L"}, recent=[{3: 0.5}])
-    back = Story.unpack("s-1", story.pack())
-    assert (back.centroid, back.entities, back.names, back.recent) == (
-        story.centroid, story.entities, story.names, story.recent)
+    story = Story("s-1", T0, T0 + 1, title="t\u00e9", title_score=0.7, count=2, duplicates=1,
+                  sources=["a", "b"], centroid={9: 0.1, 3: 1 / 3, 2**32 - 1: 0.25},
+                  entities={4: 1.0, 5: 0.5}, names={4: "Norcia"}, groups={4: "L", 5: "P"},
+                  titles={7: 0.2}, years={8: 1.0}, recent=[{3: 0.5}, {}, {9: 0.125, 1: 0.3}])
+    for value in (story.pack(), _json_value(story)):  # the JSON format is still read
+        back = Story.unpack("s-1", value)
+        for name in ("first_seen", "last_seen", "title", "title_score", "count", "duplicates",
+                     "sources", "names", "groups"):
+            assert getattr(back, name) == getattr(story, name), name
+        for name in ("centroid", "entities", "titles", "numbers", "years"):
+            # same terms, same doubles, same order (the order of a sum of squares)
+            assert list(getattr(back, name).items()) == list(getattr(story, name).items())
+        assert [list(m.items()) for m in back.recent] == [list(m.items()) for m in story.recent]
+
+
+@pytest.mark.parametrize("text", [
+    "Plain words, and 2,500 numbers in 1999!",
+    "Caf\u00e9 na\u00efve \u201cquoted\u201d \u2014 dash",
+    "\u0130stanbul \u212aelvin \uff21 fullwidth", "", "  \n\t ", "a-b_c.d/e 3.14 x2 2020s",
+])
+def test_tokens_are_what_the_pattern_finds(text: str) -> None:
+    assert tokens(text) == re.findall(r"[a-z0-9]+", text.lower())
+
+
+def test_term_counts_sum_tokens_that_share_a_hash() -> None:
+    assert list(_summed([5, 7, 5], [1, 2, 3]).items()) == [(5, 4), (7, 2)]
+    terms = article_terms("Fire in 2020", "Fire, fire: 12 dead in 2020 (the 12th).", 2)
+    fire = zlib.crc32(b"fire")
+    assert terms.words[fire] == 2 + 2 and terms.title == {fire: 1, zlib.crc32(b"2020"): 1}
+    assert terms.years == {zlib.crc32(b"\x032020"): 2}
+    assert terms.numbers == {zlib.crc32(b"\x0212"): 1, zlib.crc32(b"\x0212th"): 1}
+
+
+def test_weighing_float_weights_takes_the_formula() -> None:
+    df = DocFreq()
+    df.add([1, 2])
+    df.add([1])
+    got = df.weigh({1: 2.5, 2: 0.5, 3: 1})
+    raw = {t: (1 + math.log(tf) if tf >= 1 else tf) * (math.log(3) + 1 - math.log(df + 1))
+           for t, tf, df in ((1, 2.5, 2), (2, 0.5, 1), (3, 1, 0))}
+    norm = math.sqrt(sum(v * v for v in raw.values()))
+    assert got == {t: v / norm for t, v in raw.items()}
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import MutableMapping
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
@@ -37,6 +39,8 @@ from workers.stages.stories_score import (
     StoryModel,
     features,
     make_side,
+    member_feature,
+    pair_features,
 )
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
@@ -47,12 +51,15 @@ from workers.stages.stories_text import (
     article_terms,
     entity_key,
     entity_weights,
-    heaviest,
+    normalised,
     top,
 )
 
 if TYPE_CHECKING:
     from workers.settings import Settings
+
+_WEIGHT = itemgetter(1)
+
 
 def story_id_for(article_id: str) -> str:
     """A story's id: derived from its first article's id, so replays give the same ids."""
@@ -85,20 +92,20 @@ class StoryClusterer:
         if known is not None:
             return known
         prepared = self.prepare(article)
-        best, score = self.choose(self.candidates(prepared, article.time))
+        best, score = self.best(prepared, article.time)
         return self.place(article, prepared, best, score)
 
     def prepare(self, article: StoryArticle) -> Prepared:
         """The article's vectors; its terms enter the document frequencies first."""
         cfg = self.config
-        found = article_terms(self.hasher, article.title, article.text, cfg.title_weight)
+        found = article_terms(article.title, article.text, cfg.title_weight)
         ents, groups = entity_weights(self.hasher, article.entities)
-        terms = tuple(found.words.keys() | ents.keys())
+        terms = (*found.words, *[t for t in ents if t not in found.words])  # a set union
         weigh = self.df.weigh
         self.df.add(terms)
         side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
                          groups, weigh(found.numbers), weigh(found.years), unit=True)
-        return Prepared(side, groups, terms)
+        return Prepared(side, groups, terms, sorted(side.text.items(), key=_WEIGHT, reverse=True))
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
         """Live stories sharing heavy terms or entities with the article, with pair features.
@@ -107,16 +114,36 @@ class StoryClusterer:
         for more than ``max_postings`` stories are too common to help and are skipped); the
         ``max_candidates`` best get the full features.
         """
-        cfg = self.config
         side = prepared.side
-        query = [(t, side.text[t]) for t in heaviest(side.text, cfg.query_terms)]
-        out = []
-        for sid in self.index.ranked((*query, *side.ents.items()), cfg.max_candidates):
-            story = self.stories[sid]
-            if now - story.last_seen > cfg.quiet_period:
-                continue  # cold: a similar event after a quiet period is a new story
-            out.append((story, features(side, self._side(story))))
-        return out
+        return [(story, features(side, self._side(story))) for story in self._live(prepared, now)]
+
+    def _live(self, prepared: Prepared, now: float) -> list[Story]:
+        cfg = self.config
+        query = (*prepared.ranked[:cfg.query_terms], *prepared.side.ents.items())
+        return [story for story in map(self.stories.__getitem__,
+                                       self.index.ranked(query, cfg.max_candidates))
+                # cold: a similar event after a quiet period is a new story
+                if not now - story.last_seen > cfg.quiet_period]
+
+    def best(self, prepared: Prepared, now: float) -> tuple[Story | None, float]:
+        """``choose(candidates(prepared, now))``, without the recent-member cosines of the
+        candidates that cannot win: the model's probability with the member feature at its
+        upper bound is below the best so far (exact: the bound is computed as the probability
+        is, and every step of it is monotone)."""
+        side = prepared.side
+        model = self.model
+        best: Story | None = None
+        best_score = self.config.threshold
+        for story in self._live(prepared, now):
+            story_side = self._side(story)
+            row = pair_features(side, story_side)
+            if model.bound(row) < best_score:
+                continue
+            row.append(member_feature(side, story_side))
+            probability = model.probability(row)
+            if probability >= best_score:
+                best, best_score = story, probability
+        return best, (best_score if best is not None else 0.0)
 
     def choose(self, scored: list[tuple[Story, list[float]]]) -> tuple[Story | None, float]:
         """The most probable story at or above the threshold, if any."""
@@ -182,18 +209,25 @@ class StoryClusterer:
 
     @staticmethod
     def _side(story: Story) -> Side:
-        """The story's normalised vectors, cached until the story changes."""
+        """The story's normalised vectors, cached until the story changes (its recent members'
+        normalised vectors are kept apart: each is normalised once, when it joins)."""
         if story.side is None:
+            if len(story.unit_recent) != len(story.recent):
+                story.unit_recent = [normalised(m) for m in story.recent]
             story.side = make_side(story.centroid, story.titles, story.entities, story.groups,
                                    story.numbers, story.years, story.count,
-                                   tuple(story.recent))
+                                   tuple(story.unit_recent), unit_members=True)
         return story.side
 
     def _absorb(self, story: Story, article: StoryArticle, prepared: Prepared,
                 score: float) -> None:
         cfg = self.config
         side = prepared.side
-        story.centroid = _merged(story.centroid, side.text, cfg.centroid_terms)
+        add_into(story.centroid, side.text)
+        heavy = None
+        if len(story.centroid) > cfg.centroid_terms:
+            story.centroid = top(story.centroid, cfg.centroid_terms)  # heaviest first
+            heavy = list(islice(story.centroid, self.index.index_terms))
         story.titles = _merged(story.titles, side.title, cfg.profile_terms)
         story.numbers = _merged(story.numbers, side.numbers, cfg.profile_terms)
         story.years = _merged(story.years, side.years, cfg.profile_terms)
@@ -207,13 +241,19 @@ class StoryClusterer:
         story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
         story.side = None
         story.count += 1
-        story.recent = [*story.recent[-(cfg.recent_members - 1):],
-                        {t: round(v, 4) for t, v in top(side.text, cfg.member_terms).items()}]
+        member = (dict(side.text) if len(side.text) <= cfg.member_terms
+                  else dict(prepared.ranked[:cfg.member_terms]))  # top(side.text, member_terms)
+        member = dict(zip(member, map(round, member.values(), repeat(4)), strict=True))
+        aligned = len(story.unit_recent) == len(story.recent)
+        story.recent = [*story.recent[-(cfg.recent_members - 1):], member]
+        if aligned:
+            story.unit_recent = [*story.unit_recent[-(cfg.recent_members - 1):],
+                                 normalised(member)]
         story.add_source(article.source)
         if score > story.title_score:
             story.title, story.title_score = article.title, score
         self._touch(story, article.time)
-        self.index.update(story)
+        self.index.update(story, heavy)
 
     def _touch(self, story: Story, time: float) -> None:
         story.first_seen = min(story.first_seen, time)

@@ -23,9 +23,12 @@ class StoryIndex:
         self.max_postings = max_postings
         self.postings: dict[int, set[str]] = {}
 
-    def update(self, story: Story) -> None:
-        """List ``story`` under its current heaviest terms (and no longer under old ones)."""
-        terms = frozenset((*heaviest(story.centroid, self.index_terms),
+    def update(self, story: Story, heavy: list[int] | None = None) -> None:
+        """List ``story`` under its current heaviest terms (and no longer under old ones);
+        ``heavy``: its centroid's ``index_terms`` heaviest terms when the caller has them."""
+        if heavy is None:
+            heavy = heaviest(story.centroid, self.index_terms)
+        terms = frozenset((*heavy,
                            *heaviest(story.entities, self.index_entities)))
         self._unlist(story.story_id, story.indexed - terms)
         for term in terms - story.indexed:

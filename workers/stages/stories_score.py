@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from operator import mul
 from pathlib import Path
 
 from workers.stages.stories_text import Vector, dot, normalised
@@ -67,18 +68,27 @@ class Side:
 
 def make_side(text: Vector, title: Vector, ents: Vector, groups: dict[int, str],
               numbers: Vector, years: Vector, size: int = 1,
-              members: tuple[Vector, ...] = (), unit: bool = False) -> Side:
-    """A side from raw vectors; ``unit``: all but the entity groups are already normalised."""
+              members: tuple[Vector, ...] = (), unit: bool = False,
+              unit_members: bool = False) -> Side:
+    """A side from raw vectors; ``unit``: all but the entity groups are already normalised;
+    ``unit_members``: the members are."""
     by_group = {g: normalised(v) for g, v in split_groups(ents, groups).items()}
     if unit:
         return Side(text, title, ents, by_group, numbers, years, size, members)
     return Side(normalised(text), normalised(title), normalised(ents), by_group,
                 normalised(numbers), normalised(years), size,
-                tuple(normalised(m) for m in members))
+                members if unit_members else tuple(normalised(m) for m in members))
 
 
 def features(article: Side, story: Side) -> list[float]:
     """The pair's feature row, in the order of :data:`FEATURES`."""
+    row = pair_features(article, story)
+    row.append(member_feature(article, story))
+    return row
+
+
+def pair_features(article: Side, story: Side) -> list[float]:
+    """The feature row without its last feature, the recent-member cosine."""
     row = [dot(article.text, story.text), dot(article.ents, story.ents)]
     for group in GROUPS:
         a, s = article.by_group[group], story.by_group[group]
@@ -88,9 +98,18 @@ def features(article: Side, story: Side) -> list[float]:
     for a, s in ((article.numbers, story.numbers), (article.years, story.years)):
         cos = dot(a, s)
         row += [cos, _apart(a, s, cos)]
-    row.append(min(1.0, math.log(story.size) / math.log(16)) if story.size > 1 else 0.0)
-    row.append(max((dot(article.text, m) for m in story.members), default=0.0))
+    row.append(min(1.0, math.log(story.size) / _LOG16) if story.size > 1 else 0.0)
     return row
+
+
+def member_feature(article: Side, story: Side) -> float:
+    """The highest cosine of the article with one of the story's recent members."""
+    text = article.text
+    return max([dot(text, m) for m in story.members], default=0.0)
+
+
+_LOG16 = math.log(16)
+_COSINE_MAX = 1.0 + 1e-9  # a cosine of unit vectors, rounding included, is below this
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +120,15 @@ class StoryModel:
     bias: float
 
     def probability(self, row: list[float]) -> float:
-        z = self.bias + sum(w * x for w, x in zip(self.weights, row, strict=True))
+        z = self.bias + sum(map(mul, self.weights, row))
         return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
+
+    def bound(self, row: list[float]) -> float:
+        """An upper bound of :meth:`probability` over every last feature (the member cosine)
+        in [0, 1], for the row without it; computed the way the probability is (every step of
+        that is monotone in the last feature), with the cosine's rounding above 1 covered."""
+        last = _COSINE_MAX if self.weights[-1] > 0 else 0.0
+        return self.probability([*row, last])
 
     def to_json(self, **extra: object) -> str:
         return json.dumps({"features": FEATURES, "weights": self.weights, "bias": self.bias,
@@ -118,11 +144,13 @@ class StoryModel:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """An article's vectors (``Side``), entity groups, and the terms it adds to the DF."""
+    """An article's vectors (``Side``), entity groups, the terms it adds to the DF, and its text
+    vector's entries heaviest first (ties in the vector's order)."""
 
     side: Side
     groups: dict[int, str]
     terms: tuple[int, ...]
+    ranked: list[tuple[int, float]]
 
 
 @dataclass(frozen=True, slots=True)

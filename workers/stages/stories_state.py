@@ -3,13 +3,20 @@
 Two mappings (Faust tables with changelogs in the worker, dicts in tests) hold everything the
 clusterer needs after a restart; each decision writes one value to each:
 
-* ``stories``: story id -> ``Story`` as JSON (centroid and entity profile as parallel arrays of
-  term hashes and weights, title, counts, sources, first and last seen).
+* ``stories``: story id -> ``Story``: counts, first and last seen, title and sources, and its
+  profiles (centroid, entity, title, number and year profiles, recent members) as term hashes
+  and weights.
 * ``articles``: article id -> ``ArticleEntry``: the decision it was given (so that a replay gets
   it again) and the hashes of its terms, from which the online document frequencies are
   recounted on rebuild (one changelog record per article instead of one per term).
 
 Value layout of an article entry: ``0x5A | u16 n | n bytes JSON | u32 term hashes...``.
+Value layout of a story: ``0x53 | u32 n | u16 r | u32 count | u32 duplicates | f64 first seen |
+f64 last seen | f64 title score | n bytes JSON [title, sources, entity names, entity groups] |
+(5 + r) x u32 profile sizes | u32 term hashes of all profiles | f64 their weights``, the profiles
+in the order centroid, entities, titles, numbers, years, then the ``r`` recent members. Weights
+are stored as the doubles they are, so a story read back scores exactly as before. A value that
+starts with ``{`` is a story in the JSON format used before (still read; written no more).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass, field
+from itertools import chain
 
 import orjson
 
@@ -26,6 +34,10 @@ from workers.stages.stories_text import Vector
 
 _MAGIC = 0x5A
 _HEAD = struct.Struct("<BH")
+# story value: magic, JSON size, number of recent members, article and duplicate counts,
+# first and last seen, title score
+_STORY_MAGIC = 0x53
+_STORY_HEAD = struct.Struct("<BIHIIddd")
 MAX_SOURCES = 32
 
 
@@ -49,6 +61,7 @@ class Story:
     numbers: Vector = field(default_factory=dict)  # sum of the articles' number vectors
     years: Vector = field(default_factory=dict)  # sum of the articles' year vectors
     recent: list[Vector] = field(default_factory=list)  # latest members' heaviest terms
+    unit_recent: list[Vector] = field(default_factory=list)  # the same normalised (not stored)
     indexed: frozenset[int] = frozenset()  # terms under which the inverted index lists it
     side: Side | None = None  # normalised vectors for scoring, rebuilt after a change
 
@@ -66,23 +79,62 @@ class Story:
         )
 
     def pack(self) -> bytes:
-        return orjson.dumps({
-            "f": self.first_seen, "l": self.last_seen, "t": self.title, "ts": self.title_score,
-            "n": self.count, "d": self.duplicates, "s": self.sources,
-            "ct": list(self.centroid), "cw": list(self.centroid.values()),
-            "et": list(self.entities), "ew": list(self.entities.values()),
-            "en": [self.names.get(t, "") for t in self.entities],
-            "eg": [self.groups.get(t, "X") for t in self.entities],
-            "tt": list(self.titles), "tw": list(self.titles.values()),
-            "nt": list(self.numbers), "nw": list(self.numbers.values()),
-            "yt": list(self.years), "yw": list(self.years.values()),
-            "r": [[list(v), list(v.values())] for v in self.recent],
-        })
+        """The story as bytes (:data:`_STORY_HEAD`, then the JSON of its strings, the profile
+        sizes, all term hashes as u32 and all weights as f64, in profile order)."""
+        profiles = (self.centroid, self.entities, self.titles, self.numbers, self.years,
+                    *self.recent)
+        text = orjson.dumps([self.title, self.sources,
+                             [self.names.get(t, "") for t in self.entities],
+                             [self.groups.get(t, "X") for t in self.entities]])
+        sizes = array("I", map(len, profiles))
+        return b"".join((
+            _STORY_HEAD.pack(_STORY_MAGIC, len(text), len(self.recent), self.count,
+                             self.duplicates, self.first_seen, self.last_seen,
+                             self.title_score),
+            text, sizes.tobytes(),
+            array("I", [*chain.from_iterable(profiles)]).tobytes(),  # (a list converts faster)
+            array("d", [*chain.from_iterable(map(dict.values, profiles))]).tobytes(),
+        ))
 
     @classmethod
     def unpack(cls, story_id: str, value: bytes) -> Story:
+        if value[:1] == b"{":
+            return cls._unpack_json(story_id, value)
+        magic, text_size, recent, count, duplicates, first, last, title_score = (
+            _STORY_HEAD.unpack_from(value))
+        if magic != _STORY_MAGIC:
+            raise ValueError(f"not a story value (first byte {magic:#x})")
+        at = _STORY_HEAD.size
+        title, sources, names, groups = orjson.loads(value[at:at + text_size])
+        at += text_size
+        sizes = array("I")
+        sizes.frombytes(value[at:at + 4 * (5 + recent)])
+        at += 4 * (5 + recent)
+        total = sum(sizes)
+        terms, weights = array("I"), array("d")
+        terms.frombytes(value[at:at + 4 * total])
+        weights.frombytes(value[at + 4 * total:at + 12 * total])
+        profiles: list[Vector] = []
+        start = 0
+        for size in sizes:
+            profiles.append(dict(zip(terms[start:start + size], weights[start:start + size],
+                                     strict=True)))
+            start += size
+        centroid, entities, titles, numbers, years, *members = profiles
+        return cls(
+            story_id=story_id, first_seen=first, last_seen=last, title=title,
+            title_score=title_score, count=count, duplicates=duplicates, sources=sources,
+            centroid=centroid, entities=entities,
+            names={t: n for t, n in zip(entities, names, strict=True) if n},
+            groups=dict(zip(entities, groups, strict=True)),
+            titles=titles, numbers=numbers, years=years, recent=members,
+        )
+
+    @classmethod
+    def _unpack_json(cls, story_id: str, value: bytes) -> Story:
+        """A story written as JSON (the format before 2026-12-02)."""
         d = orjson.loads(value)
-        story = cls(
+        return cls(
             story_id=story_id, first_seen=d["f"], last_seen=d["l"], title=d["t"],
             title_score=d["ts"], count=d["n"], duplicates=d["d"], sources=d["s"],
             centroid=dict(zip(d["ct"], d["cw"], strict=True)),
@@ -94,7 +146,6 @@ class Story:
             years=dict(zip(d["yt"], d["yw"], strict=True)),
             recent=[dict(zip(t, w, strict=True)) for t, w in d["r"]],
         )
-        return story
 
 
 @dataclass(frozen=True, slots=True)

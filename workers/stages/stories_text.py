@@ -17,8 +17,10 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import add, itemgetter, mul, not_, sub, truediv
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -27,12 +29,34 @@ Vector = dict[int, float]
 EntityTuple = tuple[str, str | None, str, float]
 
 _WORD = re.compile(r"[a-z0-9]+")
-_YEAR = re.compile(r"(?:19|20)[0-9][0-9]")
+_YEARS = frozenset(str(year) for year in range(1900, 2100))
 _STOP = frozenset(w.lower() for w in STOP_WORDS) | {"said", "says", "told", "s", "t"}
 # Entity labels that identify an event's who and where; dates and quantities are left to text.
 ENTITY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT"})
 _GROUPS = {"PERSON": "P", "GPE": "L", "LOC": "L", "FAC": "L", "ORG": "O"}
 _CACHE_LIMIT = 500_000
+
+
+# Tokens that are no content words: stop words and one-character tokens.
+_NOT_CONTENT = _STOP | frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+# ASCII characters other than [a-z0-9] -> space: lower-cased ASCII text splits into the tokens
+# that ``_WORD`` finds.
+_SEPARATORS = str.maketrans({chr(i): " " for i in range(128)
+                             if not (chr(i).isdigit() or "a" <= chr(i) <= "z")})
+
+
+def tokens(text: str) -> list[str]:
+    """The lower-cased ``[a-z0-9]+`` tokens of ``text`` (what ``_WORD.findall`` gives, faster:
+    every non-ASCII character is a separator for the pattern, so it becomes one here too)."""
+    low = text.lower()
+    if not low.isascii():
+        low = low.encode("ascii", "replace").decode("ascii")
+    return low.translate(_SEPARATORS).split()
+
+
+def crc(found: Iterable[str]) -> list[int]:
+    """The 32-bit CRC of each token (the same in every process, unlike ``hash``)."""
+    return list(map(zlib.crc32, map(str.encode, found)))
 
 
 class Hasher:
@@ -49,25 +73,6 @@ class Hasher:
             value = self._cache[token] = zlib.crc32(token.encode())
         return value
 
-    def counts(self, found: dict[str, int], prefix: str = "") -> dict[int, int]:
-        """``found`` with each token (``prefix`` + token) replaced by its hash."""
-        cache = self._cache
-        if len(cache) + len(found) >= _CACHE_LIMIT:
-            cache.clear()
-        out: dict[int, int] = {}
-        for token, n in found.items():
-            key = prefix + token if prefix else token
-            value = cache.get(key)
-            if value is None:
-                value = cache[key] = zlib.crc32(key.encode())
-            out[value] = out.get(value, 0) + n
-        return out
-
-
-def _content_counts(tokens: dict[str, int]) -> dict[str, int]:
-    """Content words: stop words and one-character tokens dropped."""
-    return {w: n for w, n in tokens.items() if len(w) > 1 and w not in _STOP}
-
 
 @dataclass(frozen=True, slots=True)
 class Terms:
@@ -75,7 +80,9 @@ class Terms:
 
     ``words``: content words, title words counted ``title_weight`` extra times; ``title``: the
     title's content words alone; ``numbers``: tokens holding a digit (counts, ages, scores), and
-    ``years`` (1900-2099) apart.
+    ``years`` (1900-2099) apart, both prefixed so that they are terms of their own. Each is
+    ordered by first occurrence, text before title; a term's count is summed over the tokens
+    that share its hash.
     """
 
     words: dict[int, int]
@@ -84,23 +91,49 @@ class Terms:
     years: dict[int, int]
 
 
-def article_terms(hasher: Hasher, title: str | None, text: str, title_weight: int) -> Terms:
-    """The :class:`Terms` of an article."""
-    tokens = Counter(_WORD.findall(text.lower()))
-    title_tokens = Counter(_WORD.findall(title.lower())) if title else Counter()
-    found = _content_counts(tokens)
-    title_found = _content_counts(title_tokens)
-    if title_weight:
-        for word, n in title_found.items():
-            found[word] = found.get(word, 0) + title_weight * n
-    tokens.update(title_tokens)
-    other: dict[str, int] = {}
-    years: dict[str, int] = {}
-    for token, n in tokens.items():
+def article_terms(title: str | None, text: str, title_weight: int) -> Terms:
+    """The :class:`Terms` of an article (the per-token work of the text is mapped in C)."""
+    counts = Counter(tokens(text))
+    found, n = list(counts), list(counts.values())
+    content = list(map(not_, map(_NOT_CONTENT.__contains__, found)))
+    words = _summed(crc(compress(found, content)), list(compress(n, content)))
+    numbers: dict[int, int] = {}
+    years: dict[int, int] = {}
+    digits = list(map(not_, map(str.isalpha, found)))
+    if any(digits):
+        held, held_n = list(compress(found, digits)), list(compress(n, digits))
+        year = list(map(_YEARS.__contains__, held))
+        other = list(map(not_, year))
+        numbers = _summed(crc(map(add, repeat("\x02"), compress(held, other))),
+                          list(compress(held_n, other)))
+        years = _summed(crc(map(add, repeat("\x03"), compress(held, year))),
+                        list(compress(held_n, year)))
+    titles: dict[int, int] = {}
+    for token, k in (Counter(tokens(title)) if title else {}).items():
+        if token not in _NOT_CONTENT:
+            word = zlib.crc32(token.encode())
+            titles[word] = titles.get(word, 0) + k
+            if title_weight:
+                words[word] = words.get(word, 0) + title_weight * k
         if not token.isalpha():
-            (years if _YEAR.fullmatch(token) else other)[token] = n
-    return Terms(hasher.counts(found), hasher.counts(title_found),
-                 hasher.counts(other, "\x02"), hasher.counts(years, "\x03"))
+            if token in _YEARS:
+                year_term = zlib.crc32(("\x03" + token).encode())
+                years[year_term] = years.get(year_term, 0) + k
+            else:
+                number = zlib.crc32(("\x02" + token).encode())
+                numbers[number] = numbers.get(number, 0) + k
+    return Terms(words, titles, numbers, years)
+
+
+def _summed(hashes: list[int], values: list[int]) -> dict[int, int]:
+    """hash -> summed value, in order of first occurrence."""
+    out = dict(zip(hashes, values, strict=True))
+    if len(out) == len(hashes):
+        return out  # every hash once: nothing to sum (the common case)
+    out = {}
+    for h, value in zip(hashes, values, strict=True):
+        out[h] = out.get(h, 0) + value
+    return out
 
 
 def entity_key(name: str, qid: str | None, label: str) -> str:
@@ -130,13 +163,11 @@ class DocFreq:
     """Online document frequencies over the articles currently held."""
 
     def __init__(self) -> None:
-        self.counts: dict[int, int] = {}
+        self.counts: Counter[int] = Counter()
         self.docs = 0
 
     def add(self, terms: Iterable[int]) -> None:
-        counts = self.counts
-        for term in terms:
-            counts[term] = counts.get(term, 0) + 1
+        self.counts.update(terms)  # counted in C
         self.docs += 1
 
     def remove(self, terms: Iterable[int]) -> None:
@@ -150,22 +181,49 @@ class DocFreq:
         self.docs = max(0, self.docs - 1)
 
     def weigh(self, counts: dict[int, int] | dict[int, float], sublinear: bool = True) -> Vector:
-        """L2-normalised TF-IDF, ``idf = ln((N + 1) / (df + 1)) + 1``."""
+        """L2-normalised TF-IDF, ``idf = ln((N + 1) / (df + 1)) + 1``.
+
+        ``sublinear``: tf -> ``1 + ln(tf)`` for ``tf >= 1``. The logarithms of integers come
+        from tables (the same values ``math.log`` gives), and the per-term arithmetic is mapped
+        in C, in the order the expression above reads.
+        """
+        if not counts:
+            return {}
         log_n = math.log(self.docs + 1) + 1.0
+        logs = _logs(self.docs + 2)
         get = self.counts.get
-        vector = {
-            term: (_sublinear(tf) if sublinear else tf) * (log_n - _log_int(get(term, 0) + 1))
-            for term, tf in counts.items()
-        }
-        return normalised(vector)
+
+        def idf() -> Iterable[float]:
+            return map(sub, repeat(log_n), map(logs.__getitem__,
+                                               map(add, map(get, counts, repeat(0)), repeat(1))))
+
+        try:
+            if not sublinear:
+                return _unit(counts, list(map(mul, counts.values(), idf())))
+            # term counts: integers >= 0, their 1 + ln(tf) from a table
+            table = _sublinear_table(counts.values())
+            tf = map(table.__getitem__, counts.values())  # type: ignore[arg-type]  # floats raise
+            return _unit(counts, list(map(mul, tf, idf())))
+        except (TypeError, IndexError):  # float weights, or a count past the tables
+            return _unit(counts, [
+                (_sublinear(tf) if sublinear else tf) * (log_n - _log_int(get(term, 0) + 1))
+                for term, tf in counts.items()])
 
 
 _LOGS = [0.0, 0.0] + [math.log(i) for i in range(2, 4096)]
 
 
+def _logs(size: int) -> list[float]:
+    """The table of ``ln(i)``, grown to at least ``size`` entries (document frequencies reach
+    the number of articles held)."""
+    if len(_LOGS) < size:
+        _LOGS.extend(math.log(i) for i in range(len(_LOGS), size + 1024))
+    return _LOGS
+
+
 def _log_int(i: int) -> float:
     """``ln(i)`` for a positive integer, from a table for the common small ones."""
-    return _LOGS[i] if i < 4096 else math.log(i)
+    return _LOGS[i] if i < len(_LOGS) else math.log(i)
 
 
 def _sublinear(tf: float) -> float:
@@ -177,34 +235,52 @@ def _sublinear(tf: float) -> float:
     return 1.0 + math.log(tf)
 
 
+_SUBLINEAR = [_sublinear(i) for i in range(4096)]
+
+
+def _sublinear_table(counts: Iterable[float]) -> list[float]:
+    """``_sublinear(i)`` by index, for every integer count in ``counts`` (which are >= 0)."""
+    longest = max(counts, default=0)
+    if longest < len(_SUBLINEAR):
+        return _SUBLINEAR
+    return [_sublinear(i) for i in range(int(longest) + 1)]
+
+
+def _unit(terms: Iterable[int], values: list[float]) -> Vector:
+    """``terms`` -> ``values`` divided by their L2 norm (``{}`` for a zero vector)."""
+    norm = math.sqrt(sum(map(mul, values, values)))
+    return dict(zip(terms, map(truediv, values, repeat(norm)), strict=False)) if norm else {}
+
+
 def normalised(vector: Vector) -> Vector:
-    norm = math.sqrt(sum(v * v for v in vector.values()))
-    return {t: v / norm for t, v in vector.items()} if norm else {}
+    return _unit(vector, list(vector.values()))
 
 
 def dot(a: Vector, b: Vector) -> float:
-    """Sparse dot product over the shared terms (the key intersection runs in C)."""
+    """Sparse dot product over the shared terms (the key intersection and the products run in
+    C; the products are summed in the intersection's order, left to right)."""
     if not a or not b:
         return 0.0
-    return sum([a[t] * b[t] for t in a.keys() & b.keys()])
-
-
-def norm(vector: Vector) -> float:
-    return math.sqrt(sum(v * v for v in vector.values()))
+    shared = a.keys() & b.keys()
+    return sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
 
 
 def top(vector: Vector, k: int) -> Vector:
-    """The ``k`` heaviest entries."""
+    """The ``k`` heaviest entries, heaviest first (ties in the vector's order)."""
     if len(vector) <= k:
         return dict(vector)
-    items = sorted(vector.items(), key=lambda kv: kv[1], reverse=True)[:k]
-    return dict(items)
+    return dict(sorted(vector.items(), key=_WEIGHT, reverse=True)[:k])
 
 
-def add_into(total: Vector, vector: Vector, scale: float = 1.0) -> None:
-    for term, value in vector.items():
-        total[term] = total.get(term, 0.0) + scale * value
+def add_into(total: Vector, vector: Vector) -> None:
+    """``total[t] += vector[t]`` for every term (new terms appended in ``vector``'s order)."""
+    total.update(zip(vector, map(add, map(total.get, vector, repeat(0.0)), vector.values()),
+                     strict=True))
 
 
-def heaviest(vector: Vector, k: int) -> Sequence[int]:
-    return [t for t, _ in sorted(vector.items(), key=lambda kv: kv[1], reverse=True)[:k]]
+def heaviest(vector: Vector, k: int) -> list[int]:
+    """The terms of the ``k`` heaviest entries, heaviest first (ties in the vector's order)."""
+    return list(map(_TERM, sorted(vector.items(), key=_WEIGHT, reverse=True)[:k]))
+
+
+_TERM, _WEIGHT = itemgetter(0), itemgetter(1)
