@@ -12,6 +12,7 @@ from workers.codec import Codec
 from workers.ops.metrics import Metrics
 from workers.records import CleanedArticle, Entity, Mention, Rejected
 from workers.settings import Settings
+from workers.stream.agents import Source
 from workers.stream.app import Newsflow, create_app
 
 
@@ -127,15 +128,36 @@ async def test_dedup_agent_sends_copies_to_duplicates(wired) -> None:  # type: i
     unique = recorder.on("unique")
     dups = recorder.on("duplicates")
     # A replay (same id, same content, as after a crash before the commit) gets its first
-    # verdict again, so it still reaches enrichment.
-    assert [d["id"] for d in unique] == ["c1", "c1"]
-    assert unique[0]["text"] == unique[1]["text"] and unique[0]["dedup"] == unique[1]["dedup"]
+    # verdict again; the agent marked that verdict forwarded once c1's output was delivered,
+    # so the replay sends nothing again (it would only be a repeat downstream).
+    assert [d["id"] for d in unique] == ["c1"]
     assert [(d["id"], d["kind"], d["duplicate_of"]) for d in dups] == [
         ("c2", "exact", "c1"),
         ("c1", "redelivery", "c1"),
     ]
-    assert newsflow.handlers.replayed == 1
+    assert newsflow.handlers.replayed == 1 and newsflow.handlers.replay_skipped == 1
     assert all(Codec().errors("duplicate", d) == [] for d in dups)
+
+
+async def test_a_replay_whose_outputs_were_not_confirmed_is_sent_again(wired) -> None:  # type: ignore[no-untyped-def]
+    # A crash after the verdict was written but before the outputs were confirmed: no mark,
+    # so the replay gets its first verdict and goes out again (a repeat, never a loss).
+    newsflow, recorder, _ = wired
+    async with newsflow.agents["clean"].test_context() as agent:
+        await agent.put(raw("r1"), key=b"r1")
+    cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
+    handlers = newsflow.handlers
+    newsflow.deduplicator.bind_state(newsflow.verdicts)  # as the dedup agent does on start
+    src = Source("articles.cleaned", 0, 0, b"r1")
+    assert await handlers.on_cleaned(cleaned[0], src) == "unique"  # no mark_forwarded: crash
+    handlers.to_mark.clear()
+    assert await handlers.on_cleaned(cleaned[0], src) == "unique"
+    handlers.mark_forwarded()  # this time the outputs were delivered
+    assert await handlers.on_cleaned(cleaned[0], src) == "unique"
+    unique = recorder.on("unique")
+    assert [d["id"] for d in unique] == ["r1", "r1"]
+    assert unique[0]["text"] == unique[1]["text"] and unique[0]["dedup"] == unique[1]["dedup"]
+    assert handlers.replayed == 2 and handlers.replay_skipped == 1
 
 
 async def test_tag_agent_batches_and_dead_letters_only_the_failing_article(wired) -> None:  # type: ignore[no-untyped-def]

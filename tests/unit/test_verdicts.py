@@ -43,3 +43,20 @@ def test_the_digest_covers_title_and_text() -> None:
     assert content_digest(a) == content_digest(CleanedArticle(id="2", text="Some text.", title="T"))
     assert content_digest(a) != content_digest(CleanedArticle(id="1", text="Some text!", title="T"))
     assert content_digest(a) != content_digest(CleanedArticle(id="1", text="Some text."))
+
+
+def test_mark_forwarded_after_delivery_keeps_entry_and_verdict() -> None:
+    backing: dict[str, bytes] = {}
+    state = VerdictState(backing)
+    state["a"] = b"\x03entry"
+    assert state.mark_forwarded("a") is False  # nothing recorded yet: nothing to mark
+    verdict = DedupVerdict("unique")
+    state.record("a", verdict, b"12345678")
+    stored = state.stored("a")
+    assert stored is not None and stored.forwarded is False
+    assert state.mark_forwarded("a") is True and state.mark_forwarded("a") is False
+    stored = state.stored("a")
+    assert stored is not None and stored.forwarded is True
+    assert stored.verdict == verdict and stored.digest == b"12345678"
+    assert state["a"] == b"\x03entry"
+    assert VerdictState({"old": b"\x02" + bytes(8)}).mark_forwarded("old") is False

@@ -95,6 +95,8 @@ class Handlers:
         self.verdicts = verdicts
         self.provenance = dict(provenance or {})
         self.replayed = 0  # articles that got their stored dedup verdict again
+        self.replay_skipped = 0  # ... whose outputs had gone out before: not sent again
+        self.to_mark: list[str] = []  # verdicts to mark forwarded once the outputs are delivered
 
     # --- shared -----------------------------------------------------------------------------
     async def dead_letter(
@@ -191,7 +193,7 @@ class Handlers:
             return "deadletter"
         article, _ = decoded
         try:
-            verdict = self._decide(article)
+            verdict, delivered_before = self._decide(article)
         except Exception as exc:
             if self.verdicts is not None:
                 self.verdicts.discard()
@@ -200,6 +202,15 @@ class Handlers:
         elapsed = time.perf_counter() - started
         article = replace(article, timings={**article.timings, "dedup": elapsed})
         key = article.id.encode()
+        outcome = "unique" if verdict.status == "unique" else "duplicate"
+        if delivered_before:
+            # A replay whose outputs are already on the broker: sending them again would
+            # only be a repeat downstream.
+            self.replay_skipped += 1
+            self.metrics.stage_out.labels(stage="dedup", outcome=outcome).inc()
+            return outcome
+        if self.verdicts is not None:
+            self.to_mark.append(article.id)
         if verdict.status == "unique":
             await self.sink("unique", key, self.codec.encode_cleaned(article, verdict))
             outcome = "unique"
@@ -213,27 +224,36 @@ class Handlers:
         self.metrics.stage_out.labels(stage="dedup", outcome=outcome).inc()
         return outcome
 
-    def _decide(self, article: CleanedArticle) -> DedupVerdict:
-        """The stored verdict for a replay (same id, same content), else dedup's decision.
+    def _decide(self, article: CleanedArticle) -> tuple[DedupVerdict, bool]:
+        """The stored verdict for a replay (same id, same content), else dedup's decision; and
+        whether that verdict's outputs are known to be on the broker already.
 
         Under at-least-once an article reaches dedup again after a crash between the state
         write and the offset commit; it must get its first verdict again, not "redelivery".
         The same id with other content is still a redelivery (dedup's own rule).
         """
         if self.verdicts is None:
-            return self.dedup.check(article)
+            return self.dedup.check(article), False
         digest = content_digest(article)
         stored = self.verdicts.stored(article.id)
         if stored is not None and stored.digest == digest:
             self.replayed += 1
             log.info(
-                "replayed article gets its first dedup verdict",
+                "replayed article gets its first dedup verdict"
+                + ("; its outputs went out before, not sent again" if stored.forwarded else ""),
                 extra={"stage": "dedup", "article_id": article.id, "status": stored.verdict.status},
             )
-            return stored.verdict
+            return stored.verdict, stored.forwarded
         verdict = self.dedup.check(article)
         self.verdicts.record(article.id, verdict, digest)
-        return verdict
+        return verdict, False
+
+    def mark_forwarded(self) -> None:
+        """After the current event's outputs are delivered: mark their verdicts forwarded."""
+        if self.verdicts is not None:
+            for article_id in self.to_mark:
+                self.verdicts.mark_forwarded(article_id)
+        self.to_mark.clear()
 
     # --- tag --------------------------------------------------------------------------------
     async def on_unique_batch(self, batch: Sequence[tuple[bytes | None, Source]]) -> list[str]:

@@ -272,6 +272,8 @@ class Newsflow:
                     self._expire_dedup(event)
                 # The state entry (with its verdict) is durable before the offset can commit.
                 await self._delivered(flush=True)
+                # Only now: a replay that finds the mark does not send the outputs again.
+                handlers.mark_forwarded()
                 self.progress.processed(agent="dedup")
 
         # tag_in_flight actors share the topic's queue; each acknowledges its own batch once its

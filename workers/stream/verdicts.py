@@ -8,9 +8,16 @@ be enriched. Instead, :class:`VerdictState` keeps each entry's verdict and a dig
 article's content next to the entry, written in the same table write (one changelog record), and
 the dedup handler re-emits that verdict when the same content comes again under the same id.
 
-The wrapped value is ``0xA7 | u16 length | verdict JSON | 8-byte digest | dedup entry``; dedup's
-own entries start with 2 or 3, so entries written before verdicts were kept still read (as
-entries without a verdict).
+Once the article's outputs for that verdict are on the broker, the dedup agent marks the entry
+*forwarded* (:meth:`VerdictState.mark_forwarded`, a second table write). A replay that finds the
+mark sends nothing again: its outputs went out before, so sending them again would only be a
+repeat downstream. The mark is written only after delivery, so if it is lost in a crash the
+replay sends again (a repeat, never a loss).
+
+The wrapped value is ``magic | u16 length | verdict JSON | 8-byte digest | dedup entry`` with
+magic 0xA7 (verdict recorded) or 0xA8 (verdict recorded, outputs delivered); dedup's own entries
+start with 2 or 3, so entries written before verdicts were kept still read (as entries without
+a verdict).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import orjson
 from workers.records import CleanedArticle, DedupVerdict
 
 _MAGIC = 0xA7
+_FORWARDED = 0xA8
 _HEAD = struct.Struct("<BH")
 DIGEST_BYTES = 8
 
@@ -44,6 +52,7 @@ class Stored:
 
     verdict: DedupVerdict
     digest: bytes
+    forwarded: bool = False  # the outputs for this verdict are known to be on the broker
 
 
 def _pack(stored: Stored, entry: bytes) -> bytes:
@@ -52,13 +61,13 @@ def _pack(stored: Stored, entry: bytes) -> bytes:
 
 
 def _unpack(value: bytes) -> tuple[Stored | None, bytes]:
-    if not value or value[0] != _MAGIC:
+    if not value or value[0] not in (_MAGIC, _FORWARDED):
         return None, value
     _, size = _HEAD.unpack_from(value)
     start = _HEAD.size + size
     verdict = DedupVerdict(*orjson.loads(value[_HEAD.size : start]))
     digest = value[start : start + DIGEST_BYTES]
-    return Stored(verdict, digest), value[start + DIGEST_BYTES :]
+    return Stored(verdict, digest, value[0] == _FORWARDED), value[start + DIGEST_BYTES :]
 
 
 class VerdictState(MutableMapping[str, bytes]):
@@ -108,6 +117,15 @@ class VerdictState(MutableMapping[str, bytes]):
         entry = self._pending.pop(key, None)
         if entry is not None:
             self.backing[key] = _pack(Stored(verdict, digest), entry)
+
+    def mark_forwarded(self, key: str) -> bool:
+        """Mark ``key``'s stored verdict as delivered downstream; call only once the outputs
+        are on the broker. True if the entry was marked now."""
+        value = self.backing.get(key)
+        if value is None or value[0] != _MAGIC:
+            return False
+        self.backing[key] = bytes((_FORWARDED,)) + value[1:]
+        return True
 
     def discard(self) -> None:
         """Forget held writes (the decision that made them failed)."""
