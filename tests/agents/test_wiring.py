@@ -127,15 +127,16 @@ async def test_dedup_agent_sends_copies_to_duplicates(wired) -> None:  # type: i
             await agent.put(value)
     unique = recorder.on("unique")
     dups = recorder.on("duplicates")
-    # A replay (same id, same content, as after a crash before the commit) gets its first
-    # verdict again; the agent marked that verdict forwarded once c1's output was delivered,
-    # so the replay sends nothing again (it would only be a repeat downstream).
-    assert [d["id"] for d in unique] == ["c1"]
+    # The producer sent c1 twice (same id, same content, two raw records): the second gets the
+    # first verdict again, so it still reaches enrichment. (A crash replay of the *same* raw
+    # record after its outputs were delivered sends nothing again: the next test.)
+    assert [d["id"] for d in unique] == ["c1", "c1"]
+    assert unique[0]["text"] == unique[1]["text"] and unique[0]["dedup"] == unique[1]["dedup"]
     assert [(d["id"], d["kind"], d["duplicate_of"]) for d in dups] == [
         ("c2", "exact", "c1"),
         ("c1", "redelivery", "c1"),
     ]
-    assert newsflow.handlers.replayed == 1 and newsflow.handlers.replay_skipped == 1
+    assert newsflow.handlers.replayed == 1 and newsflow.handlers.replay_skipped == 0
     assert all(Codec().errors("duplicate", d) == [] for d in dups)
 
 
@@ -158,6 +159,12 @@ async def test_a_replay_whose_outputs_were_not_confirmed_is_sent_again(wired) ->
     assert [d["id"] for d in unique] == ["r1", "r1"]
     assert unique[0]["text"] == unique[1]["text"] and unique[0]["dedup"] == unique[1]["dedup"]
     assert handlers.replayed == 2 and handlers.replay_skipped == 1
+    # The producer sends r1 again (a new raw record, its own timestamp): it comes out again.
+    resent = orjson.loads(cleaned[0])
+    resent["ingested_at"] += 5.0
+    assert await handlers.on_cleaned(orjson.dumps(resent), src) == "unique"
+    assert [d["id"] for d in recorder.on("unique")] == ["r1", "r1", "r1"]
+    assert handlers.replayed == 3 and handlers.replay_skipped == 1
 
 
 async def test_tag_agent_batches_and_dead_letters_only_the_failing_article(wired) -> None:  # type: ignore[no-untyped-def]

@@ -49,14 +49,15 @@ def test_mark_forwarded_after_delivery_keeps_entry_and_verdict() -> None:
     backing: dict[str, bytes] = {}
     state = VerdictState(backing)
     state["a"] = b"\x03entry"
-    assert state.mark_forwarded("a") is False  # nothing recorded yet: nothing to mark
-    verdict = DedupVerdict("unique")
+    assert state.mark_forwarded("a", 1.5) is False  # nothing recorded yet: nothing to mark
+    verdict = DedupVerdict("duplicate", "near", "b", similarity=0.8, containment=0.9)
     state.record("a", verdict, b"12345678")
     stored = state.stored("a")
-    assert stored is not None and stored.forwarded is False
-    assert state.mark_forwarded("a") is True and state.mark_forwarded("a") is False
+    assert stored is not None and stored.forwarded_at is None
+    assert state.mark_forwarded("a", 1764672000.123) is True
+    assert state.mark_forwarded("a", 2.0) is False  # marked once
     stored = state.stored("a")
-    assert stored is not None and stored.forwarded is True
+    assert stored is not None and stored.forwarded_at == 1764672000.123
     assert stored.verdict == verdict and stored.digest == b"12345678"
-    assert state["a"] == b"\x03entry"
-    assert VerdictState({"old": b"\x02" + bytes(8)}).mark_forwarded("old") is False
+    assert state["a"] == b"\x03entry" and list(state) == ["a"]
+    assert VerdictState({"old": b"\x02" + bytes(8)}).mark_forwarded("old", 1.0) is False

@@ -96,7 +96,8 @@ class Handlers:
         self.provenance = dict(provenance or {})
         self.replayed = 0  # articles that got their stored dedup verdict again
         self.replay_skipped = 0  # ... whose outputs had gone out before: not sent again
-        self.to_mark: list[str] = []  # verdicts to mark forwarded once the outputs are delivered
+        # (id, ingested_at) of verdicts to mark forwarded once the outputs are delivered
+        self.to_mark: list[tuple[str, float]] = []
 
     # --- shared -----------------------------------------------------------------------------
     async def dead_letter(
@@ -210,7 +211,7 @@ class Handlers:
             self.metrics.stage_out.labels(stage="dedup", outcome=outcome).inc()
             return outcome
         if self.verdicts is not None:
-            self.to_mark.append(article.id)
+            self.to_mark.append((article.id, article.ingested_at))
         if verdict.status == "unique":
             await self.sink("unique", key, self.codec.encode_cleaned(article, verdict))
             outcome = "unique"
@@ -237,13 +238,15 @@ class Handlers:
         digest = content_digest(article)
         stored = self.verdicts.stored(article.id)
         if stored is not None and stored.digest == digest:
+            # The same raw record again (a crash replay), and its outputs are on the broker.
+            delivered = stored.forwarded_at == article.ingested_at
             self.replayed += 1
             log.info(
                 "replayed article gets its first dedup verdict"
-                + ("; its outputs went out before, not sent again" if stored.forwarded else ""),
+                + ("; its outputs went out before, not sent again" if delivered else ""),
                 extra={"stage": "dedup", "article_id": article.id, "status": stored.verdict.status},
             )
-            return stored.verdict, stored.forwarded
+            return stored.verdict, delivered
         verdict = self.dedup.check(article)
         self.verdicts.record(article.id, verdict, digest)
         return verdict, False
@@ -251,8 +254,8 @@ class Handlers:
     def mark_forwarded(self) -> None:
         """After the current event's outputs are delivered: mark their verdicts forwarded."""
         if self.verdicts is not None:
-            for article_id in self.to_mark:
-                self.verdicts.mark_forwarded(article_id)
+            for article_id, ingested_at in self.to_mark:
+                self.verdicts.mark_forwarded(article_id, ingested_at)
         self.to_mark.clear()
 
     # --- tag --------------------------------------------------------------------------------

@@ -9,15 +9,18 @@ article's content next to the entry, written in the same table write (one change
 the dedup handler re-emits that verdict when the same content comes again under the same id.
 
 Once the article's outputs for that verdict are on the broker, the dedup agent marks the entry
-*forwarded* (:meth:`VerdictState.mark_forwarded`, a second table write). A replay that finds the
-mark sends nothing again: its outputs went out before, so sending them again would only be a
-repeat downstream. The mark is written only after delivery, so if it is lost in a crash the
-replay sends again (a repeat, never a loss).
+*forwarded* (:meth:`VerdictState.mark_forwarded`, a second table write) with the raw record's
+timestamp (the article's ``ingested_at``). A crash replay re-reads the same raw record, so it
+carries the same timestamp: if it finds the mark, it sends nothing again (its outputs went out
+before; sending them again would only be a repeat downstream). A producer that sends the article
+again makes a new raw record with its own timestamp, and that message comes out again, as it
+always did. The mark is written only after delivery, so if it is lost in a crash the replay
+sends again (a repeat, never a loss).
 
-The wrapped value is ``magic | u16 length | verdict JSON | 8-byte digest | dedup entry`` with
-magic 0xA7 (verdict recorded) or 0xA8 (verdict recorded, outputs delivered); dedup's own entries
-start with 2 or 3, so entries written before verdicts were kept still read (as entries without
-a verdict).
+The wrapped value is ``0xA7 | u16 length | verdict JSON | 8-byte digest | dedup entry`` (verdict
+recorded) or ``0xA8 | u16 length | verdict JSON | 8-byte digest | f64 ingested_at | dedup
+entry`` (verdict recorded, outputs delivered); dedup's own entries start with 2 or 3, so entries
+written before verdicts were kept still read (as entries without a verdict).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from workers.records import CleanedArticle, DedupVerdict
 
 _MAGIC = 0xA7
 _FORWARDED = 0xA8
+_STAMP = struct.Struct("<d")
 _HEAD = struct.Struct("<BH")
 DIGEST_BYTES = 8
 
@@ -52,7 +56,8 @@ class Stored:
 
     verdict: DedupVerdict
     digest: bytes
-    forwarded: bool = False  # the outputs for this verdict are known to be on the broker
+    # The raw record's timestamp of the message whose outputs are known to be on the broker.
+    forwarded_at: float | None = None
 
 
 def _pack(stored: Stored, entry: bytes) -> bytes:
@@ -67,7 +72,11 @@ def _unpack(value: bytes) -> tuple[Stored | None, bytes]:
     start = _HEAD.size + size
     verdict = DedupVerdict(*orjson.loads(value[_HEAD.size : start]))
     digest = value[start : start + DIGEST_BYTES]
-    return Stored(verdict, digest, value[0] == _FORWARDED), value[start + DIGEST_BYTES :]
+    rest = start + DIGEST_BYTES
+    if value[0] == _FORWARDED:
+        (forwarded_at,) = _STAMP.unpack_from(value, rest)
+        return Stored(verdict, digest, forwarded_at), value[rest + _STAMP.size :]
+    return Stored(verdict, digest), value[rest:]
 
 
 class VerdictState(MutableMapping[str, bytes]):
@@ -118,13 +127,16 @@ class VerdictState(MutableMapping[str, bytes]):
         if entry is not None:
             self.backing[key] = _pack(Stored(verdict, digest), entry)
 
-    def mark_forwarded(self, key: str) -> bool:
-        """Mark ``key``'s stored verdict as delivered downstream; call only once the outputs
-        are on the broker. True if the entry was marked now."""
+    def mark_forwarded(self, key: str, ingested_at: float) -> bool:
+        """Mark ``key``'s stored verdict as delivered downstream for the raw record stamped
+        ``ingested_at``; call only once the outputs are on the broker. True if marked now."""
         value = self.backing.get(key)
         if value is None or value[0] != _MAGIC:
             return False
-        self.backing[key] = bytes((_FORWARDED,)) + value[1:]
+        _, size = _HEAD.unpack_from(value)
+        rest = _HEAD.size + size + DIGEST_BYTES
+        self.backing[key] = (bytes((_FORWARDED,)) + value[1:rest] + _STAMP.pack(ingested_at)
+                             + value[rest:])
         return True
 
     def discard(self) -> None:
