@@ -106,21 +106,32 @@ def collect(
     expected: int | None = None,
     timeout: float = 300.0,
     idle_timeout: float = 20.0,
+    keys: set[str] | None = None,
 ) -> list:
-    """Read ``topics`` until ``expected`` records arrived (or idle/timeout)."""
+    """Read ``topics`` until ``expected`` records arrived, or until a record of every id in
+    ``keys`` did (a count alone is reached early when replays repeat records), or idle/timeout."""
+    waiting = {k.encode() for k in keys} if keys is not None else None
+
+    def done() -> bool:
+        if waiting is not None:
+            return not waiting
+        return expected is not None and len(out) >= expected
+
+    out: list = []
 
     async def run() -> list:
-        out = []
         deadline = time.monotonic() + timeout
         async for rec in read_topics(
             settings,
             topics,
             deadline=deadline,
             idle_timeout=idle_timeout,
-            follow=expected is not None,
-            until=lambda: expected is not None and len(out) >= expected,
+            follow=expected is not None or waiting is not None,
+            until=done,
         ):
             out.append(rec)
+            if waiting is not None:
+                waiting.discard(rec.key or b"")
         return out
 
     return asyncio.run(run())
