@@ -93,36 +93,35 @@ class Terms:
 
 def article_terms(title: str | None, text: str, title_weight: int) -> Terms:
     """The :class:`Terms` of an article (the per-token work of the text is mapped in C)."""
-    counts = Counter(tokens(text))
+    words, numbers, years = _classified(Counter(tokens(text)))
+    if not title:
+        return Terms(words, {}, numbers, years)
+    titles, title_numbers, title_years = _classified(Counter(tokens(title)))
+    for into, extra, weight in ((words, titles, title_weight), (numbers, title_numbers, 1),
+                                (years, title_years, 1)):
+        if weight:
+            for term, k in extra.items():
+                into[term] = into.get(term, 0) + weight * k
+    return Terms(words, titles, numbers, years)
+
+
+def _classified(counts: Counter[str]) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
+    """Token counts as hashed content words, numbers and years (1900-2099), the last two
+    prefixed so that they are terms of their own; each in order of first occurrence."""
     found, n = list(counts), list(counts.values())
     content = list(map(not_, map(_NOT_CONTENT.__contains__, found)))
     words = _summed(crc(compress(found, content)), list(compress(n, content)))
-    numbers: dict[int, int] = {}
-    years: dict[int, int] = {}
     digits = list(map(not_, map(str.isalpha, found)))
-    if any(digits):
-        held, held_n = list(compress(found, digits)), list(compress(n, digits))
-        year = list(map(_YEARS.__contains__, held))
-        other = list(map(not_, year))
-        numbers = _summed(crc(map(add, repeat("\x02"), compress(held, other))),
-                          list(compress(held_n, other)))
-        years = _summed(crc(map(add, repeat("\x03"), compress(held, year))),
-                        list(compress(held_n, year)))
-    titles: dict[int, int] = {}
-    for token, k in (Counter(tokens(title)) if title else {}).items():
-        if token not in _NOT_CONTENT:
-            word = zlib.crc32(token.encode())
-            titles[word] = titles.get(word, 0) + k
-            if title_weight:
-                words[word] = words.get(word, 0) + title_weight * k
-        if not token.isalpha():
-            if token in _YEARS:
-                year_term = zlib.crc32(("\x03" + token).encode())
-                years[year_term] = years.get(year_term, 0) + k
-            else:
-                number = zlib.crc32(("\x02" + token).encode())
-                numbers[number] = numbers.get(number, 0) + k
-    return Terms(words, titles, numbers, years)
+    if not any(digits):
+        return words, {}, {}
+    held, held_n = list(compress(found, digits)), list(compress(n, digits))
+    year = list(map(_YEARS.__contains__, held))
+    other = list(map(not_, year))
+    numbers = _summed(crc(map(add, repeat("\x02"), compress(held, other))),
+                      list(compress(held_n, other)))
+    years = _summed(crc(map(add, repeat("\x03"), compress(held, year))),
+                    list(compress(held_n, year)))
+    return words, numbers, years
 
 
 def _summed(hashes: list[int], values: list[int]) -> dict[int, int]:
