@@ -200,9 +200,6 @@ class Handlers:
                 self.verdicts.discard()
             await self.dead_letter("dedup", self._crash("dedup", exc, src, article.id), value, src)
             return "deadletter"
-        elapsed = time.perf_counter() - started
-        article = replace(article, timings={**article.timings, "dedup": elapsed})
-        key = article.id.encode()
         outcome = "unique" if verdict.status == "unique" else "duplicate"
         if delivered_before:
             # A replay whose outputs are already on the broker: sending them again would
@@ -212,15 +209,16 @@ class Handlers:
             return outcome
         if self.verdicts is not None:
             self.to_mark.append((article.id, article.ingested_at))
-        if verdict.status == "unique":
+        elapsed = time.perf_counter() - started
+        article = replace(article, timings={**article.timings, "dedup": elapsed})
+        key = article.id.encode()
+        if outcome == "unique":
             await self.sink("unique", key, self.codec.encode_cleaned(article, verdict))
-            outcome = "unique"
         else:
             body = self.codec.encode_duplicate(article, verdict, detected_at=time.time())
             await self.sink("duplicates", key, body)
             await self.sink("tagged", key, body)  # the duplicate joins its original's story
             self.metrics.duplicates.labels(kind=verdict.kind or "near").inc()
-            outcome = "duplicate"
         self.metrics.stage_seconds.labels(stage="dedup").observe(elapsed)
         self.metrics.stage_out.labels(stage="dedup", outcome=outcome).inc()
         return outcome

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterator, MutableMapping
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 
 import orjson
 
@@ -62,7 +62,10 @@ class Stored:
 
 def _pack(stored: Stored, entry: bytes) -> bytes:
     verdict = orjson.dumps(astuple(stored.verdict))
-    return _HEAD.pack(_MAGIC, len(verdict)) + verdict + stored.digest + entry
+    if stored.forwarded_at is None:
+        return _HEAD.pack(_MAGIC, len(verdict)) + verdict + stored.digest + entry
+    return (_HEAD.pack(_FORWARDED, len(verdict)) + verdict + stored.digest
+            + _STAMP.pack(stored.forwarded_at) + entry)
 
 
 def _unpack(value: bytes) -> tuple[Stored | None, bytes]:
@@ -131,12 +134,10 @@ class VerdictState(MutableMapping[str, bytes]):
         """Mark ``key``'s stored verdict as delivered downstream for the raw record stamped
         ``ingested_at``; call only once the outputs are on the broker. True if marked now."""
         value = self.backing.get(key)
-        if value is None or value[0] != _MAGIC:
+        stored, entry = _unpack(value) if value is not None else (None, b"")
+        if stored is None or stored.forwarded_at is not None:
             return False
-        _, size = _HEAD.unpack_from(value)
-        rest = _HEAD.size + size + DIGEST_BYTES
-        self.backing[key] = (bytes((_FORWARDED,)) + value[1:rest] + _STAMP.pack(ingested_at)
-                             + value[rest:])
+        self.backing[key] = _pack(replace(stored, forwarded_at=ingested_at), entry)
         return True
 
     def discard(self) -> None:
