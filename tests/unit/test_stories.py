@@ -125,6 +125,23 @@ def test_duplicate_joins_its_original_without_being_counted(clusterer: StoryClus
     assert clusterer.join_duplicate("x-copy", "never-seen", T0) is None
 
 
+def test_best_skips_only_candidates_that_cannot_win() -> None:
+    # decide() scores with best(), which leaves out the member cosine of a candidate whose
+    # bound cannot beat the best so far; it must pick what scoring every candidate picks.
+    clusterer = make_story_clusterer(Settings())
+    articles, extra, _ = _with_restart()
+    joined = 0
+    for a in articles + extra:
+        prepared = clusterer.prepare(a)
+        for _, row in clusterer.candidates(prepared, a.time):  # the bound holds for each
+            assert clusterer.model.bound(row[:-1]) >= clusterer.model.probability(row), a.id
+        best = clusterer.best(prepared, a.time)
+        assert best == clusterer.choose(clusterer.candidates(prepared, a.time)), a.id
+        joined += best[0] is not None
+        clusterer.place(a, prepared, *best)
+    assert joined >= 3  # stories were joined, so candidates were compared
+
+
 def test_replay_gives_the_first_decision(clusterer: StoryClusterer) -> None:
     got = decide_all(clusterer, stream())
     docs = clusterer.df.docs
@@ -135,10 +152,15 @@ def test_replay_gives_the_first_decision(clusterer: StoryClusterer) -> None:
     assert again.story.article_count == 2 and clusterer.df.docs == docs
 
 
-def test_rebuild_from_the_mappings_gives_the_same_decisions() -> None:
+def _with_restart() -> tuple[list[StoryArticle], list[StoryArticle], dict[str, StoryDecision]]:
+    """The stream, two later articles, and the decisions of one uninterrupted run over both."""
     articles = stream()
     extra = [article("a4", QUAKE_A1, 10, "Outlet Four"), article("b3", QUAKE_B2, 11)]
-    whole = decide_all(make_story_clusterer(Settings()), articles + extra)
+    return articles, extra, decide_all(make_story_clusterer(Settings()), articles + extra)
+
+
+def test_rebuild_from_the_mappings_gives_the_same_decisions() -> None:
+    articles, extra, whole = _with_restart()
     stories: dict[str, bytes] = {}
     held: dict[str, bytes] = {}
     first = make_story_clusterer(Settings(), stories, held)
@@ -168,9 +190,7 @@ def _json_value(story: Story) -> bytes:
 
 
 def test_rebuild_from_json_story_values_gives_the_same_decisions() -> None:
-    articles = stream()
-    extra = [article("a4", QUAKE_A1, 10, "Outlet Four"), article("b3", QUAKE_B2, 11)]
-    whole = decide_all(make_story_clusterer(Settings()), articles + extra)
+    articles, extra, whole = _with_restart()
     stories: dict[str, bytes] = {}
     held: dict[str, bytes] = {}
     decide_all(make_story_clusterer(Settings(), stories, held), articles[:7])
