@@ -8,6 +8,11 @@ share the machine.
 
     PYTHONPATH=. .venv/bin/python scripts/commit_cost.py [--articles 1200] [--rounds 2]
 
+Any other pair of worker settings is compared the same way with ``--a`` and ``--b`` (settings
+field=value, comma-separated), e.g. the producer's batch size:
+
+    ... scripts/commit_cost.py --a producer_batch_bytes=16384 --b producer_batch_bytes=262144
+
 Each run: fresh topics and consumer group, a worker (2 tagging processes) started and ready,
 then ``--articles`` dev articles (news-dev.jsonl under new ids) produced at once; the rate is
 articles / (last output - first produce). Not a pipeline benchmark: a before/after of one knob.
@@ -39,7 +44,10 @@ from workers.stream.runner import WorkerProcess
 from workers.tools.bench.pipeline_measure import cpu_seconds
 from workers.tools.demo import free_port, run_settings, worker_env
 
-SETTINGS = {"faust-defaults": (2.8, 10_000), "newsflow": (0.5, 50)}
+SETTINGS: dict[str, dict[str, object]] = {
+    "faust-defaults": {"commit_interval": 2.8, "commit_every": 10_000},
+    "newsflow": {"commit_interval": 0.5, "commit_every": 50},
+}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -79,23 +87,27 @@ async def drain(settings: Settings, messages: list[tuple[bytes, bytes]]) -> floa
     return last - started
 
 
-def cpu_now(worker: WorkerProcess, broker_pid: int | None) -> float:
+PARTS = ("worker", "tagging", "broker")
+
+
+def cpu_now(worker: WorkerProcess, broker_pid: int | None) -> tuple[float, float, float]:
+    """CPU seconds so far of the worker's event-loop process, its tagging processes, the broker."""
     pid = worker.proc.pid if worker.proc is not None else None
-    return (cpu_seconds(pid) + cpu_seconds(pid, descendants=True) + cpu_seconds(broker_pid))
+    return (cpu_seconds(pid), cpu_seconds(pid, descendants=True), cpu_seconds(broker_pid))
 
 
-def one_run(base: Settings, name: str, count: int) -> tuple[float, float]:
-    """(articles/s, CPU ms per article of worker + tagging processes + broker) for one drain."""
-    interval, every = SETTINGS[name]
+def one_run(base: Settings, updates: dict[str, object], count: int
+            ) -> tuple[float, float, dict[str, float]]:
+    """(articles/s, CPU ms per article of worker + tagging processes + broker, that CPU per
+    part) for one drain with the settings ``updates``."""
     prefix = f"c{uuid.uuid4().hex[:8]}"
     settings = run_settings(
         base,
         prefix,
         web_port=free_port(),
         tag_workers=2,
-        commit_interval=interval,
-        commit_every=every,
         data_dir=ROOT / "var" / "commit-cost" / prefix,
+        **updates,
     )
     asyncio.run(create_topics(settings))
     worker = WorkerProcess(worker_env(settings), ROOT / "var" / "commit-cost" / f"{prefix}.log")
@@ -105,11 +117,23 @@ def one_run(base: Settings, name: str, count: int) -> tuple[float, float]:
         batch = articles(settings, count, prefix)
         cpu_before = cpu_now(worker, broker_pid)
         seconds = asyncio.run(drain(settings, batch))
-        cpu_ms = (cpu_now(worker, broker_pid) - cpu_before) * 1e3 / count
+        cpu_after = cpu_now(worker, broker_pid)
     finally:
         worker.stop()
         asyncio.run(delete_topics(settings, settings.topic_names().values()))
-    return count / seconds, cpu_ms
+    parts = {part: (after - before) * 1e3 / count
+             for part, before, after in zip(PARTS, cpu_before, cpu_after, strict=True)}
+    return count / seconds, sum(parts.values()), parts
+
+
+def parse_updates(text: str) -> dict[str, object]:
+    """``field=value,...`` -> settings updates, each value validated by its settings field."""
+    raw = dict(item.split("=", 1) for item in text.split(",") if item.strip())
+    unknown = set(raw) - set(Settings.model_fields)
+    if unknown:
+        raise SystemExit(f"unknown settings: {', '.join(sorted(unknown))}")
+    checked = Settings(**raw)  # type: ignore[arg-type]
+    return {name: getattr(checked, name) for name in raw}
 
 
 async def commit_latency(base: Settings, commits: int = 300) -> list[float]:
@@ -139,32 +163,47 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=1200)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--latency-only", action="store_true", help="only time single commits")
+    parser.add_argument("--a", help="settings of the first side, field=value,... (instead of "
+                        "Faust's commit defaults)")
+    parser.add_argument("--b", help="settings of the second side (instead of newsflow's)")
     args = parser.parse_args()
     base = Settings()
-    times = asyncio.run(commit_latency(base))
-    p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
-    print(f"offset commit round trip: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
-    if args.latency_only:
-        return
-    rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
-    cpus: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    sides = dict(SETTINGS)
+    if args.a or args.b:
+        if not (args.a and args.b):
+            raise SystemExit("--a and --b go together")
+        sides = {args.a: parse_updates(args.a), args.b: parse_updates(args.b)}
+    else:
+        times = asyncio.run(commit_latency(base))
+        p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+        print(f"offset commit round trip: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
+        if args.latency_only:
+            return
+    names = list(sides)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    cpus: dict[str, list[float]] = {name: [] for name in names}
+    part_cpus: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PARTS} for n in names}
     for round_ in range(args.rounds):
-        for name in SETTINGS if round_ % 2 == 0 else reversed(SETTINGS):
-            rate, cpu_ms = one_run(base, name, args.articles)
+        for name in names if round_ % 2 == 0 else reversed(names):
+            rate, cpu_ms, parts = one_run(base, sides[name], args.articles)
             rates[name].append(rate)
             cpus[name].append(cpu_ms)
-            interval, every = SETTINGS[name]
-            print(f"round {round_ + 1} {name} ({interval} s / {every}): {rate:.1f} articles/s, "
-                  f"{cpu_ms:.1f} CPU ms per article (worker, tagging, broker)", flush=True)
+            for part, ms in parts.items():
+                part_cpus[name][part].append(ms)
+            shown = ", ".join(f"{p} {ms:.1f}" for p, ms in parts.items())
+            print(f"round {round_ + 1} {name}: {rate:.1f} articles/s, {cpu_ms:.1f} CPU ms per "
+                  f"article ({shown})", flush=True)
     means = {name: sum(r) / len(r) for name, r in rates.items()}
     cpu_means = {name: sum(c) / len(c) for name, c in cpus.items()}
     for name, mean in means.items():
+        shown = ", ".join(f"{p} {sum(v) / len(v):.1f}" for p, v in part_cpus[name].items())
         print(f"{name}: mean {mean:.1f} articles/s, {cpu_means[name]:.1f} CPU ms per article "
-              f"over {len(rates[name])} runs")
-    cost = 1 - means["newsflow"] / means["faust-defaults"]
-    print(f"throughput cost of the newsflow commit cadence, by drain rate: {cost:+.1%}")
-    cpu_cost = cpu_means["newsflow"] / cpu_means["faust-defaults"] - 1
-    print(f"CPU cost per article of the newsflow commit cadence: {cpu_cost:+.1%} "
+              f"({shown}) over {len(rates[name])} runs")
+    first, second = names
+    cost = 1 - means[second] / means[first]
+    print(f"throughput cost of {second} against {first}, by drain rate: {cost:+.1%}")
+    cpu_cost = cpu_means[second] / cpu_means[first] - 1
+    print(f"CPU cost per article of {second} against {first}: {cpu_cost:+.1%} "
           f"(throughput on full cores: {1 / (1 + cpu_cost) - 1:+.1%})")
 
 

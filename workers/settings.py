@@ -116,6 +116,25 @@ class Settings(BaseSettings):
         "10,000): bounds the repeats when messages are processed fast (clean, dedup).",
     )
 
+    producer_batch_bytes: int = Field(
+        262_144,
+        ge=1024,
+        le=10 * 1024 * 1024,
+        description="Largest record batch the worker's producer builds per partition, in bytes "
+        "(Faust's producer_max_batch_size, Kafka's batch.size). One produce request carries "
+        "one batch per partition, so at Faust's default (16,384) enriched articles of 5-15 KB "
+        "each need nearly a request of their own; larger batches mean fewer requests for the "
+        "broker and the worker (about 9 % less CPU per article, scripts/commit_cost.py; BENCHMARKS.md).",
+    )
+    producer_linger: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Seconds the worker's producer waits to fill a batch before sending it "
+        "(Faust's producer_linger, Kafka's linger.ms). 0 sends at once; while a request is in "
+        "flight later records gather anyway.",
+    )
+
     # --- Worker ----------------------------------------------------------------------------
     store: str = Field(
         "memory://", description="Faust table store: memory:// (tests, demo) or rocksdb://."

@@ -134,6 +134,8 @@ class Newsflow:
             broker_heartbeat_interval=SESSION_TIMEOUT_SECONDS / 4,
             stream_buffer_maxsize=STREAM_BUFFER_MAXSIZE,
             producer_max_request_size=MAX_REQUEST_BYTES,
+            producer_max_batch_size=settings.producer_batch_bytes,
+            producer_linger=settings.producer_linger,
             consumer_max_fetch_size=MAX_REQUEST_BYTES,
             web_enabled=True,
             web_port=settings.web_port,
