@@ -1,0 +1,190 @@
+"""The worker parent's CPU per article, without a broker: the agents' handlers driven in process.
+
+``newsflow bench pipeline`` needs a broker and mixes the parent's CPU with the tagging children's
+and the broker's. This drives the four handlers (``Handlers.on_raw``, ``on_cleaned``,
+``on_unique_batch`` and ``StoryHandler.on_tagged``) on the news-dev articles with a recording sink,
+exactly as the agents call them, and counts the process CPU each stage takes. The tagging pool is
+replaced by the real tagger's results computed beforehand (cached in ``--tags``), so the model's
+CPU is not counted: what is left is the parent's share (decode, stage, encode, metrics), minus
+Faust's own stream and producer machinery, which needs a broker.
+
+Run::
+
+    PYTHONPATH=$PWD python -m workers.tools.bench.handlers --repeats 5 [--profile out.prof]
+
+Each repeat builds a fresh app (empty dedup and story state) and feeds every article once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pickle
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workers.ops.metrics import Metrics
+from workers.records import CleanedArticle, Rejected, Tagged
+from workers.settings import Settings
+from workers.stream.agents import Source
+from workers.stream.app import Newsflow, create_app
+from workers.tools.bench.pipeline import _message, load_docs
+
+BATCH = 32  # the tag agent's default batch (settings.tag_batch_size)
+
+
+class Recorder:
+    """The sink: keeps what each topic got."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[tuple[bytes, bytes]]] = {}
+
+    async def __call__(self, topic: str, key: bytes, value: bytes) -> None:
+        self.sent.setdefault(topic, []).append((key, value))
+
+    def take(self, topic: str) -> list[tuple[bytes, bytes]]:
+        return self.sent.pop(topic, [])
+
+
+class CachedPool:
+    """Answers with the tags the real tagger gave the same article id."""
+
+    def __init__(self, tags: dict[str, Tagged | Rejected]) -> None:
+        self.tags = tags
+
+    async def tag(
+        self, articles: Sequence[CleanedArticle]
+    ) -> tuple[list[Tagged | Rejected], float]:
+        return [self.tags.get(a.id, Tagged()) for a in articles], 0.0
+
+
+def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> dict[str, Any]:
+    """The real tagger's result for every article (its cleaned text), cached in ``cache``."""
+    if cache.is_file():
+        tags: dict[str, Any] = pickle.loads(cache.read_bytes())
+        return tags
+    from workers.stages.entities import make_tagger
+
+    app = _app(settings, {})
+    articles: list[CleanedArticle] = []
+    for doc in docs:
+        raw = app.codec.decode_raw(_message(doc, 0.0)[1], ingested_at=0.0)
+        if isinstance(raw, Rejected):
+            continue
+        result, _ = app.cleaner.clean_with_report(raw, (0, len(articles)))
+        if not isinstance(result, Rejected):
+            articles.append(result)
+    tagger = make_tagger(settings)
+    tags = {}
+    for start in range(0, len(articles), BATCH):
+        chunk = articles[start:start + BATCH]
+        for article, tagged in zip(chunk, tagger.tag_batch(chunk), strict=True):
+            tags[article.id] = tagged
+    app.close_pool()
+    cache.write_bytes(pickle.dumps(tags))
+    return tags
+
+
+def _app(settings: Settings, tags: dict[str, Any], sink: Recorder | None = None) -> Newsflow:
+    app = create_app(
+        settings,
+        metrics=Metrics(),
+        tag_pool=CachedPool(tags),
+        sink=sink or Recorder(),
+        dedup_state={},
+        story_state=({}, {}, {}),
+        clean_state={},
+    )
+    app.deduplicator.bind_state(app.verdicts)
+    return app
+
+
+async def run_once(
+    settings: Settings, docs: list[dict[str, Any]], tags: dict[str, Any],
+    profile: cProfile.Profile | None = None,
+) -> tuple[dict[str, float], Recorder]:
+    """Every article through the four handlers; process CPU seconds per stage."""
+    sink = Recorder()
+    app = _app(settings, tags, sink)
+    handlers, stories = app.handlers, app.story_handler
+    cpu = dict.fromkeys(("clean", "dedup", "tag", "story"), 0.0)
+    outputs: dict[str, list[tuple[bytes, bytes]]] = {}
+    offsets = dict.fromkeys(("raw", "cleaned", "unique", "tagged"), 0)
+    base = 1.7e9
+    if profile is not None:
+        profile.enable()
+
+    def src(topic: str) -> Source:
+        offsets[topic] += 1
+        return Source(topic, 0, offsets[topic], None, base + offsets[topic])
+
+    def keep(*topics: str) -> None:
+        for topic in topics:
+            outputs.setdefault(topic, []).extend(sink.take(topic))
+
+    async def story_drain() -> None:
+        started = time.process_time()
+        for _, value in sink.take("tagged"):
+            await stories.on_tagged(value, src("tagged"))
+        cpu["story"] += time.process_time() - started
+        keep("enriched", "stories", "deadletter")
+
+    unique: list[tuple[bytes | None, Source]] = []
+    for i, doc in enumerate(docs):
+        value = _message(doc, base + i)[1]
+        started = time.process_time()
+        await handlers.on_raw(value, src("raw"))
+        cpu["clean"] += time.process_time() - started
+        keep("deadletter")
+        for _, cleaned in sink.take("cleaned"):
+            started = time.process_time()
+            await handlers.on_cleaned(cleaned, src("cleaned"))
+            handlers.mark_forwarded()
+            cpu["dedup"] += time.process_time() - started
+            keep("duplicates", "deadletter")
+        unique += [(v, src("unique")) for _, v in sink.take("unique")]
+        if len(unique) >= BATCH or i == len(docs) - 1:
+            started = time.process_time()
+            await handlers.on_unique_batch(unique)
+            cpu["tag"] += time.process_time() - started
+            keep("deadletter")
+            unique = []
+        await story_drain()
+    if profile is not None:
+        profile.disable()
+    sink.sent = outputs
+    app.close_pool()
+    return cpu, sink
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=0, help="first N articles (0: all)")
+    parser.add_argument("--tags", type=Path, default=Path("/tmp/newsflow-bench-tags.pickle"))
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the last repeat")
+    args = parser.parse_args(argv)
+    settings = Settings(app_id="bench-handlers")
+    docs = load_docs(settings)
+    if args.limit:
+        docs = docs[: args.limit]
+    tags = real_tags(settings, docs, args.tags)
+    per: dict[str, list[float]] = {}
+    for r in range(args.repeats):
+        prof = cProfile.Profile() if args.profile and r == args.repeats - 1 else None
+        cpu, _ = asyncio.run(run_once(settings, docs, tags, prof))
+        if prof is not None:
+            prof.dump_stats(args.profile)
+        total = sum(cpu.values())
+        for stage, seconds in [*cpu.items(), ("total", total)]:
+            per.setdefault(stage, []).append(seconds / len(docs) * 1e3)
+        print(" ".join(f"{k}={v[-1]:.3f}" for k, v in per.items()), "ms/article", flush=True)
+    print("median", " ".join(f"{k}={statistics.median(v):.3f}" for k, v in per.items()))
+
+
+if __name__ == "__main__":
+    main()
