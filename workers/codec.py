@@ -11,7 +11,6 @@ import base64
 import hashlib
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -203,16 +202,32 @@ class Codec:
 
     # --- cleaned / unique -------------------------------------------------------------------
     @staticmethod
-    def cleaned_doc(article: CleanedArticle, verdict: DedupVerdict | None = None) -> dict:
-        doc = asdict(article)
-        doc["removed"] = [asdict(r) for r in article.removed]
-        doc = {"schema_version": SCHEMA_VERSION, **doc}
+    def _cleaned_doc(article: CleanedArticle, verdict: DedupVerdict | None = None) -> dict:
+        """The message's fields. The records stay records: orjson writes a dataclass as the
+        object of its fields in declaration order, as ``asdict`` would give them, without
+        ``asdict``'s deep copy (a test holds the bytes equal to the ``asdict`` form)."""
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "id": article.id,
+            "text": article.text,
+            "title": article.title,
+            "url": article.url,
+            "source": article.source,
+            "language": article.language,
+            "language_confidence": article.language_confidence,
+            "author": article.author,
+            "published_at": article.published_at,
+            "fetched_at": article.fetched_at,
+            "ingested_at": article.ingested_at,
+            "removed": article.removed,
+            "timings": article.timings,
+        }
         if verdict is not None:
-            doc["dedup"] = asdict(verdict)
+            doc["dedup"] = verdict
         return doc
 
     def encode_cleaned(self, article: CleanedArticle, verdict: DedupVerdict | None = None) -> bytes:
-        return orjson.dumps(self.cleaned_doc(article, verdict))
+        return orjson.dumps(self._cleaned_doc(article, verdict))
 
     def decode_cleaned(
         self, value: bytes | None
@@ -245,7 +260,7 @@ class Codec:
     ) -> bytes:
         """``entities`` may be a :class:`~workers.records.Tagged` (its demonyms go out beside
         the entities); ``provenance``: the NER model and knowledge-base versions."""
-        doc = self.cleaned_doc(article, verdict)
+        doc = self._cleaned_doc(article, verdict)
         doc["entities"] = [
             {
                 "name": e.name,
@@ -253,7 +268,7 @@ class Codec:
                 "qid": e.qid,
                 "count": e.count,
                 "salience": round(e.salience, 4),
-                "mentions": [asdict(m) for m in e.mentions],
+                "mentions": e.mentions,
             }
             for e in entities
         ]
@@ -263,7 +278,7 @@ class Codec:
                 "place": d.place,
                 "qid": d.qid,
                 "count": d.count,
-                "mentions": [asdict(m) for m in d.mentions],
+                "mentions": d.mentions,
             }
             for d in getattr(entities, "demonyms", ())
         ]
