@@ -42,9 +42,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: dict[str, list[tuple[bytes, bytes]]] = {}
+        self.sizes: dict[str, list[int]] = {}  # topic -> value sizes, intermediate ones too
 
     async def __call__(self, topic: str, key: bytes, value: bytes) -> None:
         self.sent.setdefault(topic, []).append((key, value))
+        self.sizes.setdefault(topic, []).append(len(value))
 
     def take(self, topic: str) -> list[tuple[bytes, bytes]]:
         return self.sent.pop(topic, [])
@@ -124,7 +126,8 @@ async def run_once(
 
     def keep(*topics: str) -> None:
         for topic in topics:
-            outputs.setdefault(topic, []).extend(sink.take(topic))
+            if sent := sink.take(topic):
+                outputs.setdefault(topic, []).extend(sent)
 
     async def story_drain() -> None:
         started = time.process_time()
