@@ -61,3 +61,19 @@ def test_mark_forwarded_after_delivery_keeps_entry_and_verdict() -> None:
     assert stored.verdict == verdict and stored.digest == b"12345678"
     assert state["a"] == b"\x03entry" and list(state) == ["a"]
     assert VerdictState({"old": b"\x02" + bytes(8)}).mark_forwarded("old", 1.0) is False
+
+
+def test_packed_verdict_is_the_astuple_json_of_every_field() -> None:
+    # The stored layout must not change with how it is built: it is in changelogs already.
+    from dataclasses import astuple
+
+    import orjson
+
+    from workers.stream.verdicts import Stored, _pack, _unpack
+
+    for verdict in (DedupVerdict("unique"), DedupVerdict("duplicate", "near", "a/1", 0.8, 0.95)):
+        for forwarded in (None, 1.7e9 + 0.25):
+            packed = _pack(Stored(verdict, b"d" * 8, forwarded), b"\x02entry")
+            body = orjson.dumps(astuple(verdict))
+            assert packed[3 : 3 + len(body)] == body
+            assert _unpack(packed) == (Stored(verdict, b"d" * 8, forwarded), b"\x02entry")

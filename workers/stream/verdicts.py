@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterator, MutableMapping
-from dataclasses import astuple, dataclass, replace
+from dataclasses import dataclass
 
 import orjson
 
@@ -61,7 +61,8 @@ class Stored:
 
 
 def _pack(stored: Stored, entry: bytes) -> bytes:
-    verdict = orjson.dumps(astuple(stored.verdict))
+    v = stored.verdict  # its fields in declaration order (what ``astuple`` gave, without a copy)
+    verdict = orjson.dumps((v.status, v.kind, v.duplicate_of, v.similarity, v.containment))
     if stored.forwarded_at is None:
         return _HEAD.pack(_MAGIC, len(verdict)) + verdict + stored.digest + entry
     return (_HEAD.pack(_FORWARDED, len(verdict)) + verdict + stored.digest
@@ -137,7 +138,7 @@ class VerdictState(MutableMapping[str, bytes]):
         stored, entry = _unpack(value) if value is not None else (None, b"")
         if stored is None or stored.forwarded_at is not None:
             return False
-        self.backing[key] = _pack(replace(stored, forwarded_at=ingested_at), entry)
+        self.backing[key] = _pack(Stored(stored.verdict, stored.digest, ingested_at), entry)
         return True
 
     def discard(self) -> None:
