@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from operator import attrgetter
+from typing import Any, Literal, TypeVar
 
 SCHEMA_VERSION = 1
 
@@ -44,6 +45,23 @@ REMOVAL_REASONS: tuple[str, ...] = RemovalReason.__args__  # type: ignore[attr-d
 DuplicateKind = Literal["exact", "near", "redelivery"]
 
 
+_R = TypeVar("_R")
+
+
+def _pickled_by_fields(cls: type[_R]) -> type[_R]:
+    """Pickle ``cls`` as its constructor and its field values (the records that cross the
+    tagging processes' pipes). A slots dataclass otherwise pickles through ``__setstate__``, which
+    looks up ``fields()`` and sets each one for every object: per mention, the largest share of
+    the tag pool's hand-off in the event loop's process (workers/tools/bench/handlers.py)."""
+    values = attrgetter(*cls.__dataclass_fields__)  # type: ignore[attr-defined]
+
+    def __reduce__(self: Any) -> tuple[type[_R], tuple[Any, ...]]:
+        return cls, values(self)
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign]
+    return cls
+
+
 def epoch_seconds(stamp: str | None) -> float | None:
     """An ISO 8601 timestamp as seconds since the epoch (no zone: UTC); None if unreadable."""
     if not stamp:
@@ -55,6 +73,7 @@ def epoch_seconds(stamp: str | None) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """An expected failure: the message goes to the dead-letter topic with this reason."""
@@ -81,6 +100,7 @@ class RawArticle:
     ingested_at: float = 0.0
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class RemovedLine:
     """One line the cleaning stage removed, and why."""
@@ -90,6 +110,7 @@ class RemovedLine:
     line_no: int  # 0-based index among the non-empty input lines
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class CleanedArticle:
     """Output of the cleaning stage (schemas/cleaned.json)."""
@@ -120,6 +141,7 @@ class DedupVerdict:
     containment: float | None = None  # estimated containment of the shorter in the longer
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Mention:
     text: str
@@ -128,6 +150,7 @@ class Mention:
     in_title: bool = False
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Entity:
     name: str  # canonical name
@@ -141,6 +164,7 @@ class Entity:
         return len(self.mentions)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Demonym:
     """A demonym ("German", "Iraqis") linked to the place it derives from; not an entity."""

@@ -105,3 +105,31 @@ def test_split_keeps_order_and_balances() -> None:
     assert [len(c) for c in chunks] == [3, 2, 2]
     assert [a for c in chunks for a in c] == batch
     assert [len(c) for c in _split(batch[:1], 4)] == [1]
+
+
+def test_records_crossing_the_pipe_pickle_back_equal() -> None:
+    import pickle
+
+    from workers.records import (
+        CleanedArticle,
+        Demonym,
+        Entity,
+        Mention,
+        Rejected,
+        RemovedLine,
+        Tagged,
+    )
+
+    mentions = (Mention("NATO", 0, 4), Mention("Nato", 9, 13, in_title=True))
+    article = CleanedArticle(
+        id="a", text="NATO ... Nato", title="t", language="en", language_confidence=0.5,
+        ingested_at=2.5, removed=(RemovedLine("Ad", "boilerplate", 1),), timings={"clean": 0.1},
+    )
+    tagged = Tagged((Entity("NATO", "ORG", "Q7184", mentions, 0.75),),
+                    (Demonym("German", "Germany", "Q183", mentions[:1]),))
+    for record in (article, tagged, Rejected("processing_error", "boom", "a"), [article, tagged]):
+        back = pickle.loads(pickle.dumps(record))
+        assert back == record and type(back) is type(record)
+    back = pickle.loads(pickle.dumps(tagged))
+    assert back.demonyms == tagged.demonyms
+    assert back[0].count == 2
