@@ -13,6 +13,9 @@ Run::
     PYTHONPATH=$PWD python -m workers.tools.bench.handlers --repeats 5 [--profile out.prof]
 
 Each repeat builds a fresh app (empty dedup and story state) and feeds every article once.
+``--digests`` instead prints a digest of everything each topic was sent (intermediate topics
+too) and of the dedup state, with the clocks fixed: equal digests before and after a change
+mean byte-identical outputs on every news-dev article.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import hashlib
 import pickle
 import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from workers.ops.metrics import Metrics
 from workers.records import CleanedArticle, Rejected, Tagged
@@ -164,18 +169,48 @@ async def run_once(
     return cpu, sink
 
 
+def digests(settings: Settings, docs: list[dict[str, Any]], tags: dict[str, Any]) -> dict[str, str]:
+    """Topic (and ``dedup-state``) -> record count and SHA-256 of its records, clocks fixed."""
+    apps: list[Newsflow] = []
+    sent: dict[str, list[bytes]] = {}
+    build, record = _app, Recorder.__call__
+
+    def capture(*args: Any, **kwargs: Any) -> Newsflow:
+        apps.append(build(*args, **kwargs))
+        return apps[-1]
+
+    async def keep(self: Recorder, topic: str, key: bytes, value: bytes) -> None:
+        sent.setdefault(topic, []).append(key + b"\0" + value + b"\n")
+        await record(self, topic, key, value)
+
+    with mock.patch("time.time", lambda: 1.75e9), mock.patch("time.perf_counter", lambda: 0.0), \
+            mock.patch(f"{__name__}._app", capture), mock.patch.object(Recorder, "__call__", keep):
+        asyncio.run(run_once(settings, docs, tags))
+    state = apps[-1].verdicts.backing
+    sent["dedup-state"] = [k.encode() + b"\0" + state[k] + b"\n" for k in sorted(state)]
+    return {
+        topic: f"{len(rows)} {hashlib.sha256(b''.join(rows)).hexdigest()[:16]}"
+        for topic, rows in sorted(sent.items())
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="first N articles (0: all)")
     parser.add_argument("--tags", type=Path, default=Path("/tmp/newsflow-bench-tags.pickle"))
     parser.add_argument("--profile", type=Path, help="write a cProfile of the last repeat")
+    parser.add_argument("--digests", action="store_true", help="digests of the outputs only")
     args = parser.parse_args(argv)
     settings = Settings(app_id="bench-handlers")
     docs = load_docs(settings)
     if args.limit:
         docs = docs[: args.limit]
     tags = real_tags(settings, docs, args.tags)
+    if args.digests:
+        for topic, digest in digests(settings, docs, tags).items():
+            print(topic, digest)
+        return
     per: dict[str, list[float]] = {}
     for r in range(args.repeats):
         prof = cProfile.Profile() if args.profile and r == args.repeats - 1 else None
