@@ -119,20 +119,24 @@ class Settings(BaseSettings):
     producer_batch_bytes: int = Field(
         262_144,
         ge=1024,
-        le=10 * 1024 * 1024,
+        le=1_048_576,
         description="Largest record batch the worker's producer builds per partition, in bytes "
         "(Faust's producer_max_batch_size, Kafka's batch.size). One produce request carries "
-        "one batch per partition, so at Faust's default (16,384) enriched articles of 5-15 KB "
-        "each need nearly a request of their own; larger batches mean fewer requests for the "
-        "broker and the worker (about 9 % less CPU per article, scripts/commit_cost.py; BENCHMARKS.md).",
+        "one batch per partition, so at Faust's default (16,384) a tagging batch's enriched "
+        "articles (5-15 KB each) need a dozen requests in a row; larger batches mean fewer "
+        "requests for the broker and the worker (BENCHMARKS.md). At most 1 MiB: brokers "
+        "reject batches above message.max.bytes (1 MiB by default) on the changelog topics "
+        "Faust creates. Faust's own PRODUCER_MAX_BATCH_SIZE variable, if set, wins.",
     )
     producer_linger: float = Field(
         0.0,
         ge=0.0,
         le=1.0,
         description="Seconds the worker's producer waits to fill a batch before sending it "
-        "(Faust's producer_linger, Kafka's linger.ms). 0 sends at once; while a request is in "
-        "flight later records gather anyway.",
+        "(Faust's producer_linger, Kafka's linger.ms). Keep 0: every agent waits for its "
+        "outputs to be delivered before its next event, so a linger is added at every hop; "
+        "batches fill anyway while a request is in flight. Faust's PRODUCER_LINGER, if set, "
+        "wins.",
     )
 
     # --- Worker ----------------------------------------------------------------------------
