@@ -9,8 +9,7 @@ skipped at lookup: they find everything and separate nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import repeat
-from operator import add, neg
+from operator import neg
 
 from workers.stages.stories_state import Story
 from workers.stages.stories_text import heaviest
@@ -56,8 +55,7 @@ class StoryIndex:
         for term, weight in query:
             listed = postings(term)
             if listed and len(listed) <= most:
-                # hits[sid] += weight for every listed story, mapped in C (a set lists each once)
-                hits.update(zip(listed, map(add, map(get, listed, repeat(0.0)), repeat(weight)),
-                                strict=True))
+                for sid in listed:  # (a few stories per term: a loop beats mapping in C here)
+                    hits[sid] = get(sid, 0.0) + weight
         # (-weight, id) tuples sort as the key (-weight, id) does, without a Python key call
         return [sid for _, sid in sorted(zip(map(neg, hits.values()), hits, strict=True))[:limit]]
