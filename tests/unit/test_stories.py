@@ -142,6 +142,19 @@ def test_best_skips_only_candidates_that_cannot_win() -> None:
     assert joined >= 3  # stories were joined, so candidates were compared
 
 
+def test_entity_names_and_groups_follow_a_cut_entity_profile() -> None:
+    # with two entity terms kept per story, joins cut the profile: names and groups must
+    # follow it (every kept entity has its group, none of a dropped one stays)
+    base = make_story_clusterer(Settings())
+    clusterer = StoryClusterer(replace(base.config, profile_terms=2), base.model, {}, {})
+    decisions = decide_all(clusterer, stream())
+    assert decisions["a2"].story_id == decisions["a1"].story_id  # a join with 4 entities
+    for story in clusterer.stories.values():
+        assert len(story.entities) <= 2
+        assert story.groups.keys() == story.entities.keys(), story.story_id
+        assert story.names.keys() <= story.entities.keys(), story.story_id
+
+
 def test_replay_gives_the_first_decision(clusterer: StoryClusterer) -> None:
     got = decide_all(clusterer, stream())
     docs = clusterer.df.docs
@@ -257,6 +270,15 @@ def test_weighing_float_weights_takes_the_formula() -> None:
     got = df.weigh({1: 2.5, 2: 0.5, 3: 1})
     raw = {t: (1 + math.log(tf) if tf >= 1 else tf) * (math.log(3) + 1 - math.log(df + 1))
            for t, tf, df in ((1, 2.5, 2), (2, 0.5, 1), (3, 1, 0))}
+    norm = math.sqrt(sum(v * v for v in raw.values()))
+    assert got == {t: v / norm for t, v in raw.items()}
+
+
+def test_weighing_counts_past_the_table_takes_the_formula() -> None:
+    df = DocFreq()
+    df.add([1, 2])
+    got = df.weigh({1: 5000, 2: 3})  # 5000: past the table of 1 + ln(tf)
+    raw = {t: (1 + math.log(tf)) * (math.log(2) + 1 - math.log(2)) for t, tf in ((1, 5000), (2, 3))}
     norm = math.sqrt(sum(v * v for v in raw.values()))
     assert got == {t: v / norm for t, v in raw.items()}
 

@@ -21,10 +21,12 @@ starts with ``{`` is a story in the JSON format used before (still read; written
 
 from __future__ import annotations
 
+import heapq
 import struct
 from array import array
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import neg
 
 import orjson
 
@@ -70,8 +72,10 @@ class Story:
             self.sources.append(source)
 
     def summary(self, top_entities: int) -> StorySummary:
-        heaviest = sorted(self.entities.items(), key=lambda kv: (-kv[1], kv[0]))
-        names = tuple(self.names[t] for t, _ in heaviest[:top_entities] if t in self.names)
+        # the top_entities smallest (-weight, term): heaviest first, ties by term
+        heaviest = heapq.nsmallest(top_entities, zip(map(neg, self.entities.values()),
+                                                      self.entities, strict=True))
+        names = tuple(self.names[t] for _, t in heaviest if t in self.names)
         return StorySummary(
             story_id=self.story_id, title=self.title, top_entities=names,
             article_count=self.count, duplicate_count=self.duplicates,

@@ -200,8 +200,8 @@ class DocFreq:
             if not sublinear:
                 return _unit(counts, list(map(mul, counts.values(), idf())))
             # term counts: integers >= 0, their 1 + ln(tf) from a table
-            table = _sublinear_table(counts.values())
-            tf = map(table.__getitem__, counts.values())  # type: ignore[arg-type]  # floats raise
+            # counts past the table raise IndexError and take the exact path below
+            tf = map(_SUBLINEAR.__getitem__, counts.values())  # type: ignore[arg-type]  # floats raise
             return _unit(counts, list(map(mul, tf, idf())))
         except (TypeError, IndexError):  # float weights, or a count past the tables
             return _unit(counts, [
@@ -235,14 +235,6 @@ def _sublinear(tf: float) -> float:
 
 
 _SUBLINEAR = [_sublinear(i) for i in range(4096)]
-
-
-def _sublinear_table(counts: Iterable[float]) -> list[float]:
-    """``_sublinear(i)`` by index, for every integer count in ``counts`` (which are >= 0)."""
-    longest = max(counts, default=0)
-    if longest < len(_SUBLINEAR):
-        return _SUBLINEAR
-    return [_sublinear(i) for i in range(int(longest) + 1)]
 
 
 def _unit(terms: Iterable[int], values: list[float]) -> Vector:
