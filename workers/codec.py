@@ -11,6 +11,7 @@ import base64
 import hashlib
 import time
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,7 +32,11 @@ from workers.records import (
     Rejected,
     RemovedLine,
     StoryDecision,
+    field_values,
 )
+
+_CLEANED_FIELDS = tuple(f.name for f in fields(CleanedArticle))
+_cleaned_values = field_values(CleanedArticle)
 
 MESSAGE_TYPES = ("raw", "cleaned", "enriched", "duplicate", "deadletter", "story")
 # Fields of an output record that say when or how fast a run went. A record that comes out again
@@ -206,22 +211,8 @@ class Codec:
         """The message's fields. The records stay records: orjson writes a dataclass as the
         object of its fields in declaration order, as ``asdict`` would give them, without
         ``asdict``'s deep copy (a test holds the bytes equal to the ``asdict`` form)."""
-        doc = {
-            "schema_version": SCHEMA_VERSION,
-            "id": article.id,
-            "text": article.text,
-            "title": article.title,
-            "url": article.url,
-            "source": article.source,
-            "language": article.language,
-            "language_confidence": article.language_confidence,
-            "author": article.author,
-            "published_at": article.published_at,
-            "fetched_at": article.fetched_at,
-            "ingested_at": article.ingested_at,
-            "removed": article.removed,
-            "timings": article.timings,
-        }
+        doc = {"schema_version": SCHEMA_VERSION,
+               **dict(zip(_CLEANED_FIELDS, _cleaned_values(article), strict=True))}
         if verdict is not None:
             doc["dedup"] = verdict
         return doc

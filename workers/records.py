@@ -7,8 +7,8 @@ stage cannot mutate what another stage handed it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Literal, TypeVar
@@ -48,12 +48,18 @@ DuplicateKind = Literal["exact", "near", "redelivery"]
 _R = TypeVar("_R")
 
 
+def field_values(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving a record's field values in declaration order (what ``astuple`` gives,
+    without its deep copy); ``cls`` has at least two fields."""
+    return attrgetter(*(f.name for f in fields(cls)))
+
+
 def _pickled_by_fields(cls: type[_R]) -> type[_R]:
     """Pickle ``cls`` as its constructor and its field values (the records that cross the
     tagging processes' pipes). A slots dataclass otherwise pickles through ``__setstate__``, which
     looks up ``fields()`` and sets each one for every object: per mention, the largest share of
     the tag pool's hand-off in the event loop's process (workers/tools/bench/handlers.py)."""
-    values = attrgetter(*cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    values = field_values(cls)
 
     def __reduce__(self: Any) -> tuple[type[_R], tuple[Any, ...]]:
         return cls, values(self)

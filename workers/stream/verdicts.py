@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from workers.records import CleanedArticle, DedupVerdict
+from workers.records import CleanedArticle, DedupVerdict, field_values
 
 _MAGIC = 0xA7
 _FORWARDED = 0xA8
@@ -60,9 +60,11 @@ class Stored:
     forwarded_at: float | None = None
 
 
+_verdict_values = field_values(DedupVerdict)  # as ``astuple`` gives them, without its copy
+
+
 def _pack(stored: Stored, entry: bytes) -> bytes:
-    v = stored.verdict  # its fields in declaration order (what ``astuple`` gave, without a copy)
-    verdict = orjson.dumps((v.status, v.kind, v.duplicate_of, v.similarity, v.containment))
+    verdict = orjson.dumps(_verdict_values(stored.verdict))
     if stored.forwarded_at is None:
         return _HEAD.pack(_MAGIC, len(verdict)) + verdict + stored.digest + entry
     return (_HEAD.pack(_FORWARDED, len(verdict)) + verdict + stored.digest
