@@ -223,30 +223,22 @@ class StoryClusterer:
                 score: float) -> None:
         cfg = self.config
         side = prepared.side
-        fresh = not story.centroid
         add_into(story.centroid, side.text)
         heavy = None
         if len(story.centroid) > cfg.centroid_terms:
             story.centroid = top(story.centroid, cfg.centroid_terms)  # heaviest first
             heavy = list(islice(story.centroid, self.index.index_terms))
-        elif fresh:  # the centroid is the article's text vector (0.0 + w): its ranking holds
-            heavy = [term for term, _ in prepared.ranked[:self.index.index_terms]]
         story.titles = _merged(story.titles, side.title, cfg.profile_terms)
         story.numbers = _merged(story.numbers, side.numbers, cfg.profile_terms)
         story.years = _merged(story.years, side.years, cfg.profile_terms)
-        entities = _merged(story.entities, side.ents, cfg.profile_terms)
-        cut = entities is not story.entities  # truncated: some terms left the profile
-        story.entities = entities
+        story.entities = _merged(story.entities, side.ents, cfg.profile_terms)
         for name, qid, label, _ in article.entities:
             term = self.hasher("\x01" + entity_key(name, qid, label))
-            if term in entities and term not in story.names:
+            if term in story.entities and term not in story.names:
                 story.names[term] = name
         story.groups.update(prepared.groups)
-        # names and groups hold only profile terms; nothing to drop unless the profile was cut
-        # or the article's groups name terms its entity vector lacks (a zero vector)
-        if cut or len(side.ents) != len(prepared.groups):
-            story.names = {t: n for t, n in story.names.items() if t in entities}
-            story.groups = {t: g for t, g in story.groups.items() if t in entities}
+        story.names = {t: n for t, n in story.names.items() if t in story.entities}
+        story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
         story.side = None
         story.count += 1
         member = (dict(side.text) if len(side.text) <= cfg.member_terms
