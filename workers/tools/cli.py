@@ -47,7 +47,7 @@ def worker(
         False, "--check", help="Build the app and load the tagger as the worker would, then exit "
         "without connecting to Kafka (the image build runs this)."),
 ) -> None:
-    """Run the Faust worker (agents clean, dedup and tag) until SIGTERM/SIGINT."""
+    """Run the Faust worker (agents clean, dedup, tag and story) until SIGTERM/SIGINT."""
     from workers.stream.runner import check_worker, run_worker
 
     if check:
@@ -98,7 +98,9 @@ def produce(
 @app.command()
 def tail(
     topic: str = typer.Argument(
-        ..., help="Topic name, or one of raw/cleaned/unique/duplicates/enriched/deadletter."
+        ...,
+        help="Topic name, or one of raw/cleaned/unique/duplicates/tagged/enriched/stories/"
+        "deadletter.",
     ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep waiting for new messages."),
     limit: int | None = typer.Option(None, help="Stop after this many messages."),

@@ -221,6 +221,13 @@ def run_demo(
         console.print(f"worker stopped (exit code {code})")
         if not keep:
             asyncio.run(delete_topics(demo, demo.topic_names().values()))
+        else:
+            console.print(
+                f"topics kept: {', '.join(demo.topic_names().values())}; read one with "
+                f"`newsflow tail {demo.topic_enriched}`"
+                + (" after `newsflow kafka up`" if started_kafka else ""),
+                soft_wrap=True,  # names to copy, not to wrap
+            )
         if started_kafka and local is not None:
             with console.status("stopping local Kafka"):
                 local.down()
