@@ -5,8 +5,9 @@ documents at ``-DOCSTART-`` lines only (blank lines are sentence breaks inside a
 The Broad Twitter Corpus (GateNLP/broad_twitter_corpus, CC-BY 4.0) ships ``word<TAB>tag`` lines
 with a blank line after each tweet and no ``-DOCSTART-``: read as is, a whole section would be
 one document. This command writes one document per tweet, and undoes one artefact of the
-corpus's tokenisation: a user mention is split into ``@`` and the handle, each tagged ``B-X``
-(two gold spans for one name); they are joined again into the one token the tweet had,
+corpus's tokenisation: since its commit 14d7fe7 (issue 7) a user mention is split into ``@`` and
+the handle, and both are tagged ``B-X`` (two gold spans for one name; the corpus's issue 15
+says the handle should be ``I-X``); they are joined again into the one token the tweet had,
 ``@handle``, with one tag. Other corpora already in CoNLL layout with documents (WikiGold) need
 no conversion.
 
