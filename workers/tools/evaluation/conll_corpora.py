@@ -83,33 +83,16 @@ def convert_btc(lines: Iterable[str]) -> Iterator[str]:
 
 def summary(lines: Iterable[str]) -> Counter[str]:
     """Documents, tokens and gold spans per type (and how many are @mentions / #hashtags)."""
-    from workers.tools.evaluation.entities import iob_spans
+    from workers.tools.evaluation.entities import conll_blocks, iob_spans
 
     counts: Counter[str] = Counter()
-    words: list[str] = []
-    tags: list[str] = []
-
-    def flush() -> None:
-        if words:
-            counts["documents"] += 1
-            counts["tokens"] += len(words)
-            for start, end, kind in iob_spans(tags):
-                counts[kind] += 1
-                if end - start == 1 and words[start][:1] in "@#":
-                    counts[f"{kind} {words[start][0]}"] += 1
-        words.clear()
-        tags.clear()
-
-    for line in lines:
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "-DOCSTART-":
-            flush()
-            continue
-        words.append(parts[0])
-        tags.append(parts[-1])
-    flush()
+    for words, tags in conll_blocks(lines):
+        counts["documents"] += 1
+        counts["tokens"] += len(words)
+        for start, end, kind in iob_spans(tags):
+            counts[kind] += 1
+            if end - start == 1 and words[start][:1] in "@#":
+                counts[f"{kind} {words[start][0]}"] += 1
     return counts
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,28 +40,30 @@ class Document:
         return " ".join(self.tokens)
 
 
-def read_conll(path: Path) -> list[Document]:
-    """Documents with their gold spans (IOB1 or IOB2 tags)."""
-    docs: list[Document] = []
-    tokens: list[str] = []
+def conll_blocks(lines: Iterable[str]) -> Iterator[tuple[list[str], list[str]]]:
+    """(words, tags) of each document of CoNLL lines (word first, tag last; ``-DOCSTART-``
+    between documents; blank lines ignored)."""
+    words: list[str] = []
     tags: list[str] = []
-
-    def flush() -> None:
-        if tokens:
-            docs.append(Document(list(tokens), iob_spans(tags)))
-        tokens.clear()
-        tags.clear()
-
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lines:
         parts = line.split()
         if not parts:
             continue
         if parts[0] == "-DOCSTART-":
-            flush()
+            if words:
+                yield words, tags
+            words, tags = [], []
             continue
-        tokens.append(parts[0])
+        words.append(parts[0])
         tags.append(parts[-1])
-    flush()
+    if words:
+        yield words, tags
+
+
+def read_conll(path: Path) -> list[Document]:
+    """Documents with their gold spans (IOB1 or IOB2 tags)."""
+    docs = [Document(words, iob_spans(tags))
+            for words, tags in conll_blocks(path.read_text(encoding="utf-8").splitlines())]
     for doc in docs:
         position = 0
         for token in doc.tokens:
