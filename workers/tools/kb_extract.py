@@ -31,6 +31,10 @@ Sources (each row keeps its Wikidata id exactly as the dataset gives it):
   (``brand:wikidata``, ``operator:wikidata``); only those known in a whole country or more,
   named in Latin script, and either public bodies, in corporate categories (banks, fuel,
   telecoms, car makers, offices, utilities ...), in several categories or in several countries.
+* ror-community/ror-records (ROR data, CC0-1.0; repository licence file MIT): research
+  organisations, government agencies, companies, non-profits, universities and other bodies
+  with their Wikidata ids, names, acronyms, country and types - the records added or changed
+  in ROR releases v1.0-v2.9, a partial registry (``workers.tools.kb_extract_ror``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from workers.tools.kb_extract_ror import ROR, ror
 from workers.tools.kb_mirror import Mirror, _clean, _generic, _latin, _qid, english_words
 
 SOURCES_DIR = Path(__file__).resolve().parents[1] / "data" / "kb_sources"
@@ -523,6 +528,7 @@ def _extractors() -> Iterator[tuple[dict[str, Any], Any]]:
     yield WORLD_LEADERS, world_leaders
     yield OFFICEHOLDERS, officeholders
     yield NSI, nsi
+    yield ROR, ror
 
 
 def extract(mirror_root: Path, out_dir: Path = SOURCES_DIR,
