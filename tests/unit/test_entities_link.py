@@ -117,3 +117,20 @@ def test_generic_brand_names_do_not_link(kb: KnowledgeBase) -> None:
     shell = kb.lookup("Shell")
     assert shell is not None and shell.qid and shell.core
     assert qids("Shell said so.", kb, ("Shell", "ORG", 0)) == {"Shell": shell.qid}
+
+
+def test_acronym_alias_needs_the_full_name(kb: KnowledgeBase) -> None:
+    # "SEC" is an acronym alias of the US Securities and Exchange Commission (ROR, country US):
+    # it links when the article spells the body out, not on its own ("CBI", "EA", "CEA" name
+    # too many bodies); a brand whose own name is the acronym (BMW) needs no full name.
+    sec = next(e for e in kb.candidates("Securities and Exchange Commission") if e.kind == "org")
+    assert sec.qid and not sec.core and "SEC" in sec.aliases
+    text = "The Securities and Exchange Commission (SEC) in the US said the SEC would act."
+    items = (("Securities and Exchange Commission", "ORG", 0), ("SEC", "ORG", 1), ("US", "GPE", 0))
+    entities, _ = resolve_all(None, text, [], spans(text, *items), kb)
+    body = next(e for e in entities if e.qid == sec.qid)
+    assert text.index("SEC would") in {m.start for m in body.mentions}
+    text = "In the US the SEC said it would act."
+    assert qids(text, kb, ("SEC", "ORG", 0), ("US", "GPE", 0))["SEC"] is None
+    bmw = next(e for e in kb.candidates("BMW") if e.kind == "org")
+    assert qids("BMW said so.", kb, ("BMW", "ORG", 0))["BMW"] == bmw.qid

@@ -112,3 +112,48 @@ def test_organisations_come_from_the_extract(data: dict) -> None:
         assert len(orgs) == 1 and orgs[0].qid in extract, name
         assert "BSD-3-Clause" in rows[orgs[0].qid][at["licences"]]
     assert sum("nsi" in row[at["sources"]] for row in rows.values()) > 5_000
+
+
+def test_ror_organisations_come_from_the_extract(data: dict) -> None:
+    # Agencies, universities and companies from the Research Organization Registry: QID, names
+    # and country from the extract (display names without their "(Country)" qualifier), CC0 on
+    # the row; QIDs another source holds merge (WHO keeps no country); curated entities that
+    # ROR holds (BBC, CIA) now name its QID.
+    at = {c: i for i, c in enumerate(data["columns"])}
+    extract = {line.split("\t", 1)[0]: line.split("\t") for line in
+               (SOURCES / "ror.tsv").read_text(encoding="utf-8").splitlines()}
+    assert len(extract) > 20_000
+    rows = {row[at["qid"]]: row for row in data["entities"] if row[at["qid"]]}
+    kb = KnowledgeBase.load()
+    for name, country in (("Harvard University", "US"), ("Met Office", "GB"),
+                          ("Office for National Statistics", "GB"),
+                          ("Centers for Disease Control and Prevention", "US")):
+        orgs = [e for e in kb.candidates(name) if e.kind == "org" and e.qid]
+        assert len(orgs) == 1 and orgs[0].qid in extract and orgs[0].country == country, name
+        assert "CC0-1.0" in rows[orgs[0].qid][at["licences"]]
+    bbc, cia, who = kb.lookup("BBC"), kb.lookup("CIA"), kb.lookup("WHO")
+    assert bbc is not None and bbc.qid in extract and "(" not in extract[bbc.qid][1]
+    assert cia is not None and cia.qid in extract and "curated" in rows[cia.qid][at["sources"]]
+    assert who is not None and who.qid in extract and who.country == ""
+    assert sum("ror" in row[at["sources"]] for row in rows.values()) > 20_000
+
+
+def test_ror_record_reads_both_schemas() -> None:
+    # The same organisation as ROR's schema 1 (v1.x folders) and schema 2 (v2.x) gives the
+    # same fields; the display name's "(Country)" qualifier is not part of the name.
+    from workers.tools.kb_extract_ror import _names, _record
+
+    one = {"name": "British Broadcasting Corporation (United Kingdom)", "status": "active",
+           "aliases": [], "acronyms": ["BBC"], "labels": [], "types": ["Government"],
+           "country": {"country_code": "GB"},
+           "external_ids": {"Wikidata": {"preferred": None, "all": ["Q9531"]}}}
+    two = {"status": "active", "types": ["government"],
+           "names": [{"value": "British Broadcasting Corporation (United Kingdom)",
+                      "types": ["ror_display"], "lang": None},
+                     {"value": "BBC", "types": ["acronym"], "lang": None}],
+           "locations": [{"geonames_details": {"country_code": "GB"}}],
+           "external_ids": [{"type": "wikidata", "preferred": "Q9531", "all": ["Q9531"]}]}
+    assert _record(one) == _record(two)
+    record = _record(two)
+    assert (record["qid"], record["acronyms"], record["country"]) == ("Q9531", ["BBC"], "GB")
+    assert _names(record["names"][0]) == "British Broadcasting Corporation"

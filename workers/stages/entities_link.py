@@ -15,7 +15,8 @@ score from three general features:
   and more when other regions of its country are named ("Georgia" among "Ohio" and "Florida"),
   a country gains per other country named ("Georgia" beside "Russia"); towns (small places),
   people and (non-core) organisations of one country link only when their country is in the
-  context.
+  context; an organisation reached only by an acronym alias ("CBI") needs its full name in the
+  article too (``spelled_out``).
 
 The best candidate links when it beats the runner-up by ``MARGIN``; otherwise the mention keeps
 its surface as name and gets no QID.
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from workers.kb import KBEntry, KnowledgeBase, fold
+from workers.kb import KBEntry, KnowledgeBase, fold, is_acronym
 
 MARGIN = 1.0
 MIN_SCORE = 2.5
@@ -67,6 +68,19 @@ def allowed_kinds(label: str) -> frozenset[str]:
 def agreeing(candidates: Iterable[KBEntry], label: str) -> list[KBEntry]:
     kinds = allowed_kinds(label)
     return [c for c in candidates if c.kind in kinds]
+
+
+def spelled_out(entry: KBEntry, surface: str, named: set[str]) -> bool:
+    """False for a non-core organisation that ``surface`` reaches only by an acronym alias
+    ("CEA" of the Council of Economic Advisers, "CBI" of the Conservation Biology Institute)
+    when the article does not name it in full too (``named``: the folded surfaces of its
+    mentions): the same letters name too many bodies. An organisation whose own name is the
+    acronym ("BMW") needs no full name. Checked on the chosen entry only, so a tie between
+    same-named entries still gives no link."""
+    if entry.kind != "org" or entry.core or is_acronym(entry.name):
+        return True
+    full = {fold(a) for a in (entry.name, *entry.aliases) if not is_acronym(a)}
+    return fold(surface) in full or bool(full & named)
 
 
 def anchors(mentions: Iterable[tuple[str, str]], kb: KnowledgeBase) -> dict[str, KBEntry]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from workers.kb import KBEntry, KnowledgeBase, fold
 from workers.records import Demonym, Entity, Mention
-from workers.stages.entities_link import agreeing, anchors, choose, context
+from workers.stages.entities_link import agreeing, anchors, choose, context, spelled_out
 
 NUMERIC_LABELS = frozenset(
     {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"}
@@ -315,6 +315,7 @@ def link(spans: list[Span], kb: KnowledgeBase) -> list[Span]:
 
     places = [s.entry for s in spans if s.demonym and s.entry is not None]
     found = anchors(((surface(s), label(s)) for s in todo), kb)
+    named = {fold(surface(s)) for s in todo}
     for span in todo:
         candidates = kb.candidates(surface(span))
         if len(surface(span).split()) < 2:  # one word names no person reliably ("Oscar")
@@ -328,6 +329,8 @@ def link(spans: list[Span], kb: KnowledgeBase) -> list[Span]:
             # a team, not a city; "AMD" is no town in Yemen.
             agree = [c for c in candidates if c.core]
         chosen = choose(agree, context(found, places, surface(span)))
+        if chosen is not None and not spelled_out(chosen, surface(span), named):
+            chosen = None
         if chosen is None:
             if span.entry is not None:
                 span.key = surface(span)

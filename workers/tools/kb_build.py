@@ -22,11 +22,14 @@ import csv
 import hashlib
 import json
 import math
+import re
 import tomllib
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from workers.kb import fold, is_acronym
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SOURCES = DATA_DIR / "kb_sources"
@@ -36,7 +39,8 @@ CORE_CITY_POPULATION = 1_000_000
 CITY_POPULATION = 15_000
 LICENCES = {"dr5hn": "ODbL-1.0", "naturalearth": "CC0-1.0", "everypolitician": "CC0-1.0",
             "uscongress": "CC0-1.0", "supraverden": "CC-BY-SA-4.0", "worldleaders": "CC0-1.0",
-            "officeholders": "CC0-1.0", "nsi": "BSD-3-Clause", "curated": "Apache-2.0"}
+            "officeholders": "CC0-1.0", "nsi": "BSD-3-Clause", "ror": "CC0-1.0",
+            "curated": "Apache-2.0"}
 _REPOS = {"dr5hn/countries-states-cities-database": "dr5hn",
           "martynafford/natural-earth-geojson": "naturalearth",
           "tijmenb/everypolitician-data": "everypolitician",
@@ -44,7 +48,8 @@ _REPOS = {"dr5hn/countries-states-cities-database": "dr5hn",
           "confirmordeny/supraverden": "supraverden",
           "every-politician-scrapers/world-leaders-2021": "worldleaders",
           "every-politician-scrapers/*": "officeholders",
-          "osmlab/name-suggestion-index": "nsi"}
+          "osmlab/name-suggestion-index": "nsi",
+          "ror-community/ror-records": "ror"}
 
 
 def _rows(directory: Path, name: str) -> Iterator[list[str]]:
@@ -209,6 +214,74 @@ def _organisations(b: _Builder, src: Path, config: dict[str, Any]) -> None:
                   country=country if country in countries else "", prior=float(entries))
 
 
+# ROR's record types kept (``ror.tsv`` holds them all). Left out: healthcare (~1,600 hospitals
+# typed healthcare alone, ~0.25 MB of kb.json; in the 2,225 news-dev articles hospital names
+# occur twice, once as the alias "The Royal", and on 1,000 articles their one new link was
+# wrong). A record of several types is kept when one of them is. Evidence: docs/entities.md.
+ROR_TYPES = frozenset({"government", "company", "nonprofit", "funder", "education", "facility",
+                       "archive", "other"})
+
+
+# National parks are in ROR (as "archive": the park services' research units) but are places.
+_PARK = re.compile(r"National Park(?: and Preserve| and Reserve| Reserve)?$")
+
+
+_PLAIN_WORD = re.compile(r"^[A-Z][a-z]+$")
+
+
+def _keys(name: str) -> set[str]:
+    """The candidate-index keys that find a name (``workers.kb``): an acronym as written, and
+    folded, since ``candidates("PWC")`` also finds a "PwC"."""
+    return {"\0" + name.replace(".", ""), fold(name)} if is_acronym(name) else {fold(name)}
+
+
+def _ror(b: _Builder, src: Path, config: dict[str, Any]) -> None:
+    """Research organisations, agencies, companies and other bodies from ROR. A QID the data
+    already holds as a place or person stays that; one held as an organisation gains ROR's
+    names (not its country: WHO is not Swiss). A name or acronym that already names another
+    organisation or party (in an extract or the curated file) stays with that one, so ROR's
+    "NHS" (NHS England) or "AP" does not tie with it; one-word English words are left out (as
+    for small NSI brands), and so are other one-word aliases written as a plain word
+    ("Baptist" for New England Baptist Hospital, "Railtrack" for Network Rail: short and
+    former names that name other things too). An entity the curated file refers to (BBC, CIA)
+    takes only ROR's QID and main name: its names, acronyms and country stay the curated ones,
+    so the core tier and its linking are as before."""
+    countries = {row[1] for row in _rows(src, "dr5hn_countries")}
+    refs = {item["ref"] for item in config["entity"] if "ref" in item}
+    taken: dict[str, set[str | None]] = {}
+    for qid, entity in b.by_qid.items():
+        if entity["kind"] in ("org", "party"):
+            for name in (entity["name"], *entity["aliases"]):
+                for key in _keys(name):
+                    taken.setdefault(key, set()).add(qid)
+    for item in config["entity"]:
+        if item.get("label") in ("ORG", "NORP"):
+            for name in (item["name"], *item.get("aliases", [])):
+                for key in _keys(name):
+                    taken.setdefault(key, set()).add(item.get("ref"))
+    for qid, name, others, acronyms, country, types, generic in _rows(src, "ror"):
+        if not ROR_TYPES & set(types.split("|")):
+            continue
+        known = b.by_qid.get(qid)
+        if known is not None and known["kind"] not in ("org", "party"):
+            continue
+        aliases = [a for a in (others.split("|") if others else []) if not _PLAIN_WORD.match(a)]
+        names = [name, *aliases, *(acronyms.split("|") if acronyms else [])]
+        words = set(generic.split("|"))
+        if qid in refs:
+            names, country, words = [name], "", set()
+        names = [n for n in names if n not in words
+                 and all(taken.get(key, {qid}) <= {qid} for key in _keys(n))]
+        if not names:
+            continue
+        if known is None:
+            b.add(qid, names[0], "place" if _PARK.search(name) else "org", "ror",
+                  aliases=names[1:], country=country if country in countries else "",
+                  prior=1.0)
+        else:
+            b.add(qid, known["name"], known["kind"], "ror", aliases=names)
+
+
 def _iso2_by_qid(src: Path) -> dict[str, str]:
     """A country's or first-level region's QID -> the country's ISO code (Scotland -> GB)."""
     found = {row[0]: row[1] for row in _rows(src, "dr5hn_regions")}
@@ -250,7 +323,8 @@ def _order(entity: dict[str, Any]) -> tuple[int, float, int]:
     """Output order (the first entry wins an alias clash in the core lookup): countries, core
     places, other places, people, parties; larger first; then by QID. Core entries all come
     first (after the curated ones), so a reader can stop after ``core_rows`` lines."""
-    rank = {"country": 0, "region": 2, "city": 2, "town": 3, "org": 4, "person": 4, "party": 5}
+    rank = {"country": 0, "region": 2, "city": 2, "town": 3, "place": 3, "org": 4, "person": 4,
+            "party": 5}
     return (rank[entity["kind"]] - 10 * entity["core"], -entity["prior"], int(entity["qid"][1:]))
 
 
@@ -276,6 +350,7 @@ def build(sources: Path = SOURCES, curated: Path = CURATED) -> dict[str, Any]:
     _places(b, sources, config["countries"])
     _people(b, sources)
     _organisations(b, sources, config)
+    _ror(b, sources, config)
     extra = _curated(b, config)
     entities = [_row(e) for e in [*extra, *sorted(b.by_qid.values(), key=_order)]]
     # The version names the content: any change of inputs or build rules changes it.

