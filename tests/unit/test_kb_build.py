@@ -98,14 +98,24 @@ def test_linking_score_counts() -> None:
     assert result["coverage"] == 0.75 and result["recall"] == 0.5
 
 
+def _extract(name: str) -> dict[str, list[str]]:
+    """An extract's rows keyed by their first column (the QID)."""
+    return {line.split("\t", 1)[0]: line.split("\t") for line in
+            (SOURCES / name).read_text(encoding="utf-8").splitlines()}
+
+
+def _by_qid(data: dict) -> tuple[dict[str, int], dict[str, list]]:
+    """kb.json's column positions, and its rows keyed by QID."""
+    at = {c: i for i, c in enumerate(data["columns"])}
+    return at, {row[at["qid"]]: row for row in data["entities"] if row[at["qid"]]}
+
+
 def test_organisations_come_from_the_extract(data: dict) -> None:
     # Companies and public bodies: QID and names from the name-suggestion-index extract, its
     # licence on the row; curated companies now name the data entity (ref), not a QID of their own.
-    at = {c: i for i, c in enumerate(data["columns"])}
-    extract = {line.split("\t", 1)[0]: line.split("\t") for line in
-               (SOURCES / "organisations.tsv").read_text(encoding="utf-8").splitlines()}
+    at, rows = _by_qid(data)
+    extract = _extract("organisations.tsv")
     assert len(extract) > 5_000
-    rows = {row[at["qid"]]: row for row in data["entities"] if row[at["qid"]]}
     kb = KnowledgeBase.load()
     for name in ("Deutsche Bank", "Microsoft", "Federal Bureau of Investigation", "Renault"):
         orgs = [e for e in kb.candidates(name) if e.kind == "org" and e.qid]
@@ -119,11 +129,9 @@ def test_ror_organisations_come_from_the_extract(data: dict) -> None:
     # and country from the extract (display names without their "(Country)" qualifier), CC0 on
     # the row; QIDs another source holds merge (WHO keeps no country); curated entities that
     # ROR holds (BBC, CIA) now name its QID.
-    at = {c: i for i, c in enumerate(data["columns"])}
-    extract = {line.split("\t", 1)[0]: line.split("\t") for line in
-               (SOURCES / "ror.tsv").read_text(encoding="utf-8").splitlines()}
+    at, rows = _by_qid(data)
+    extract = _extract("ror.tsv")
     assert len(extract) > 20_000
-    rows = {row[at["qid"]]: row for row in data["entities"] if row[at["qid"]]}
     kb = KnowledgeBase.load()
     for name, country in (("Harvard University", "US"), ("Met Office", "GB"),
                           ("Office for National Statistics", "GB"),
