@@ -50,7 +50,14 @@ from pathlib import Path
 from typing import Any
 
 from workers.tools.kb_extract_ror import ROR, ror
-from workers.tools.kb_mirror import Mirror, _clean, _generic, _latin, _qid, english_words
+from workers.tools.kb_mirror import (
+    Mirror,
+    clean_text,
+    english_words,
+    is_generic,
+    is_latin,
+    wikidata_id,
+)
 
 SOURCES_DIR = Path(__file__).resolve().parents[1] / "data" / "kb_sources"
 MIN_CITY_POPULATION = 15_000
@@ -222,18 +229,19 @@ def dr5hn(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
     commit = str(DR5HN["commit"])
     countries = []
     for row in csv.DictReader(io.StringIO(mirror.show(commit, "csv/countries.csv").decode())):
-        if _qid(row["wikiDataId"]):
-            countries.append([_qid(row["wikiDataId"]), row["iso2"], row["iso3"],
-                              _clean(row["name"]), _clean(row["nationality"]),
-                              _clean(row["capital"]),
+        if wikidata_id(row["wikiDataId"]):
+            countries.append([wikidata_id(row["wikiDataId"]), row["iso2"], row["iso3"],
+                              clean_text(row["name"]), clean_text(row["nationality"]),
+                              clean_text(row["capital"]),
                               _coord(row["latitude"]), _coord(row["longitude"]),
                               _number(row["population"])])
     regions = []
     for row in csv.DictReader(io.StringIO(mirror.show(commit, "csv/states.csv").decode())):
-        if _qid(row["wikiDataId"]) and not row["parent_id"]:
-            regions.append([_qid(row["wikiDataId"]), row["country_code"], row["iso2"],
-                            _clean(row["name"]), _clean(row["type"]), _coord(row["latitude"]),
-                            _coord(row["longitude"]), _number(row["population"])])
+        if wikidata_id(row["wikiDataId"]) and not row["parent_id"]:
+            regions.append([wikidata_id(row["wikiDataId"]), row["country_code"], row["iso2"],
+                            clean_text(row["name"]), clean_text(row["type"]),
+                            _coord(row["latitude"]), _coord(row["longitude"]),
+                            _number(row["population"])])
     files += [f"{commit}:csv/countries.csv", f"{commit}:csv/states.csv"]
     cities = []
     folder = "contributions/cities"
@@ -246,10 +254,10 @@ def dr5hn(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
         files.append(f"{at}:{path}")
         for city in json.loads(mirror.show(at, path)):
             population = int(city.get("population") or 0)
-            if _qid(city.get("wikiDataId")) and (population >= MIN_TOWN_POPULATION
+            if wikidata_id(city.get("wikiDataId")) and (population >= MIN_TOWN_POPULATION
                                                  or population == 0):
-                cities.append([_qid(city["wikiDataId"]), city["country_code"],
-                               _clean(city.get("state_code")), _clean(city["name"]),
+                cities.append([wikidata_id(city["wikiDataId"]), city["country_code"],
+                               clean_text(city.get("state_code")), clean_text(city["name"]),
                                _coord(city["latitude"]), _coord(city["longitude"]),
                                str(population or "")])
     return {"dr5hn_countries": countries, "dr5hn_regions": regions, "dr5hn_cities": cities}
@@ -272,10 +280,11 @@ def natural_earth(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]
         p = feature["properties"]
         population = int(p.get("POP_MAX") or 0)
         capital = int(p.get("ADM0CAP") or 0)
-        if _qid(p.get("wikidataid")) and (population >= MIN_CITY_POPULATION or capital):
-            rows.append([_qid(p["wikidataid"]), _clean(p.get("ISO_A2")), _clean(p.get("NAME")),
-                         _clean(p.get("NAME_EN")), _clean(p.get("NAMEALT")),
-                         _clean(p.get("ADM1NAME")), _coord(p.get("LATITUDE")),
+        if wikidata_id(p.get("wikidataid")) and (population >= MIN_CITY_POPULATION or capital):
+            rows.append([wikidata_id(p["wikidataid"]), clean_text(p.get("ISO_A2")),
+                         clean_text(p.get("NAME")),
+                         clean_text(p.get("NAME_EN")), clean_text(p.get("NAMEALT")),
+                         clean_text(p.get("ADM1NAME")), _coord(p.get("LATITUDE")),
                          _coord(p.get("LONGITUDE")), str(population), str(capital)])
     return {"ne_places": rows}
 
@@ -300,22 +309,22 @@ def everypolitician(mirror: Mirror, files: list[str]) -> dict[str, list[list[str
                 qid = _wikidata(person)
                 if not qid:
                     continue
-                others = sorted({_clean(o["name"]) for o in person.get("other_names", [])
-                                 if o.get("lang") in (None, "en") and _clean(o.get("name"))}
-                                - {_clean(person["name"])})
-                row = [qid, country["code"], _clean(person["name"]), "|".join(others),
-                       _clean(legislature["name"]), str(len(terms.get(person["id"], ())))]
+                others = sorted({clean_text(o["name"]) for o in person.get("other_names", [])
+                                 if o.get("lang") in (None, "en") and clean_text(o.get("name"))}
+                                - {clean_text(person["name"])})
+                row = [qid, country["code"], clean_text(person["name"]), "|".join(others),
+                       clean_text(legislature["name"]), str(len(terms.get(person["id"], ())))]
                 if qid not in people or int(row[5]) > int(people[qid][5]):
                     people[qid] = row
             for org in popolo.get("organizations", []):
                 qid = _wikidata(org)
                 if qid and org.get("classification") == "party":
-                    parties.setdefault(qid, [qid, country["code"], _clean(org["name"])])
+                    parties.setdefault(qid, [qid, country["code"], clean_text(org["name"])])
     return {"ep_people": list(people.values()), "ep_parties": list(parties.values())}
 
 
 def _wikidata(item: dict[str, Any]) -> str:
-    return next((_qid(i.get("identifier")) for i in item.get("identifiers", [])
+    return next((wikidata_id(i.get("identifier")) for i in item.get("identifiers", [])
                  if i.get("scheme") == "wikidata"), "")
 
 
@@ -327,15 +336,15 @@ def congress(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
     files.append(f"{CONGRESS['commit']}:{path}")
     rows = []
     for member in yaml.load(mirror.show(str(CONGRESS["commit"]), path), Loader=yaml.CSafeLoader):
-        qid = _qid(member["id"].get("wikidata"))
+        qid = wikidata_id(member["id"].get("wikidata"))
         if not qid:
             continue
         name = member["name"]
-        full = _clean(name.get("official_full") or f"{name['first']} {name['last']}")
-        short = _clean(f"{name.get('nickname') or name['first']} {name['last']}")
+        full = clean_text(name.get("official_full") or f"{name['first']} {name['last']}")
+        short = clean_text(f"{name.get('nickname') or name['first']} {name['last']}")
         last = member["terms"][-1]
         rows.append([qid, full, short if short != full else "", last["type"], last["state"],
-                     _clean(last.get("party")), str(len(member["terms"]))])
+                     clean_text(last.get("party")), str(len(member["terms"]))])
     return {"us_congress": rows}
 
 
@@ -348,14 +357,14 @@ def supraverden(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
     rows = []
     bodies = yaml.load(mirror.show(str(SUPRAVERDEN["commit"]), path), Loader=yaml.CSafeLoader)
     for body in bodies.values():
-        qid = _qid(body.get("Wikidata_code"))
+        qid = wikidata_id(body.get("Wikidata_code"))
         if not qid:
             continue
-        names = sorted({_clean(v) for k, v in body.items() if k.startswith("Name_")
+        names = sorted({clean_text(v) for k, v in body.items() if k.startswith("Name_")
                         and k.endswith("_en") and k != "Name_en" and isinstance(v, str)})
-        short = sorted({_clean(v) for k, v in body.items() if k.startswith("Abbreviation_")
+        short = sorted({clean_text(v) for k, v in body.items() if k.startswith("Abbreviation_")
                         and k.endswith("_en") and isinstance(v, str)})
-        rows.append([qid, _clean(body["Name_en"]), "|".join(short), "|".join(names)])
+        rows.append([qid, clean_text(body["Name_en"]), "|".join(short), "|".join(names)])
     return {"intl_orgs": rows}
 
 
@@ -366,10 +375,10 @@ def world_leaders(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]
     files.append(f"{commit}:{path}")
     people: dict[str, list[str]] = {}
     for row in csv.DictReader(io.StringIO(mirror.show(commit, path).decode())):
-        qid, name = _qid(row["officeholder"]), _clean(row["officeholderLabel"])
-        if not qid or not name or _qid(name):  # no English label: the name is the QID
+        qid, name = wikidata_id(row["officeholder"]), clean_text(row["officeholderLabel"])
+        if not qid or not name or wikidata_id(name):  # no English label: the name is the QID
             continue
-        entry = people.setdefault(qid, [qid, name, _qid(row["countryid"]), "0"])
+        entry = people.setdefault(qid, [qid, name, wikidata_id(row["countryid"]), "0"])
         entry[3] = str(int(entry[3]) + 1)
     return {"world_leaders": list(people.values())}
 
@@ -384,19 +393,19 @@ def officeholders(root: Path, files: list[str]) -> dict[str, list[list[str]]]:
         mirror = Mirror(root, f"every-politician-scrapers/{name}")
         files += [f"{name}@{commit}:meta.json", f"{name}@{commit}:html/holders21.csv"]
         meta = json.loads(mirror.show(commit, "meta.json"))
-        where = _qid(meta["jurisdiction"]["id"])
-        country = _qid((meta.get("country") or {}).get("id"))
+        where = wikidata_id(meta["jurisdiction"]["id"])
+        country = wikidata_id((meta.get("country") or {}).get("id"))
         counts: dict[str, int] = {}
         rows = list(csv.DictReader(io.StringIO(mirror.show(commit, "html/holders21.csv").decode())))
         for row in rows:
-            qid = _qid(row["personID"])
+            qid = wikidata_id(row["personID"])
             counts[qid] = counts.get(qid, 0) + 1
         for row in rows:
-            qid, label = _qid(row["personID"]), _clean(row["person"])
-            if not qid or not label or _qid(label) or (
+            qid, label = wikidata_id(row["personID"]), clean_text(row["person"])
+            if not qid or not label or wikidata_id(label) or (
                     qid in people and int(people[qid][5]) >= counts[qid]):
                 continue
-            title = _clean(re.sub(r"\s*\([^)]*\)$", "", row.get("enwiki") or ""))
+            title = clean_text(re.sub(r"\s*\([^)]*\)$", "", row.get("enwiki") or ""))
             # A different article title is an alias only when it is a full name ending in a
             # word of the label (not a nickname such as "Oscar").
             if title == label or " " not in title or title.split()[-1] not in label.split():
@@ -430,22 +439,22 @@ def _nsi_names(item: dict[str, Any], group: str) -> list[str]:
     kind of outlet, not the organisation: left out."""
     tags = item.get("tags", {})
     key = "brand" if group == "brands" else "operator"
-    display = re.sub(r"\s*\([^)]*\)$", "", _clean(item.get("displayName")))
-    brand = _clean(tags.get(key))
+    display = re.sub(r"\s*\([^)]*\)$", "", clean_text(item.get("displayName")))
+    brand = clean_text(tags.get(key))
     parts = re.split(r" / | - ", display)
     if group == "brands" and brand:
         parts = [p for p in parts if not p.startswith(brand + " ")]
     names = [tags.get(f"{key}:en"), tags.get("name:en") if group == "brands" else None,
              *parts, brand]
-    return [n for n in dict.fromkeys(_clean(n) for n in names if n)
-            if len(n) > 1 and _latin(n)]
+    return [n for n in dict.fromkeys(clean_text(n) for n in names if n)
+            if len(n) > 1 and is_latin(n)]
 
 
 def nsi(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
     """Organisations with Wikidata ids: QID, name, other names, the country when the data
     places it in one, the number of NSI entries naming it, ``public`` (a public body),
     ``brand`` (a company's brand) or ``operator`` (another operator: utilities, pipelines), and
-    which of its names are one English word (``_generic``)."""
+    which of its names are one English word (``is_generic``)."""
     words = english_words()
     commit = str(NSI["commit"])
     found: dict[str, dict[str, Any]] = {}
@@ -457,7 +466,7 @@ def nsi(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
         category = path[len("data/"):]
         for item in json.loads(mirror.show(commit, path)).get("items", []):
             tags = item.get("tags", {})
-            qid = _qid(tags.get("brand:wikidata") if group == "brands"
+            qid = wikidata_id(tags.get("brand:wikidata") if group == "brands"
                        else tags.get("operator:wikidata"))
             names = _nsi_names(item, group)
             if not qid or not names:
@@ -501,7 +510,7 @@ def nsi(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
         places = e["places"] - _NSI_REGIONS
         country = next(iter(places)).upper() if len(places) == 1 and not (
             e["countries"] & _NSI_REGIONS) else ""
-        generic = sorted(n for n in {name, *others} if _generic(n, words))
+        generic = sorted(n for n in {name, *others} if is_generic(n, words))
         rows.append([qid, name, "|".join(others), country, str(e["entries"]),
                      "public" if e["public"] else "brand" if e["brand"] else "operator",
                      "|".join(generic)])

@@ -16,7 +16,14 @@ import json
 import re
 from typing import Any
 
-from workers.tools.kb_mirror import Mirror, _clean, _generic, _latin, _qid, english_words
+from workers.tools.kb_mirror import (
+    Mirror,
+    clean_text,
+    english_words,
+    is_generic,
+    is_latin,
+    wikidata_id,
+)
 
 ROR = {"repo": "ror-community/ror-records",
        "commit": "d93fc667872f8ef9386896bd6c68bd3c6103603e",
@@ -41,7 +48,7 @@ def _release(path: str) -> tuple[int, ...]:
 
 
 def _names(value: str) -> str:
-    return _QUALIFIER.sub("", _clean(value))
+    return _QUALIFIER.sub("", clean_text(value))
 
 
 def _record(data: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +61,7 @@ def _record(data: dict[str, Any]) -> dict[str, Any]:
         display = [n["value"] for n in names if "ror_display" in n["types"]]
         english = [n["value"] for n in names if "label" in n["types"] and n.get("lang") == "en"]
         return {"status": data.get("status"),
-                "qid": _qid(wikidata.get("preferred") or (wikidata.get("all") or [""])[0]),
+                "qid": wikidata_id(wikidata.get("preferred") or (wikidata.get("all") or [""])[0]),
                 "names": english + display,
                 "aliases": [n["value"] for n in names if "alias" in n["types"]]
                 + [n["value"] for n in names if "label" in n["types"]],
@@ -64,7 +71,7 @@ def _record(data: dict[str, Any]) -> dict[str, Any]:
     wikidata = (data.get("external_ids") or {}).get("Wikidata") or {}  # schema 1
     labels = data.get("labels") or []
     return {"status": data.get("status"),
-            "qid": _qid(wikidata.get("preferred") or (wikidata.get("all") or [""])[0]),
+            "qid": wikidata_id(wikidata.get("preferred") or (wikidata.get("all") or [""])[0]),
             "names": [lb["label"] for lb in labels if lb.get("iso639") == "en"]
             + [data.get("name") or ""],
             "aliases": list(data.get("aliases") or []) + [lb["label"] for lb in labels],
@@ -104,15 +111,15 @@ def ror(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
         record = records[0]
         names = [_names(n) for n in record["names"] + record["aliases"]]
         names += [_US_PREFIX.sub("", n) for n in names if _US_PREFIX.match(n)]
-        names = [n for n in dict.fromkeys(names) if len(n) > 1 and _latin(n)]
-        acronyms = [a for a in dict.fromkeys(_clean(a) for a in record["acronyms"])
-                    if len(a) > 1 and _latin(a) and a not in names]
+        names = [n for n in dict.fromkeys(names) if len(n) > 1 and is_latin(n)]
+        acronyms = [a for a in dict.fromkeys(clean_text(a) for a in record["acronyms"])
+                    if len(a) > 1 and is_latin(a) and a not in names]
         if not names:
             continue
-        # "CHORUS" is an acronym to ``_generic``, but from four letters an acronym matches in
+        # "CHORUS" is an acronym to ``is_generic``, but from four letters an acronym matches in
         # title case too (``workers.kb``: "Nato"), so there it is the word "Chorus".
         # "The Royal", "The Way" are looked up without their article: one word too.
-        generic = sorted(n for n in [*names, *acronyms] if _generic(_THE.sub("", n), words) or (
+        generic = sorted(n for n in [*names, *acronyms] if is_generic(_THE.sub("", n), words) or (
             4 <= len(n) <= 6 and n.isalpha() and n.isupper() and n.lower() in words))
         rows.append([qid, names[0], "|".join(sorted(names[1:])), "|".join(sorted(acronyms)),
                      record["country"], "|".join(sorted(set(record["types"]))),

@@ -54,16 +54,16 @@ class Mirror:
         return True
 
 
-def _clean(value: Any) -> str:
+def clean_text(value: Any) -> str:
     return " ".join(str(value if value is not None else "").split())
 
 
-def _qid(value: Any) -> str:
-    text = _clean(value)
+def wikidata_id(value: Any) -> str:
+    text = clean_text(value)
     return text if text[:1] == "Q" and text[1:].isdigit() else ""
 
 
-def _latin(text: str) -> bool:
+def is_latin(text: str) -> bool:
     """Every letter is Latin ("Société Générale", not "Сбербанк")."""
     return all(not c.isalpha() or unicodedata.name(c, "").startswith("LATIN") for c in text)
 
@@ -87,7 +87,7 @@ def english_words() -> frozenset[str]:
     return frozenset(w for pos in ("noun", "verb", "adj", "adv") for w in index[pos])
 
 
-def _generic(name: str, words: frozenset[str]) -> bool:
+def is_generic(name: str, words: frozenset[str]) -> bool:
     """A one-word name that is an English word ("Guardian", "Church's"); acronyms match only
     in capitals anyway (``workers.kb``), so "UPS" is not "ups"."""
     bare = re.sub(r"['’]s$", "", name).replace(".", "")  # "Three." is "Three"
