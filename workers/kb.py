@@ -107,6 +107,12 @@ def _quick_fold(alias: str) -> str:
     return fold(alias)
 
 
+def index_key(alias: str) -> str:
+    """The key under which the candidate index files an alias: an acronym as written (periods
+    dropped, behind a NUL so it never meets a folded key), any other name folded."""
+    return "\0" + alias.replace(".", "") if is_acronym(alias) else _quick_fold(alias)
+
+
 def _acronym_key(surface: str) -> str:
     return _POSSESSIVE.sub("", _LEADING_THE.sub("", surface.strip())).replace(".", "")
 
@@ -212,9 +218,7 @@ class KnowledgeBase:
     def _build_index(self) -> dict[str, tuple[KBEntry, ...]]:
         index: dict[str, list[KBEntry]] = {}
         for entry in self.entries:
-            keys = {("\0" + alias.replace(".", "")) if is_acronym(alias) else _quick_fold(alias)
-                    for alias in (entry.name, *entry.aliases)}
-            for key in keys:
+            for key in {index_key(alias) for alias in (entry.name, *entry.aliases)}:
                 index.setdefault(key, []).append(entry)
         return {key: tuple(sorted(found, key=lambda e: (not e.core, -e.prior)))
                 for key, found in index.items()}

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workers.kb import fold, is_acronym
+from workers.kb import fold, index_key
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SOURCES = DATA_DIR / "kb_sources"
@@ -230,9 +230,9 @@ _PLAIN_WORD = re.compile(r"^[A-Z][a-z]+$")
 
 
 def _keys(name: str) -> set[str]:
-    """The candidate-index keys that find a name (``workers.kb``): an acronym as written, and
-    folded, since ``candidates("PWC")`` also finds a "PwC"."""
-    return {"\0" + name.replace(".", ""), fold(name)} if is_acronym(name) else {fold(name)}
+    """The candidate-index keys that find a name: its own (``workers.kb.index_key``) and, for
+    an acronym, the folded one too, since ``candidates("PWC")`` also finds a "PwC"."""
+    return {index_key(name), fold(name)}
 
 
 def _ror(b: _Builder, src: Path, config: dict[str, Any]) -> None:

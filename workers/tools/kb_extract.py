@@ -255,7 +255,7 @@ def dr5hn(mirror: Mirror, files: list[str]) -> dict[str, list[list[str]]]:
         for city in json.loads(mirror.show(at, path)):
             population = int(city.get("population") or 0)
             if wikidata_id(city.get("wikiDataId")) and (population >= MIN_TOWN_POPULATION
-                                                 or population == 0):
+                                                        or population == 0):
                 cities.append([wikidata_id(city["wikiDataId"]), city["country_code"],
                                clean_text(city.get("state_code")), clean_text(city["name"]),
                                _coord(city["latitude"]), _coord(city["longitude"]),
