@@ -43,15 +43,17 @@ BATCH = 32  # the tag agent's default batch (settings.tag_batch_size)
 
 
 class Recorder:
-    """The sink: keeps what each topic got."""
+    """The sink: holds each topic's messages until the next stage takes them; with ``log``,
+    also appends every message to it (``key NUL value LF`` per topic, for the digests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: dict[str, list[bytes]] | None = None) -> None:
         self.sent: dict[str, list[tuple[bytes, bytes]]] = {}
-        self.sizes: dict[str, list[int]] = {}  # topic -> value sizes, intermediate ones too
+        self.log = log
 
     async def __call__(self, topic: str, key: bytes, value: bytes) -> None:
         self.sent.setdefault(topic, []).append((key, value))
-        self.sizes.setdefault(topic, []).append(len(value))
+        if self.log is not None:
+            self.log.setdefault(topic, []).append(key + b"\0" + value + b"\n")
 
     def take(self, topic: str) -> list[tuple[bytes, bytes]]:
         return self.sent.pop(topic, [])
@@ -112,14 +114,13 @@ def _app(settings: Settings, tags: dict[str, Any], sink: Recorder | None = None)
 
 async def run_once(
     settings: Settings, docs: list[dict[str, Any]], tags: dict[str, Any],
-    profile: cProfile.Profile | None = None,
-) -> tuple[dict[str, float], Recorder]:
-    """Every article through the four handlers; process CPU seconds per stage."""
-    sink = Recorder()
+    profile: cProfile.Profile | None = None, log: dict[str, list[bytes]] | None = None,
+) -> tuple[dict[str, float], Newsflow]:
+    """Every article through the four handlers; process CPU seconds per stage, and the app."""
+    sink = Recorder(log)
     app = _app(settings, tags, sink)
     handlers, stories = app.handlers, app.story_handler
     cpu = dict.fromkeys(("clean", "dedup", "tag", "story"), 0.0)
-    outputs: dict[str, list[tuple[bytes, bytes]]] = {}
     offsets = dict.fromkeys(("raw", "cleaned", "unique", "tagged"), 0)
     base = 1.7e9
     if profile is not None:
@@ -129,64 +130,41 @@ async def run_once(
         offsets[topic] += 1
         return Source(topic, 0, offsets[topic], None, base + offsets[topic])
 
-    def keep(*topics: str) -> None:
-        for topic in topics:
-            if sent := sink.take(topic):
-                outputs.setdefault(topic, []).extend(sent)
-
-    async def story_drain() -> None:
-        started = time.process_time()
-        for _, value in sink.take("tagged"):
-            await stories.on_tagged(value, src("tagged"))
-        cpu["story"] += time.process_time() - started
-        keep("enriched", "stories", "deadletter")
-
     unique: list[tuple[bytes | None, Source]] = []
     for i, doc in enumerate(docs):
         value = _message(doc, base + i)[1]
         started = time.process_time()
         await handlers.on_raw(value, src("raw"))
         cpu["clean"] += time.process_time() - started
-        keep("deadletter")
         for _, cleaned in sink.take("cleaned"):
             started = time.process_time()
             await handlers.on_cleaned(cleaned, src("cleaned"))
             handlers.mark_forwarded()
             cpu["dedup"] += time.process_time() - started
-            keep("duplicates", "deadletter")
         unique += [(v, src("unique")) for _, v in sink.take("unique")]
         if len(unique) >= BATCH or i == len(docs) - 1:
             started = time.process_time()
             await handlers.on_unique_batch(unique)
             cpu["tag"] += time.process_time() - started
-            keep("deadletter")
             unique = []
-        await story_drain()
+        started = time.process_time()
+        for _, tagged in sink.take("tagged"):
+            await stories.on_tagged(tagged, src("tagged"))
+        cpu["story"] += time.process_time() - started
+        for topic in ("enriched", "stories", "duplicates", "deadletter"):
+            sink.take(topic)  # the pipeline's ends: nothing reads them here
     if profile is not None:
         profile.disable()
-    sink.sent = outputs
     app.close_pool()
-    return cpu, sink
+    return cpu, app
 
 
 def digests(settings: Settings, docs: list[dict[str, Any]], tags: dict[str, Any]) -> dict[str, str]:
     """Topic (and ``dedup-state``) -> record count and SHA-256 of its records, clocks fixed."""
-    apps: list[Newsflow] = []
     sent: dict[str, list[bytes]] = {}
-    build, record = _app, Recorder.__call__
-
-    def capture(*args: Any, **kwargs: Any) -> Newsflow:
-        apps.append(build(*args, **kwargs))
-        return apps[-1]
-
-    async def keep(self: Recorder, topic: str, key: bytes, value: bytes) -> None:
-        sent.setdefault(topic, []).append(key + b"\0" + value + b"\n")
-        await record(self, topic, key, value)
-
-    with mock.patch("time.time", lambda: 1.75e9), mock.patch("time.perf_counter", lambda: 0.0), \
-            mock.patch(f"{__name__}._app", capture), mock.patch.object(Recorder, "__call__", keep):
-        asyncio.run(run_once(settings, docs, tags))
-    state = apps[-1].verdicts.backing
+    with mock.patch("time.time", lambda: 1.75e9), mock.patch("time.perf_counter", lambda: 0.0):
+        _, app = asyncio.run(run_once(settings, docs, tags, log=sent))
+    state = app.verdicts.backing
     sent["dedup-state"] = [k.encode() + b"\0" + state[k] + b"\n" for k in sorted(state)]
     return {
         topic: f"{len(rows)} {hashlib.sha256(b''.join(rows)).hexdigest()[:16]}"
