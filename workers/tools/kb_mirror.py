@@ -19,9 +19,9 @@ class Mirror:
         if not self.git_dir.is_dir():
             raise FileNotFoundError(f"no mirror of {repo} at {self.git_dir}")
 
-    def _git(self, *args: str) -> bytes:
+    def _git(self, *args: str, stdin: bytes | None = None) -> bytes:
         return subprocess.run(["git", "--git-dir", str(self.git_dir), *args],
-                              capture_output=True, check=True).stdout
+                              input=stdin, capture_output=True, check=True).stdout
 
     def show(self, commit: str, path: str) -> bytes:
         return self._git("show", f"{commit}:{path}")
@@ -29,12 +29,14 @@ class Mirror:
     def show_many(self, commit: str, paths: list[str]) -> list[bytes]:
         """Many files in one ``git cat-file --batch`` (a process per file takes minutes)."""
         query = "".join(f"{commit}:{path}\n" for path in paths).encode()
-        out = subprocess.run(["git", "--git-dir", str(self.git_dir), "cat-file", "--batch"],
-                             input=query, capture_output=True, check=True).stdout
+        out = self._git("cat-file", "--batch", stdin=query)
         blobs, at = [], 0
-        for _ in paths:  # "<sha> blob <size>\n<content>\n" per path
+        for path in paths:  # "<sha> blob <size>\n<content>\n" per path, or "<name> missing\n"
             end = out.index(b"\n", at)
-            size = int(out[at:end].split()[2])
+            head = out[at:end].split()
+            if len(head) != 3:
+                raise FileNotFoundError(f"{commit}:{path} not in {self.git_dir}")
+            size = int(head[2])
             blobs.append(out[end + 1:end + 1 + size])
             at = end + 2 + size
         return blobs
