@@ -17,7 +17,7 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     record = tmp_path / "BENCHMARKS.md"
     record.write_text("# Benchmarks\n\nearlier text\n")
     plan = Plan(articles=40, seconds=4.0, loads=(0.5,), tag_workers=1, quick=True,
-                drain_timeout=120.0)
+                drain_timeout=120.0, warmup=10)
     result = bench_pipeline(settings, plan, tmp_path / "out", record)
 
     saved = json.loads((tmp_path / "out" / "pipeline.json").read_text())
@@ -39,6 +39,10 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     assert set(cap["hops"]) == {f"{src}->{dst}" for _, src, dst in HOPS}
     assert cap["cpu"]["seconds"]["worker_parent"] > 0
     assert cap["cpu"]["seconds"]["tag_children"] > 0
+
+    # The warm-up ran first, on a run of its own, and is kept apart from the measurement.
+    assert saved["warmup"]["articles"] == 10
+    assert saved["warmup"]["cpu_ms_per_input"]["worker_parent"] > 0
 
     bare = result["bare_model"]
     assert bare["articles"] == cap["enriched"]  # the same texts the tag stage ran

@@ -139,6 +139,10 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
         f"{result.get('ratio_to_bare_pool')} (target >= 0.9); by CPU per article "
         f"{result.get('cpu_ratio_to_bare_pool')}")
     console.print(f"CPU ms per input: {cap['cpu']['ms_per_input']}")
+    if "warmup" in result:
+        warm = result["warmup"]
+        console.print(f"warm-up before it (not measured): {warm['articles']} articles, "
+                      f"CPU ms per input {warm['cpu_ms_per_input']}")
     console.print(f"stage handler ms per article: {cap['stages']}")
     table = Table(title="hand-offs (record to record)")
     for column in ("hop", "p50 ms", "mean ms", "stage ms", "wait ms"):
