@@ -34,6 +34,14 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
     # The stages saw what went through them: clean every input, tag the enriched ones.
     assert cap["stages"]["clean"]["articles"] == 40
+    # The event loop's CPU in the handlers: some in each, and together no more than the worker
+    # process's CPU over the phase.
+    handlers_ms = 0.0
+    for stage in ("clean", "dedup", "story"):
+        figures = cap["stages"][stage]
+        assert figures["cpu_ms_per_article"] > 0, stage
+        handlers_ms += figures["cpu_ms_per_article"] * figures["articles"]
+    assert handlers_ms <= 1000 * cap["cpu"]["seconds"]["worker_parent"] * 1.01
     assert cap["stages"]["tag"]["articles"] == cap["enriched"]
     assert cap["hops"]["unique->tagged"]["articles"] == cap["enriched"]
     assert set(cap["hops"]) == {f"{src}->{dst}" for _, src, dst in HOPS}

@@ -59,6 +59,7 @@ PREFIX = "newsflow"
 
 # The pipeline's stage names (the `stage` label) and the outcomes each stage can produce.
 STAGES: tuple[str, ...] = ("clean", "dedup", "tag", "story")
+CPU_TIMED_STAGES: tuple[str, ...] = ("clean", "dedup", "story")
 STAGE_OUTCOMES: dict[str, tuple[str, ...]] = {
     "clean": ("ok", "deadletter"),
     "dedup": ("unique", "duplicate", "deadletter"),
@@ -288,6 +289,12 @@ class Metrics:
             f"{p}_stage_duration_seconds",
             "Processing time per article and stage (tag: the article's share of its batch).",
             ["stage"], buckets=STAGE_BUCKETS, registry=reg)
+        self.stage_cpu = Counter(
+            f"{p}_stage_cpu_seconds",
+            "CPU seconds of the event-loop thread in a stage's whole handler: decode, stage, "
+            "encode, sends (clean, dedup, story; the tag stage's handler awaits the tagging "
+            "processes, whose time is tag_inference).",
+            ["stage"], registry=reg)
         self.e2e_seconds = Histogram(
             f"{p}_end_to_end_latency_seconds",
             "From fetched_at (else the time the worker read it) to the enriched message.",
@@ -382,6 +389,8 @@ class Metrics:
         for stage in STAGES:
             self.stage_in.labels(stage=stage)
             self.stage_seconds.labels(stage=stage)
+            if stage in CPU_TIMED_STAGES:
+                self.stage_cpu.labels(stage=stage)
             for outcome in STAGE_OUTCOMES[stage]:
                 self.stage_out.labels(stage=stage, outcome=outcome)
             for reason in REJECT_REASONS:

@@ -3,6 +3,8 @@
 Against a real broker (the local one by default), with worker(s) in child processes as in
 production, on topics and a consumer group of the run's own:
 
+0. **Warm-up**: ``warmup`` articles (1,500 by default) drained by a run of their own, not
+   measured, so that the broker's JIT has compiled its hot paths (``warmup_phase``).
 1. **Capacity**: ``articles`` distinct news-dev articles are produced at once and drained by the
    worker(s); articles/s from the first output to the last (record timestamps), counting every
    input (enriched, duplicate or dead-lettered) and the enriched (tagged) ones alone.
@@ -17,13 +19,13 @@ production, on topics and a consumer group of the run's own:
    (produced - out) and the worker's consumer-lag metric sampled every second. A phase that
    needs more distinct articles than remain on the run's topics gets a fresh run (topics, group,
    worker), so no article is ever a replay of an earlier one.
-0. **Warm-up**: ``warmup`` articles (1,500 by default) drained by a run of their own, not
-   measured, so that the broker's JIT has compiled its hot paths (``warmup_phase``).
 4. **Where the time goes** (in step 1): CPU seconds per input of each process (worker parent,
    its tagging children, the broker, this benchmark), each stage's handler seconds per article
-   (``newsflow_stage_duration_seconds``), and per hop the time between an article's record on a
-   topic and its record on the next one, beside the stage's own time: the difference is time
-   spent waiting in the hand-off (stream buffers, batch filling, the tag pool's queue).
+   (``newsflow_stage_duration_seconds``, wall time) and the event loop's CPU in the clean, dedup
+   and story handlers (``newsflow_stage_cpu_seconds_total``), and per hop the time between an
+   article's record on a topic and its record on the next one, beside the stage's own time: the
+   difference is time spent waiting in the hand-off (stream buffers, batch filling, the tag
+   pool's queue).
 
 Writes ``<out>/pipeline.json`` and ``<out>/pipeline.png`` and appends a row to BENCHMARKS.md
 (``workers.tools.bench.pipeline_report``).

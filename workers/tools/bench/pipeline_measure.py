@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 
+from workers.ops.metrics import CPU_TIMED_STAGES
 from workers.settings import Settings
 from workers.stream.runner import WorkerProcess
 
@@ -98,19 +99,27 @@ _STAGE_SUM = 'newsflow_stage_duration_seconds_sum{stage="%s"}'
 _STAGE_COUNT = 'newsflow_stage_duration_seconds_count{stage="%s"}'
 
 
+_STAGE_CPU = 'newsflow_stage_cpu_seconds_total{stage="%s"}'
+
+
 def delta(before: list[dict[str, float]], after: list[dict[str, float]], series: str) -> float:
     return sum(a.get(series, 0.0) - b.get(series, 0.0) for b, a in zip(before, after, strict=True))
 
 
 def stage_breakdown(before: list[dict[str, float]],
                      after: list[dict[str, float]]) -> dict[str, Any]:
-    """Handler seconds per article of each stage (the tag stage's includes the pool's time)."""
-    stages = {}
+    """Handler seconds per article of each stage, wall time (the tag stage's includes the pool's
+    time; all include waits for a core), and the event-loop thread's CPU in the clean, dedup and
+    story handlers."""
+    stages: dict[str, Any] = {}
     for stage, _, _ in HOPS:
         total = delta(before, after, _STAGE_SUM % stage)
         count = delta(before, after, _STAGE_COUNT % stage)
         stages[stage] = {"articles": int(count),
                          "ms_per_article": round(1000 * total / count, 3) if count else None}
+        if stage in CPU_TIMED_STAGES:
+            cpu = delta(before, after, _STAGE_CPU % stage)
+            stages[stage]["cpu_ms_per_article"] = round(1000 * cpu / count, 3) if count else None
     batches = delta(before, after, "newsflow_tag_batch_size_articles_count")
     articles = delta(before, after, "newsflow_tag_batch_size_articles_sum")
     inference = delta(before, after, "newsflow_tag_inference_seconds_sum")
