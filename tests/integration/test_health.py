@@ -58,6 +58,8 @@ def test_ready_only_after_assignment_and_model_load(run_config: Settings) -> Non
         assert status == 200 and json.loads(body)["live"] is True
     finally:
         worker.stop()
+    # NEWSFLOW_EVENT_LOOP's default: the worker's loop is uvloop's
+    assert "event loop: uvloop.Loop" in worker.log_path.read_text(encoding="utf-8")
 
 
 def test_not_live_while_the_event_loop_cannot_run(run_config: Settings) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from workers.errors import NewsflowError
+from workers.ops.loopmon import running_loop
 from workers.settings import Settings
-from workers.stream.runner import check_worker
+from workers.stream.runner import check_worker, use_event_loop
+
+
+@pytest.fixture(autouse=True)
+def _default_loop_policy() -> Iterator[None]:
+    """The check installs the worker's event loop policy; the other tests get the default."""
+    yield
+    asyncio.set_event_loop_policy(None)
 
 
 def test_check_builds_the_app_and_starts_a_tagging_process(tmp_path: Path) -> None:
@@ -17,8 +27,18 @@ def test_check_builds_the_app_and_starts_a_tagging_process(tmp_path: Path) -> No
     lines = check_worker(settings)
     assert lines[0].startswith("app newsflow: 4 agents, 8 topics")
     assert "HTML extractor ready" in lines
+    assert "event loop uvloop.Loop" in lines  # the default, NEWSFLOW_EVENT_LOOP=uvloop
     assert lines[-1].startswith("tagging process ready: model ner-news (en_ner_news ")
     assert "knowledge base " in lines[-1]
+
+
+@pytest.mark.parametrize(("name", "loop"), [
+    ("uvloop", "uvloop.Loop"),
+    ("asyncio", "asyncio.unix_events._UnixSelectorEventLoop"),
+])
+def test_event_loop_setting_picks_the_loop(name: str, loop: str) -> None:
+    use_event_loop(Settings(event_loop=name))
+    assert asyncio.run(running_loop()) == loop
 
 
 def test_check_fails_on_a_model_that_is_not_there(tmp_path: Path) -> None:

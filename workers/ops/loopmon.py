@@ -61,3 +61,9 @@ class EventLoopMonitor:
             asked = loop.time()
             await asyncio.sleep(interval)
             self.record(loop.time() - asked - interval)
+
+
+async def running_loop() -> str:
+    """The class of the running event loop, as ``module.Name`` (``uvloop.Loop`` or asyncio's)."""
+    loop = asyncio.get_running_loop()
+    return f"{type(loop).__module__}.{type(loop).__qualname__}"

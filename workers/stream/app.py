@@ -24,7 +24,7 @@ from workers.codec import Codec
 from workers.kafka.io import MAX_REQUEST_BYTES, broker_reachable, ssl_context
 from workers.kb import KnowledgeBase
 from workers.ops.health import liveness, register_endpoints
-from workers.ops.loopmon import EventLoopMonitor
+from workers.ops.loopmon import EventLoopMonitor, running_loop
 from workers.ops.metrics import Metrics, SourceLabels
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
@@ -334,6 +334,7 @@ class Newsflow:
 
         @app.task
         async def start_pool() -> None:
+            log.info("event loop: %s", await running_loop())
             await self._start_pool()
 
         @app.task

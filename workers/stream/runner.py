@@ -20,6 +20,7 @@ log = logging.getLogger("newsflow.runner")
 
 def run_worker(settings: Settings) -> None:
     """Run the Faust worker in the foreground until SIGTERM/SIGINT (graceful shutdown)."""
+    use_event_loop(settings)
     import faust
 
     from workers.ops.logs import logging_config
@@ -36,6 +37,19 @@ def run_worker(settings: Settings) -> None:
     worker.execute_from_commandline()
 
 
+def use_event_loop(settings: Settings) -> None:
+    """Install the event loop policy ``settings.event_loop`` names (uvloop, or the standard
+    library's); the loops created after this (Faust's, its consumer thread's) are of that kind."""
+    import asyncio
+
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    else:
+        asyncio.set_event_loop_policy(None)
+
+
 def check_worker(settings: Settings) -> list[str]:
     """Build what ``newsflow worker`` builds, without connecting to Kafka; raise if it fails.
 
@@ -46,9 +60,11 @@ def check_worker(settings: Settings) -> list[str]:
     """
     import asyncio
 
+    use_event_loop(settings)
     import faust
 
     from workers.ops.logs import logging_config
+    from workers.ops.loopmon import running_loop
     from workers.stream.app import create_app, provenance
     from workers.stream.tagpool import TagPool
 
@@ -70,6 +86,7 @@ def check_worker(settings: Settings) -> list[str]:
     finally:
         newsflow.close_pool()
         newsflow.cleaner.close()
+    done.append(f"event loop {asyncio.run(running_loop())}")
     built = provenance(settings)
     done.append(f"tagging process ready: model {settings.spacy_model} "
                 f"({built['ner_model']['name']} {built['ner_model']['version']}), "

@@ -78,6 +78,16 @@ def register(
         """Worker start to ready and to the first dedup decision, full vs empty dedup state."""
         call("workers.tools.bench.recovery", "bench_recovery", settings(), entries=entries)
 
+    @bench_app.command("eventloop")
+    def bench_eventloop(
+        messages: int = typer.Option(3000, help="Messages per measurement."),
+        size: int = typer.Option(6000, help="Bytes per message (an enriched article's size)."),
+        rounds: int = typer.Option(3, help="Rounds; the two loops alternate in each."),
+    ) -> None:
+        """CPU per Kafka round trip (produce awaited, consumed back) on asyncio and uvloop."""
+        call("workers.tools.bench.eventloop", "bench_eventloop", settings(),
+             messages=messages, size=size, rounds=rounds)
+
     @bench_app.command("entities")
     def bench_entities(limit: int = typer.Option(300, help="Articles to tag.")) -> None:
         """Tagging throughput vs bare nlp.pipe (single process and pool), event-loop lag."""
