@@ -57,6 +57,11 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     assert bare["pool"]["processes"] == 1
     assert result["ratio_to_bare_pool"] == round(
         cap["enriched_per_s"] / bare["pool"]["articles_per_s"], 3)
+    # the bare pool re-run at the end, with the pool's process count, and the ratio to it
+    again = bare["pool_again"]
+    assert again["processes"] == bare["pool"]["processes"] and again["articles_per_s"] > 0
+    assert result["ratio_to_bare_pool_again"] == round(
+        cap["enriched_per_s"] / again["articles_per_s"], 3)
 
     (phase,) = result["loads"]
     assert phase["share_of_capacity"] == 0.5

@@ -33,6 +33,13 @@ def test_rows_go_under_one_heading_in_order(tmp_path: Path) -> None:
     assert "| 0.76 (0.8) |" in rows[0] and "| 0.50 / 2.00 |" in rows[0]
 
 
+def test_row_gives_the_ratio_to_the_bare_pool_re_run(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    append_row({**_result(), "ratio_to_bare_pool_again": 0.84}, path)
+    (row,) = [line for line in path.read_text().splitlines() if line.startswith("| 20")]
+    assert "| 0.76 (0.8); 0.84 against the bare pool re-run at the end |" in row
+
+
 def test_rows_are_inserted_before_text_that_follows_the_table(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     append_row(_result(), path)

@@ -124,6 +124,7 @@ def register(
             tag_workers=tag_workers,
             quick=quick,
             warmup=min(warmup, 50) if quick else warmup,
+            bare_again=not quick,
         )
         benchmarks = REPO_ROOT / "BENCHMARKS.md" if record and not quick else None
         module.bench_pipeline(settings(), plan, out, benchmarks)

@@ -12,7 +12,8 @@ production, on topics and a consumer group of the run's own:
    ``workers.stages.entities.load_pipeline``) over the very texts the tag stage ran in step 1
    (titles and cleaned bodies read back from the unique topic), one process and
    ``n_process=tag_workers``. ``ratio`` = enriched articles/s over bare articles/s with the pool's
-   process count.
+   process count. The pool runs once more after step 3 (not in ``--quick``): the ratio to that
+   run beside the first shows how far the machine's own speed drifted within the benchmark.
 3. **Latency under load**: a paced producer at each share of the measured capacity (25, 50 and
    90 % by default) for ``seconds`` each; end-to-end latency per input (output record time minus
    the raw record's time: fetched -> enriched/duplicate/dead letter) p50/p99/max, and the backlog
@@ -365,6 +366,7 @@ class Plan:
     drain_timeout: float = 300.0
     quick: bool = False
     warmup: int = 1500
+    bare_again: bool = True  # the bare pool once more at the end (not in --quick)
 
 
 async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -428,6 +430,14 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
             result["loads"].append(phase)
     finally:
         await run.stop()
+    if plan.bare_again and "bare_model" in result and capacity["enriched_per_s"]:
+        # The bare pool once more, minutes later: how far the machine's own speed drifted
+        # between the two is the uncertainty of the ratio (a shared VM's can be +-15 %).
+        again = bare_model(settings, texts, tag_workers * plan.workers,
+                           runs=(("pool", tag_workers * plan.workers),))["pool"]
+        result["bare_model"]["pool_again"] = again
+        result["ratio_to_bare_pool_again"] = round(
+            capacity["enriched_per_s"] / again["articles_per_s"], 3)
     result["machine"]["load_avg_end"] = os.getloadavg()
     return result
 

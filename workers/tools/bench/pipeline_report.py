@@ -45,6 +45,12 @@ def _growing_at_top(result: dict[str, Any]) -> str:
         f" ({top['slope_per_s']:+.2f}/s)")
 
 
+def _again(result: dict[str, Any]) -> str:
+    """The ratio against the bare pool's second run, when there is one."""
+    again = result.get("ratio_to_bare_pool_again")
+    return "" if again is None else f"; {again} against the bare pool re-run at the end"
+
+
 def row(result: dict[str, Any]) -> str:
     plan, cap, bare = result["plan"], result["capacity"], result["bare_model"]
     machine = result["machine"]
@@ -54,7 +60,8 @@ def row(result: dict[str, Any]) -> str:
         f"| {plan['workers']} x {plan['tag_workers']} | {plan['articles']} "
         f"| {cap['inputs_per_s']} | {cap['enriched_per_s']} "
         f"| {bare['single']['articles_per_s']} | {bare['pool']['articles_per_s']} "
-        f"| {result.get('ratio_to_bare_pool', '-')} ({result.get('cpu_ratio_to_bare_pool', '-')}) "
+        f"| {result.get('ratio_to_bare_pool', '-')} ({result.get('cpu_ratio_to_bare_pool', '-')})"
+        f"{_again(result)} "
         f"| {_p99s(result)} "
         f"| {_growing_at_top(result)} | {'quick' if plan['quick'] else 'full'} |\n"
     )
@@ -138,6 +145,12 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
         f"{bare['pool']['processes']} processes; ratio to the pool's limit "
         f"{result.get('ratio_to_bare_pool')} (target >= 0.9); by CPU per article "
         f"{result.get('cpu_ratio_to_bare_pool')}")
+    if "pool_again" in bare:
+        console.print(
+            f"bare pool re-run at the end: {bare['pool_again']['articles_per_s']}/s "
+            f"({bare['pool_again']['cpu_ms_per_article']} CPU ms per article, against "
+            f"{bare['pool']['cpu_ms_per_article']} the first time); ratio to it "
+            f"{result.get('ratio_to_bare_pool_again')}")
     console.print(f"CPU ms per input: {cap['cpu']['ms_per_input']}")
     if "warmup" in result:
         warm = result["warmup"]
