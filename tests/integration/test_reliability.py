@@ -11,6 +11,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -83,6 +84,19 @@ def ready_state(worker: WorkerProcess) -> dict:
     return {"status": status, **orjson.loads(body)}
 
 
+def assigned_until(workers: list[WorkerProcess], done: Callable[[list[int]], bool],
+                   timeout: float = 60.0) -> list[int]:
+    """The workers' assigned partition counts, polled until ``done(counts)`` holds (a rebalance
+    waits for the tagging batch in flight, seconds on a loaded machine); the last counts when
+    ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = [ready_state(w)["assigned_partitions"] for w in workers]
+        if done(counts) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.5)
+
+
 def test_kill_9_twice_mid_stream_loses_nothing(run_config: Settings, shared_data: Path) -> None:
     settings = run_config.model_copy(update={"tag_workers": 2, "tag_batch_size": 32})
     corpus = build_corpus(shared_data, 5000, copies=400, malformed=malformed(3))
@@ -134,8 +148,8 @@ def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) 
     try:
         alone = ready_state(a)["assigned_partitions"]
         b = start_worker(b_settings, "b")
-        time.sleep(5.0)  # the second worker's join rebalanced the group
-        shares = [ready_state(w)["assigned_partitions"] for w in (a, b)]
+        # the second worker's join rebalances the group
+        shares = assigned_until([a, b], lambda c: min(c) > 0 and sum(c) == alone)
         assert min(shares) > 0 and sum(shares) == alone, (shares, alone)
         feeder.start()
         time.sleep(5.0)
@@ -145,12 +159,11 @@ def test_rebalance_between_two_workers(run_config: Settings, shared_data: Path) 
         assert b.stop(timeout=40) == 0  # graceful, mid-stream: B hands its partitions to A
         print(f"SIGTERM to exit mid-stream: {time.monotonic() - stopping:.1f} s")
         assert time.monotonic() - stopping < 30
-        time.sleep(3.0)
-        assert ready_state(a)["assigned_partitions"] == alone
+        # A takes B's partitions over (once its tagging batch in flight is done)
+        assert assigned_until([a], lambda c: c == [alone]) == [alone]
         time.sleep(5.0)
         b = start_worker(b_settings, "b")  # rebalances back
-        time.sleep(5.0)
-        assert ready_state(b)["assigned_partitions"] > 0
+        assert assigned_until([b], lambda c: c[0] > 0)[0] > 0
         collect_outputs(settings, corpus, timeout=300)
     finally:
         for worker in (a, b):
