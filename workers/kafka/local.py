@@ -18,6 +18,8 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -302,3 +304,16 @@ async def _poll(bootstrap: str, deadline: float) -> None:
         finally:
             await admin.close()
     raise KafkaSetupError(f"broker {bootstrap} did not answer in time: {last}")
+
+
+@contextmanager
+def broker_for(settings: Settings) -> Iterator[None]:
+    """The broker of ``settings`` for the duration of the block: the local one is started if it
+    is used and not running, and stopped afterwards only if it was started here."""
+    local = LocalKafka(settings) if settings.uses_local_kafka else None
+    started = local.up() if local is not None else False
+    try:
+        yield
+    finally:
+        if started and local is not None:
+            local.down()

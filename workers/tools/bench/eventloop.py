@@ -102,21 +102,15 @@ def bench_eventloop(settings: Settings, messages: int = 3000, size: int = 6000,
     from rich.progress import Progress
     from rich.table import Table
 
-    from workers.kafka.local import LocalKafka
+    from workers.kafka.local import broker_for
 
-    local = LocalKafka(settings) if settings.uses_local_kafka else None
-    started_kafka = local.up() if local is not None else False
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in LOOPS}
-    try:
-        with Progress(transient=True) as progress:
-            task = progress.add_task("round trips", total=rounds * len(LOOPS))
-            for r in range(rounds):
-                for loop in (LOOPS if r % 2 == 0 else LOOPS[::-1]):
-                    runs[loop].append(measure(settings, loop, messages, size))
-                    progress.advance(task)
-    finally:
-        if started_kafka and local is not None:
-            local.down()
+    with broker_for(settings), Progress(transient=True) as progress:
+        task = progress.add_task("round trips", total=rounds * len(LOOPS))
+        for r in range(rounds):
+            for loop in (LOOPS if r % 2 == 0 else LOOPS[::-1]):
+                runs[loop].append(measure(settings, loop, messages, size))
+                progress.advance(task)
     result: dict[str, Any] = {"messages": messages, "value_bytes": size, "rounds": rounds,
                               "cores": os.cpu_count(), "runs": runs}
     table = Table(title=f"Kafka round trips, {messages:,} x {size:,} B, {rounds} rounds "

@@ -54,7 +54,7 @@ from workers.kafka.io import (
     make_producer,
     read_topics,
 )
-from workers.kafka.local import LocalKafka
+from workers.kafka.local import LocalKafka, broker_for
 from workers.settings import Settings
 from workers.stream.runner import WorkerProcess
 from workers.tools.bench.pipeline_measure import (
@@ -447,12 +447,7 @@ def bench_pipeline(settings: Settings, plan: Plan, out: Path,
     """Run the benchmark; write JSON and PNG to ``out``; append a row to ``record``."""
     from workers.tools.bench import pipeline_report
 
-    local = LocalKafka(settings) if settings.uses_local_kafka else None
-    started_kafka = local.up() if local is not None else False
-    try:
+    with broker_for(settings):
         result = asyncio.run(_bench(settings, plan))
-    finally:
-        if started_kafka and local is not None:
-            local.down()
     pipeline_report.write(result, out, record)
     return result

@@ -40,7 +40,7 @@ from workers.kafka.io import (
     make_producer,
     read_topics,
 )
-from workers.kafka.local import LocalKafka
+from workers.kafka.local import broker_for
 from workers.settings import Settings
 from workers.stages.dedup import load_normaliser, make_deduplicator
 from workers.stream.runner import WorkerProcess
@@ -54,9 +54,7 @@ _PROBE_ID = "recovery-probe"
 def bench_recovery(settings: Settings, entries: int = 100_000) -> dict[str, Any]:
     """Run the benchmark, print a table and return the figures (raises if a check fails)."""
     console = Console()
-    local = LocalKafka(settings) if settings.uses_local_kafka else None
-    started_kafka = local.up() if local is not None else False
-    try:
+    with broker_for(settings):
         with console.status(f"deciding on {entries:,} articles to build the state"):
             articles = stream(settings, entries)
             normalise = load_normaliser()
@@ -79,9 +77,6 @@ def bench_recovery(settings: Settings, entries: int = 100_000) -> dict[str, Any]
             with console.status(f"worker start with {label} state"):
                 result[label] = _measure(settings, f"recovery-{run}-{label}", filled, probe)
         _check(result, state)
-    finally:
-        if started_kafka and local is not None:
-            local.down()
     _print(result, console)
     return result
 

@@ -33,7 +33,7 @@ import orjson
 import psutil
 
 from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
-from workers.kafka.local import LocalKafka
+from workers.kafka.local import broker_for
 from workers.settings import Settings
 from workers.stream.runner import WorkerProcess
 from workers.tools.demo import free_port, run_settings, worker_env
@@ -284,19 +284,16 @@ def bench_soak(
     out: Path = Path("var") / "bench" / "soak",
 ) -> dict:
     """Run the soak benchmark; prints a sample per line and the summary as JSON."""
-    local = LocalKafka(settings) if settings.uses_local_kafka else None
-    started_kafka = local.up() if local is not None else False
     run = f"soak-{uuid.uuid4().hex[:6]}"
     soak = run_settings(settings, run, web_port=free_port(), data_dir=Path("var") / run)
     worker = WorkerProcess(worker_env(soak), Path("var") / "logs" / f"{run}-worker.log")
-    try:
-        asyncio.run(create_topics(soak))
-        worker.start().wait_ready()
-        result = asyncio.run(_soak(soak, worker, minutes, load, calibrate, out))
-    finally:
-        worker.stop()
-        asyncio.run(delete_topics(soak, soak.topic_names().values()))
-        if started_kafka and local is not None:
-            local.down()
+    with broker_for(settings):
+        try:
+            asyncio.run(create_topics(soak))
+            worker.start().wait_ready()
+            result = asyncio.run(_soak(soak, worker, minutes, load, calibrate, out))
+        finally:
+            worker.stop()
+            asyncio.run(delete_topics(soak, soak.topic_names().values()))
     print(json.dumps(result, indent=2))
     return result
