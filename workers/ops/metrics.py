@@ -59,7 +59,7 @@ PREFIX = "newsflow"
 
 # The pipeline's stage names (the `stage` label) and the outcomes each stage can produce.
 STAGES: tuple[str, ...] = ("clean", "dedup", "tag", "story")
-CPU_TIMED_STAGES: tuple[str, ...] = ("clean", "dedup", "story")
+CPU_TIMED_STAGES: tuple[str, str, str] = ("clean", "dedup", "story")  # the worker unpacks it
 STAGE_OUTCOMES: dict[str, tuple[str, ...]] = {
     "clean": ("ok", "deadletter"),
     "dedup": ("unique", "duplicate", "deadletter"),

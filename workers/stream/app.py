@@ -25,7 +25,7 @@ from workers.kafka.io import MAX_REQUEST_BYTES, broker_reachable, ssl_context
 from workers.kb import KnowledgeBase
 from workers.ops.health import liveness, register_endpoints
 from workers.ops.loopmon import EventLoopMonitor, running_loop
-from workers.ops.metrics import Metrics, SourceLabels
+from workers.ops.metrics import CPU_TIMED_STAGES, Metrics, SourceLabels
 from workers.settings import Settings
 from workers.stages.clean import make_cleaner
 from workers.stages.dedup import make_deduplicator
@@ -249,7 +249,7 @@ class Newsflow:
         # CPU of the event-loop thread in each whole handler; the stages' wall time
         # (stage_seconds) also counts the time the thread waits for a core.
         clean_cpu, dedup_cpu, story_cpu = (
-            self.metrics.stage_cpu.labels(stage=stage) for stage in ("clean", "dedup", "story"))
+            self.metrics.stage_cpu.labels(stage=stage) for stage in CPU_TIMED_STAGES)
 
         @app.agent(self.topics["raw"], name="clean")
         async def clean(stream):
