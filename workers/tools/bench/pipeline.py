@@ -433,8 +433,7 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
     if plan.bare_again and "bare_model" in result and capacity["enriched_per_s"]:
         # The bare pool once more, minutes later: how far the machine's own speed drifted
         # between the two is the uncertainty of the ratio (a shared VM's can be +-15 %).
-        again = bare_model(settings, texts, tag_workers * plan.workers,
-                           runs=(("pool", tag_workers * plan.workers),))["pool"]
+        again = bare_model(settings, texts, tag_workers * plan.workers, single=False)["pool"]
         result["bare_model"]["pool_again"] = again
         result["ratio_to_bare_pool_again"] = round(
             capacity["enriched_per_s"] / again["articles_per_s"], 3)

@@ -180,10 +180,10 @@ def backlog_trend(samples: list[dict[str, float]], rate: float) -> dict[str, Any
 
 
 def bare_model(settings: Settings, texts: list[str], processes: int,
-               runs: tuple[tuple[str, int], ...] | None = None) -> dict[str, Any]:
+               single: bool = True) -> dict[str, Any]:
     """Bare ``nlp.pipe`` of the tag stage's pipeline over ``texts`` (an article's title and body
-    are two texts): by default 1 process (``single``) and ``processes`` (``pool``); ``runs``
-    names other (label, process count) runs."""
+    are two texts): 1 process (``single``, unless ``single`` is False) and ``processes``
+    (``pool``)."""
     from workers.stages.entities import load_pipeline
 
     nlp = load_pipeline(settings.spacy_model)
@@ -191,7 +191,8 @@ def bare_model(settings: Settings, texts: list[str], processes: int,
     articles = len(texts) // 2
     result: dict[str, Any] = {"model": settings.spacy_model, "components": nlp.pipe_names,
                               "articles": articles}
-    for label, n_process in runs or (("single", 1), ("pool", processes)):
+    runs = [("single", 1), ("pool", processes)] if single else [("pool", processes)]
+    for label, n_process in runs:
         started, cpu = time.perf_counter(), own_and_children_cpu()
         for _ in nlp.pipe(texts, batch_size=64, n_process=n_process):
             pass
