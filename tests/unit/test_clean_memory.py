@@ -145,7 +145,7 @@ def test_replay_across_generations_within_the_window(cleaner: Cleaner) -> None:
     c = _with_store(cleaner, store, window=6)
     first = [_out(c.clean(raw, at)) for raw, at in stream]
     # offsets 0-39 make generations 0-6; the three newest are kept
-    assert {int(k.split(":")[2]) for k in store if k.startswith(("lines:", "titles:"))} \
+    assert {int(k.split(":")[2]) for k in store if k.startswith(("linechunk:", "titlechunk:"))} \
         == {4, 5, 6}
     again = _with_store(cleaner, dict(store), window=6)
     assert [_out(again.clean(raw, at)) for raw, at in stream[34:]] == first[34:]
@@ -171,3 +171,63 @@ def test_a_full_generation_admits_no_new_line_and_later_articles_evict_nothing()
     memory.record("s", ["one"], [], (0, 150))  # generation 1
     assert memory.count("s", "one", (0, 151)) == 3  # 2 in generation 0, 1 in generation 1
     assert memory.count("s", "two", (0, 2)) == 1  # the first generation unchanged for replays
+
+
+class _Writes(dict):
+    """A store that keeps the keys written since ``reset``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.written.append(key)
+        super().__setitem__(key, value)
+
+
+def test_recording_an_article_rewrites_only_the_chunks_it_changed() -> None:
+    store = _Writes()
+    memory = SourceMemory(store, window=1000)
+    for offset in range(10):  # 10 articles of 30 own lines: 300 lines, chunks 0-4
+        memory.record("s", [f"line {offset} {i}" for i in range(30)], [f"t{offset}"],
+                      (0, offset))
+    assert sorted(k for k in store if k.startswith("linechunk:")) \
+        == [f"linechunk:0:0:{c}:s" for c in range(5)]
+    store.written.clear()
+    memory.record("s", ["line 0 1", "a new line"], ["t10"], (0, 10))
+    # the first chunk (line 0 1 gains an offset) and the newest (the new line), one title chunk
+    assert sorted(store.written) == ["linechunk:0:0:0:s", "linechunk:0:0:4:s",
+                                     "titlechunk:0:0:0:s"]
+    assert memory.count("s", "line 0 1", (0, 11)) == 2
+    assert memory.count("s", "a new line", (0, 11)) == 1
+    assert memory.count("s", "line 9 29", (0, 11)) == 1
+
+
+def test_a_lost_write_of_the_newest_chunk_is_made_again_by_the_replay() -> None:
+    """The worker died after an article whose lines filled one chunk and opened the next, and
+    only its first write (the full chunk) reached the changelog: the replay from that article
+    writes the next chunk again, the same, and answers as the first pass did."""
+
+    def article(offset: int) -> tuple[list[str], list[str]]:
+        return [f"line {offset} {i}" for i in range(30)] + ["shared"], [f"t{offset}"]
+
+    store = _Writes()
+    memory = SourceMemory(store, window=1000)
+    for offset in range(2):
+        memory.record("s", *article(offset), (0, offset))
+    before = dict(store)
+    store.written.clear()
+    memory.record("s", *article(2), (0, 2))  # lines 62-92: fills chunk 0, opens chunk 1
+    assert store.written[:2] == ["linechunk:0:0:0:s", "linechunk:0:0:1:s"]
+    full = store["linechunk:0:0:0:s"]
+    for offset in range(3, 6):
+        memory.record("s", *article(offset), (0, offset))
+    answers = [memory.count("s", f"line {o} {i}", (0, 6)) for o in range(6) for i in (0, 29)]
+
+    restored = {**before, "linechunk:0:0:0:s": full}
+    again = SourceMemory(restored, window=1000)
+    for offset in range(2, 6):  # committed up to offset 2: replayed from there
+        again.record("s", *article(offset), (0, offset))
+    assert restored == dict(store)
+    assert [again.count("s", f"line {o} {i}", (0, 6)) for o in range(6) for i in (0, 29)] \
+        == answers

@@ -28,14 +28,23 @@ keyed by article id), and each partition learns its own copy of the source's boi
 also keeps every key on the changelog partition of the events that write it, so a rebalance
 hands a partition's memory over whole.
 
-Keys (``<p>`` partition, ``<g>`` generation; the source last, it may contain ``:``):
+Keys (``<p>`` partition, ``<g>`` generation, ``<c>`` chunk; the source last, it may contain
+``:``). A generation is stored in **chunks** of its admission order, so that recording an article
+rewrites only the chunks it changed (the newest, and those holding lines that gained an offset),
+not the whole generation: a few KB per article on the changelog instead of the generation's up
+to ~65 KB (docs/cleaning.md, "Per-source memory"):
 
-* ``lines:<p>:<g>:<source>``: ``n`` (4-byte little-endian), the ``n`` 8-byte blake2b hashes of
-  the line keys in order of admission, then ``3n`` 4-byte little-endian offsets within the
-  generation (the first three articles that carried each line, ascending, 0xFFFFFFFF unused);
-* ``titles:<p>:<g>:<source>``: UTF-8, one title per line: its offset within the generation, then
-  its content words, space-separated, in offset order;
+* ``linechunk:<p>:<g>:<c>:<source>``: lines ``c * 64`` to ``c * 64 + 63`` in order of admission:
+  ``n`` (4-byte little-endian), the ``n`` 8-byte blake2b hashes of the line keys, then ``3n``
+  4-byte little-endian offsets within the generation (the first three articles that carried each
+  line, ascending, 0xFFFFFFFF unused);
+* ``titlechunk:<p>:<g>:<c>:<source>``: titles ``c * 32`` to ``c * 32 + 31``, UTF-8, one per line:
+  its offset within the generation, then its content words, space-separated, in offset order;
 * ``gens:<p>:<source>``: the generations held, 4-byte little-endian each, ascending.
+
+A generation is read as its chunks ``0, 1, ...`` up to the first one missing or not full (a
+chunk after one that is not full was written by a pass whose earlier write was lost; the replay
+of that pass writes it again, the same).
 """
 
 from __future__ import annotations
@@ -54,6 +63,8 @@ _N = struct.Struct("<I")
 _UNUSED = 0xFFFFFFFF
 _SLOTS = 3  # positions kept per line: "seen in 1+ / 3+ earlier articles"
 _KEEP_GENERATIONS = 3  # the two an article reads, and one more for replays across a boundary
+LINE_CHUNK = 64  # lines per stored chunk of a generation (~1.3 KB)
+TITLE_CHUNK = 32  # titles per stored chunk (~1.5 KB)
 
 
 def line_hash(key: str) -> bytes:
@@ -77,24 +88,32 @@ def _from_le(typecode: str, data: bytes) -> array:
 
 
 class _LineGen:
-    """One generation of a source's lines: append-only, with the first offsets per line."""
+    """One generation of a source's lines: append-only, with the first offsets per line; kept
+    as chunks of ``LINE_CHUNK`` lines in order of admission (``chunks``: the stored values)."""
 
-    __slots__ = ("data", "hashes", "index", "pos")
+    __slots__ = ("chunks", "dirty", "hashes", "index", "pos")
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks: list[bytes] = []
+        self.dirty: set[int] = set()  # chunks changed since they were last stored
         self.hashes = bytearray()
         self.index: dict[bytes, int] = {}
         self.pos = array("I")
-        if len(data) < _N.size:
-            return
-        (n,) = _N.unpack_from(data)
-        if len(data) != _N.size + (8 + 4 * _SLOTS) * n:
-            return  # not ours (or truncated): start afresh rather than misread
-        end = _N.size + 8 * n
-        self.hashes = bytearray(data[_N.size:end])
-        self.index = {bytes(self.hashes[i * 8:i * 8 + 8]): i for i in range(n)}
-        self.pos = _from_le("I", data[end:])
+        for data in chunks:
+            if len(data) < _N.size:
+                break
+            (n,) = _N.unpack_from(data)
+            if n > LINE_CHUNK or len(data) != _N.size + (8 + 4 * _SLOTS) * n:
+                break  # not ours (or truncated): the chunks read so far stand
+            end = _N.size + 8 * n
+            first = len(self.index)
+            self.hashes += data[_N.size:end]
+            self.index.update((bytes(data[_N.size + 8 * i:_N.size + 8 * i + 8]), first + i)
+                              for i in range(n))
+            self.pos.extend(_from_le("I", data[end:]))
+            self.chunks.append(data)
+            if n < LINE_CHUNK:
+                break  # the last chunk
 
     def count(self, h: bytes, before: int) -> int:
         """How many of the kept offsets of line ``h`` are below ``before``."""
@@ -105,42 +124,60 @@ class _LineGen:
         i *= _SLOTS
         return (pos[i] < before) + (pos[i + 1] < before) + (pos[i + 2] < before)
 
-    def add(self, h: bytes, at: int, cap: int) -> bool:
-        """Record that the article at offset ``at`` carries line ``h``; True when it changed."""
+    def add(self, h: bytes, at: int, cap: int) -> None:
+        """Record that the article at offset ``at`` carries line ``h`` (marks its chunk dirty
+        when that changed anything)."""
         i = self.index.get(h)
         if i is None:
             if len(self.index) >= cap:
-                return False  # full: later lines are not admitted (nothing is ever evicted)
-            self.index[h] = len(self.index)
+                return  # full: later lines are not admitted (nothing is ever evicted)
+            i = self.index[h] = len(self.index)
             self.hashes += h
             self.pos.extend((at, _UNUSED, _UNUSED))
-            return True
-        i *= _SLOTS
-        old = self.pos[i:i + _SLOTS]
+            self.dirty.add(i // LINE_CHUNK)
+            return
+        j = i * _SLOTS
+        old = self.pos[j:j + _SLOTS]
         if at in old or old[-1] < at:
-            return False  # a replay, or a line already seen by three earlier articles
-        self.pos[i:i + _SLOTS] = array("I", sorted([*old, at])[:_SLOTS])
-        return True
+            return  # a replay, or a line already seen by three earlier articles
+        self.pos[j:j + _SLOTS] = array("I", sorted([*old, at])[:_SLOTS])
+        self.dirty.add(i // LINE_CHUNK)
 
-    def encode(self) -> bytes:
-        return _N.pack(len(self.index)) + bytes(self.hashes) + _le(self.pos)
+    def encode(self, c: int) -> bytes:
+        """Chunk ``c`` as stored."""
+        first = c * LINE_CHUNK
+        last = min(len(self.index), first + LINE_CHUNK)
+        return (_N.pack(last - first) + bytes(self.hashes[first * 8:last * 8])
+                + _le(self.pos[first * _SLOTS:last * _SLOTS]))
 
 
 class _TitleGen:
-    """One generation of a source's titles, with an inverted index (word -> title ordinals)."""
+    """One generation of a source's titles, with an inverted index (word -> title ordinals);
+    kept as chunks of ``TITLE_CHUNK`` titles in order of admission (``chunks``: the stored
+    values)."""
 
-    __slots__ = ("at", "data", "held", "lines", "words")
+    __slots__ = ("at", "chunks", "dirty", "held", "lines", "words")
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks: list[bytes] = []
+        self.dirty: set[int] = set()
         self.lines: list[str] = []
         self.at: list[int] = []  # offset of each title, ascending
         self.held: set[int] = set()
         self.words: dict[str, list[int]] = {}
-        for line in data.decode("utf-8", "replace").split("\n"):
-            at, _, words = line.partition(" ")
-            if at.isdigit() and words:
-                self._append(int(at), words.split(), line)
+        for data in chunks:
+            parsed: list[tuple[int, list[str], str]] = []
+            for line in data.decode("utf-8", "replace").split("\n"):
+                offset, _, words = line.partition(" ")
+                if offset.isdigit() and words:
+                    parsed.append((int(offset), words.split(), line))
+            if not parsed or len(parsed) > TITLE_CHUNK:
+                break  # not ours: the chunks read so far stand
+            for offset_, title_words, line in parsed:
+                self._append(offset_, title_words, line)
+            self.chunks.append(data)
+            if len(parsed) < TITLE_CHUNK:
+                break  # the last chunk
 
     def _append(self, at: int, words: Iterable[str], line: str) -> None:
         ordinal = len(self.at)
@@ -150,11 +187,11 @@ class _TitleGen:
         for w in words:
             self.words.setdefault(w, []).append(ordinal)
 
-    def add(self, at: int, words: list[str], cap: int) -> bool:
+    def add(self, at: int, words: list[str], cap: int) -> None:
         if len(self.at) >= cap or at in self.held:
-            return False
+            return
+        self.dirty.add(len(self.at) // TITLE_CHUNK)
         self._append(at, words, f"{at} {' '.join(words)}")
-        return True
 
     def hits(self, words: Iterable[str], before: int, into: dict[tuple[int, int], int],
              gen: int) -> None:
@@ -164,8 +201,9 @@ class _TitleGen:
                 if at[i] < before:
                     into[gen, i] = into.get((gen, i), 0) + 1
 
-    def encode(self) -> bytes:
-        return "\n".join(self.lines).encode("utf-8")
+    def encode(self, c: int) -> bytes:
+        """Chunk ``c`` as stored."""
+        return "\n".join(self.lines[c * TITLE_CHUNK:(c + 1) * TITLE_CHUNK]).encode("utf-8")
 
 
 _G = TypeVar("_G", _LineGen, _TitleGen)
@@ -203,28 +241,53 @@ class SourceMemory:
         g, rel = divmod(offset, self.window)
         return partition, g, rel
 
-    def _line_gen(self, key: str) -> _LineGen | None:
-        return self._parsed(key, self._lines, _LineGen)
+    def _line_gen(self, name: str) -> _LineGen | None:
+        return self._parsed(name, "linechunk", LINE_CHUNK, self._lines, _LineGen)
 
-    def _title_gen(self, key: str) -> _TitleGen | None:
-        return self._parsed(key, self._titles, _TitleGen)
+    def _title_gen(self, name: str) -> _TitleGen | None:
+        return self._parsed(name, "titlechunk", TITLE_CHUNK, self._titles, _TitleGen)
 
-    def _parsed(self, key: str, cache: dict[str, _G], parse: Callable[[bytes], _G]) -> _G | None:
-        """The stored generation under ``key``, parsed once per stored value."""
-        data = self.store.get(key)
-        if data is None:
+    def _parsed(self, name: str, kind: str, size: int, cache: dict[str, _G],
+                parse: Callable[[list[bytes]], _G]) -> _G | None:
+        """The stored generation ``name`` (``<p>:<g>:<source>``) from its chunks, parsed again
+        only when a stored chunk is not the one parsed."""
+        p, g, source = name.split(":", 2)
+        get = self.store.get
+        gen = cache.get(name)
+        if gen is not None:
+            held = gen.chunks
+            # the chunks parsed are still stored, and no chunk follows them
+            if all((data := get(_chunk_key(kind, p, g, c, source))) is held[c]
+                   or data == held[c] for c in range(len(held))) \
+                    and get(_chunk_key(kind, p, g, len(held), source)) is None:
+                return gen if held else None
+        chunks: list[bytes] = []
+        while (data := get(_chunk_key(kind, p, g, len(chunks), source))) is not None:
+            chunks.append(data)
+        if not chunks:
+            cache.pop(name, None)
             return None
-        gen = cache.get(key)
-        if gen is None or not (gen.data is data or gen.data == data):
-            gen = cache[key] = parse(data)
+        gen = cache[name] = parse(chunks)
         return gen
+
+    def _store_dirty(self, gen: _LineGen | _TitleGen, kind: str, name: str) -> None:
+        """Write the chunks of ``gen`` that changed, in order."""
+        p, g, source = name.split(":", 2)
+        for c in sorted(gen.dirty):
+            data = gen.encode(c)
+            self.store[_chunk_key(kind, p, g, c, source)] = data
+            if c < len(gen.chunks):
+                gen.chunks[c] = data
+            else:
+                gen.chunks.append(data)
+        gen.dirty.clear()
 
     def counter(self, source: str, at: Position) -> LineCounter:
         """A function line key -> earlier articles of ``source`` carrying it (0-3), for the
         article at ``at``; read once per article."""
         p, g, rel = self._gens(at)
-        cur = self._line_gen(f"lines:{p}:{g}:{source}")
-        prev = self._line_gen(f"lines:{p}:{g - 1}:{source}") if g else None
+        cur = self._line_gen(f"{p}:{g}:{source}")
+        prev = self._line_gen(f"{p}:{g - 1}:{source}") if g else None
         return LineCounter(cur, prev, rel, self.window)
 
     def count(self, source: str, key: str, at: Position) -> int:
@@ -240,7 +303,7 @@ class SourceMemory:
         p, g, rel = self._gens(at)
         hits: dict[tuple[int, int], int] = {}
         for gen, before in ((g - 1, self.window), (g, rel)):
-            if gen >= 0 and (titles := self._title_gen(f"titles:{p}:{gen}:{source}")):
+            if gen >= 0 and (titles := self._title_gen(f"{p}:{gen}:{source}")):
                 titles.hits(words, before, hits, gen)
         return max(hits.values(), default=0) / len(words)
 
@@ -256,23 +319,20 @@ class SourceMemory:
                 at: Position) -> None:
         p, g, rel = self._gens(at)
         self._open_generation(source, p, g)
-        key = f"lines:{p}:{g}:{source}"
-        lines = self._line_gen(key) or _LineGen(b"")
-        changed = False
+        name = f"{p}:{g}:{source}"
+        lines = self._line_gen(name) or _LineGen([])
         for k in dict.fromkeys(line_keys):  # distinct, in order
-            changed |= lines.add(line_hash(k), rel, self.max_lines)
-        if changed:
-            lines.data = lines.encode()
-            self.store[key] = lines.data
-            self._lines[key] = lines
+            lines.add(line_hash(k), rel, self.max_lines)
+        if lines.dirty:
+            self._store_dirty(lines, "linechunk", name)
+            self._lines[name] = lines
         words = sorted(set(title_words))
         if words:
-            key = f"titles:{p}:{g}:{source}"
-            titles = self._title_gen(key) or _TitleGen(b"")
-            if titles.add(rel, words, self.max_titles):
-                titles.data = titles.encode()
-                self.store[key] = titles.data
-                self._titles[key] = titles
+            titles = self._title_gen(name) or _TitleGen([])
+            titles.add(rel, words, self.max_titles)
+            if titles.dirty:
+                self._store_dirty(titles, "titlechunk", name)
+                self._titles[name] = titles
 
     def _open_generation(self, source: str, p: int, g: int) -> None:
         """Note generation ``g`` of the source; drop the ones three or more older."""
@@ -283,13 +343,19 @@ class SourceMemory:
         keep = [x for x in held if x > g - _KEEP_GENERATIONS]
         for old in held:
             if old <= g - _KEEP_GENERATIONS:
-                for kind in ("lines", "titles"):
-                    name = f"{kind}:{p}:{old}:{source}"
-                    if name in self.store:
-                        del self.store[name]
-                    self._lines.pop(name, None)
-                    self._titles.pop(name, None)
+                for kind in ("linechunk", "titlechunk"):
+                    c = 0
+                    while (chunk := _chunk_key(kind, p, old, c, source)) in self.store:
+                        del self.store[chunk]
+                        c += 1
+                name = f"{p}:{old}:{source}"
+                self._lines.pop(name, None)
+                self._titles.pop(name, None)
         self.store[key] = _le(array("I", sorted({*keep, g})))
+
+
+def _chunk_key(kind: str, p: int | str, g: int | str, c: int, source: str) -> str:
+    return f"{kind}:{p}:{g}:{c}:{source}"
 
 
 class LineCounter:
