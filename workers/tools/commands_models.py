@@ -85,10 +85,15 @@ def register(
     def bench_stories(
         window: int = typer.Option(100_000, help="Articles already in the window."),
         measure: int = typer.Option(5_000, help="Decisions timed."),
+        real: int = typer.Option(2_000, help="news-dev articles interleaved with ECB+ for the "
+                                             "real-text rate beside the synthetic one."),
+        no_real: bool = typer.Option(False, "--no-real", help="Skip the real-text rate."),
     ) -> None:
-        """Story decisions per second with a full window, state bytes per article, rebuild time."""
+        """Story decisions per second with a full window, state bytes per article, rebuild time;
+        the rate on real text beside synthetic text of the same size."""
         _call("workers.tools.bench.stories", "main",
-              ["--window", str(window), "--measure", str(measure)])
+              ["--window", str(window), "--measure", str(measure), "--real", str(real),
+               *(["--no-real"] if no_real else [])])
 
     @bench_app.command("kb")
     def bench_kb() -> None:

@@ -1,0 +1,63 @@
+"""The story benchmark's real-text stream: the eval's order, clock and entities, cached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import workers.tools.bench.stories as bench
+from workers.settings import Settings
+from workers.tools.evaluation.stories import CLOCK_START, CLOCK_STEP
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    _write(tmp_path / "ecb-dev.jsonl", [
+        {"id": f"e{i}", "cluster": f"e{i}", "story": "s1" if i < 2 else "s2",
+         "kind": "original", "title": f"Quake {i}", "body": f"An earthquake hit town {i}."}
+        for i in range(4)])
+    _write(tmp_path / "news-dev.jsonl", [
+        {"id": f"b{i}", "title": f"Markets {i}", "body": f"Shares rose on day {i}.",
+         "category": "business", "source": "bbc", "file": f"{i}.txt"} for i in range(6)])
+    return tmp_path
+
+
+def test_real_stream_is_the_eval_stream_with_cached_entities(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def tag(rows: list[dict], settings: Settings) -> dict:
+        calls.append([r["id"] for r in rows])
+        return {r["id"]: ((f"Town {r['id']}", None, "GPE", 0.5),) for r in rows}
+
+    monkeypatch.setattr(bench, "tag_entities", tag)
+    settings = Settings(shared_data_dir=data)
+    cache = tmp_path / "tags.pickle"
+
+    first = bench.real_stream(settings, 3, cache)
+    assert len(first) == 7 and len(calls) == 1  # 4 ECB+ and 3 news-dev articles, tagged once
+    assert sorted(a.id for a in first if a.id.startswith("e")) == ["e0", "e1", "e2", "e3"]
+    assert [a.time for a in first] == [CLOCK_START + i * CLOCK_STEP for i in range(7)]
+    assert first[0].entities == ((f"Town {first[0].id}", None, "GPE", 0.5),)
+
+    again = bench.real_stream(settings, 3, cache)
+    assert len(calls) == 1  # from the cache
+    assert [(a.id, a.entities) for a in again] == [(a.id, a.entities) for a in first]
+
+    other = bench.real_stream(settings, 5, cache)  # ids the cache lacks: tagged again
+    assert len(calls) == 2 and len(other) == 9
+
+
+def test_bench_real_reports_both_rates(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "tag_entities", lambda rows, settings: {})
+    result = bench.bench_real(Settings(shared_data_dir=data), 6, None, rounds=2)
+    assert result["real_articles"] == 10
+    assert len(result["real_rounds"]) == len(result["synthetic_rounds"]) == 2
+    assert result["real_decisions_per_cpu_s"] > 0
+    assert result["synthetic_same_size_decisions_per_cpu_s"] > 0
