@@ -165,7 +165,7 @@ class StoryConfig:
     index_terms: int = 30
     query_terms: int = 20
     index_entities: int = 10
-    max_candidates: int = 8
+    max_candidates: int = 4  # stories scored per article, best-ranked by the index first
     max_postings: int = 300
     top_entities: int = 5
     recent_members: int = 8
