@@ -293,7 +293,10 @@ class Metrics:
             f"{p}_stage_cpu_seconds",
             "CPU seconds of the event-loop thread in a stage's whole handler: decode, stage, "
             "encode, sends (clean, dedup, story; the tag stage's handler awaits the tagging "
-            "processes, whose time is tag_inference).",
+            "processes, whose time is tag_inference). Read from the thread's CPU clock around "
+            "the handler's await: while a handler is suspended, other tasks on the loop count "
+            "in it too (the timed handlers collect their sends and await them afterwards, so "
+            "they rarely suspend).",
             ["stage"], registry=reg)
         self.e2e_seconds = Histogram(
             f"{p}_end_to_end_latency_seconds",
