@@ -242,12 +242,12 @@ class SourceMemory:
         return partition, g, rel
 
     def _line_gen(self, name: str) -> _LineGen | None:
-        return self._parsed(name, "linechunk", LINE_CHUNK, self._lines, _LineGen)
+        return self._parsed(name, "linechunk", self._lines, _LineGen)
 
     def _title_gen(self, name: str) -> _TitleGen | None:
-        return self._parsed(name, "titlechunk", TITLE_CHUNK, self._titles, _TitleGen)
+        return self._parsed(name, "titlechunk", self._titles, _TitleGen)
 
-    def _parsed(self, name: str, kind: str, size: int, cache: dict[str, _G],
+    def _parsed(self, name: str, kind: str, cache: dict[str, _G],
                 parse: Callable[[list[bytes]], _G]) -> _G | None:
         """The stored generation ``name`` (``<p>:<g>:<source>``) from its chunks, parsed again
         only when a stored chunk is not the one parsed."""
