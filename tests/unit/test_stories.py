@@ -312,8 +312,12 @@ def test_eval_on_ecb_dev_beats_the_baseline(shared_data: Path, tmp_path: Path) -
 @pytest.mark.slow
 def test_eval_on_ecb_dev_with_bbc_traffic(shared_data: Path) -> None:
     result = eval_stories(shared_data / "ecb-dev.jsonl", Settings(), interleave_n=2000)
-    assert result["bbc_joined_ecb"] <= 0.01  # measured 0.002
-    assert result["bcubed"]["precision"] >= 0.85  # measured 0.926; the baseline 0.836
+    assert result["bbc_joined_ecb"] <= 0.01  # measured 0.001
+    assert result["bcubed"]["precision"] >= 0.85  # measured 0.909; the baseline 0.836
+    # the file alone, in the same run (the "with and without the traffic, in one run")
+    alone = result["alone"]
+    assert alone["articles"] == result["articles"] == 439 and "bbc_joined_ecb" not in alone
+    assert alone["bcubed"]["f1"] >= 0.885  # measured 0.901
 
 
 def test_leave_topics_out_check_runs(shared_data: Path) -> None:

@@ -65,7 +65,8 @@ def register(
         file: Path = typer.Argument(..., exists=True, help="A stream in dedup-dev.jsonl format."),
         out: Path | None = typer.Option(None, help="Write {id, story_id} per article here."),
         interleave: int = typer.Option(
-            0, help="Interleave this many news-dev articles as unrelated traffic."
+            0, help="Interleave this many news-dev articles as unrelated traffic (the file "
+                    "alone is scored in the same run too, under `alone`)."
         ),
     ) -> None:
         """Cluster the file online, in order; B-cubed and pairwise P/R/F1 against `story`."""

@@ -10,7 +10,8 @@ in file order (2,439 articles span 41 hours, inside the default three-day quiet 
 plays no part in these scores, only text and entities do).
 
 With ``interleave=N``, N articles drawn (seed 0) from ``news-dev.jsonl`` beside the file are
-mixed into the stream at random positions (seed 0), as unrelated traffic. They are scored as
+mixed into the stream at random positions (seed 0), as unrelated traffic, and the file alone is
+scored in the same run too (``alone``). They are scored as
 singleton gold stories: an ECB+ article's B-cubed precision counts every article in its system
 story, BBC ones included; ``bbc_joined_ecb`` is the share of BBC articles whose story holds an
 ECB+ article.
@@ -133,10 +134,15 @@ def score(rows: list[dict], system: Mapping[str, str]) -> dict:
 
 def eval_stories(path: Path, settings: Settings, out: Path | None = None, interleave_n: int = 0,
                  entities: EntityCache | None = None) -> dict:
-    """Cluster the file's articles in order, score against ``story``; optionally write links."""
-    rows = read_stream(path)
-    if interleave_n:
-        rows = interleave(rows, path.parent / BACKGROUND_FILE, interleave_n)
+    """Cluster the file's articles in order, score against ``story``; optionally write links.
+
+    With ``interleave_n``, the stream with the unrelated traffic is scored, and the file alone,
+    decided by a fresh clusterer in the same run, under ``alone``; ``out`` gets the links of
+    the interleaved stream.
+    """
+    alone = read_stream(path)
+    rows = interleave(alone, path.parent / BACKGROUND_FILE, interleave_n) if interleave_n \
+        else alone
     if entities is None:
         entities = tag_entities(rows, settings)
     system = run(rows, entities, make_story_clusterer(settings))
@@ -144,7 +150,10 @@ def eval_stories(path: Path, settings: Settings, out: Path | None = None, interl
         with out.open("w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps({"id": row["id"], "story_id": system[row["id"]]}) + "\n")
-    return {"file": str(path), "interleaved": interleave_n, **score(rows, system)}
+    result = {"file": str(path), "interleaved": interleave_n, **score(rows, system)}
+    if interleave_n:
+        result["alone"] = score(alone, run(alone, entities, make_story_clusterer(settings)))
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
