@@ -53,6 +53,13 @@ def test_real_stream_is_the_eval_stream_with_cached_entities(
     other = bench.real_stream(settings, 5, cache)  # ids the cache lacks: tagged again
     assert len(calls) == 2 and len(other) == 9
 
+    # another NER model or knowledge base: the cache is not used
+    monkeypatch.setattr(bench, "tagging_identity", lambda model: "another model, kb 0")
+    bench.real_stream(settings, 5, cache)
+    assert len(calls) == 3
+    bench.real_stream(settings, 5, cache)
+    assert len(calls) == 3
+
 
 def test_bench_real_reports_both_rates(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "tag_entities", lambda rows, settings: {})

@@ -71,6 +71,13 @@ def model_identity(model: str) -> tuple[str, str]:
     return f"{meta.get('lang', 'xx')}_{meta.get('name', 'unknown')}", str(meta.get("version"))
 
 
+def tagging_identity(model: str) -> str:
+    """The NER model's name and version and the knowledge base's: what a cached result of the
+    tagging stage was computed with (benchmarks key their caches by it)."""
+    name, version = model_identity(model)
+    return f"{name} {version}, kb {KnowledgeBase.file_version()}"
+
+
 def load_pipeline(model: str) -> Language:
     """Load ``model`` with NER and the embedding component(s) NER listens to, nothing else."""
     import spacy

@@ -72,11 +72,16 @@ class CachedPool:
 
 
 def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> dict[str, Any]:
-    """The real tagger's result for every article (its cleaned text), cached in ``cache``."""
+    """The real tagger's result for every article (its cleaned text), cached in ``cache`` with
+    the NER model's and the knowledge base's versions (another version's cache is redone)."""
+    from workers.stages.entities import make_tagger, tagging_identity
+
+    identity = tagging_identity(settings.spacy_model)
     if cache.is_file():
-        tags: dict[str, Any] = pickle.loads(cache.read_bytes())
-        return tags
-    from workers.stages.entities import make_tagger
+        cached = pickle.loads(cache.read_bytes())
+        if isinstance(cached, dict) and cached.get("identity") == identity:
+            tags: dict[str, Any] = cached["tags"]
+            return tags
 
     app = _app(settings, {})
     articles: list[CleanedArticle] = []
@@ -94,7 +99,7 @@ def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> di
         for article, tagged in zip(chunk, tagger.tag_batch(chunk), strict=True):
             tags[article.id] = tagged
     app.close_pool()
-    cache.write_bytes(pickle.dumps(tags))
+    cache.write_bytes(pickle.dumps({"identity": identity, "tags": tags}))
     return tags
 
 

@@ -17,10 +17,10 @@ events are not real news. Real articles have ~16 tagged entities each (the synth
 topical articles of one beat (BBC business, ECB+ twins) give real decisions more candidate
 stories (7.9 per decision against 3.0, when up to 8 were scored; 4 now). So the run also
 decides the stream that ``newsflow eval stories ecb-dev.jsonl --interleave N`` decides (ECB+ with
-N news-dev articles mixed in, entities from the tagging stage, cached in ``--tags``) and,
-alternating with it, as many synthetic articles, so that the two rates at the same window size
-come from the same minutes of the machine. The real stream is only ~2,400 articles: the
-window-full rate above is the synthetic one, and real text would run slower than it.
+N news-dev articles mixed in, entities from the tagging stage, cached in ``--tags`` per NER model
+and KB version) and, alternating with it, as many synthetic articles, so that the two rates at
+the same window size come from the same minutes of the machine. The real stream is only ~2,400
+articles: the window-full rate above is the synthetic one, and real text would run slower.
 
 Run: ``python -m workers.tools.bench.stories [--window 100000] [--measure 5000] [--real 2000]``.
 """
@@ -38,6 +38,7 @@ from pathlib import Path
 
 from workers.records import StoryArticle
 from workers.settings import Settings
+from workers.stages.entities import tagging_identity
 from workers.stages.stories import make_story_clusterer
 from workers.tools.evaluation.stories import (
     CLOCK_START,
@@ -125,15 +126,17 @@ def real_stream(settings: Settings, background: int, tags: Path | None) -> list[
     rows = read_stream(data / "ecb-dev.jsonl")
     if background:
         rows = interleave(rows, data / "news-dev.jsonl", background)
+    identity = tagging_identity(settings.spacy_model)
     entities: EntityCache | None = None
     if tags is not None and tags.exists():
-        entities = pickle.loads(tags.read_bytes())
-        if not all(row["id"] in entities for row in rows):
-            entities = None  # another stream's cache
+        cached = pickle.loads(tags.read_bytes())
+        if isinstance(cached, dict) and cached.get("identity") == identity \
+                and all(row["id"] in cached["entities"] for row in rows):
+            entities = cached["entities"]  # else another stream's, model's or KB's cache
     if entities is None:
         entities = tag_entities(rows, settings)
         if tags is not None:
-            tags.write_bytes(pickle.dumps(entities))
+            tags.write_bytes(pickle.dumps({"identity": identity, "entities": entities}))
     return [StoryArticle(id=row["id"], text=row["body"], title=row.get("title"),
                          time=CLOCK_START + i * CLOCK_STEP, source=row.get("source"),
                          entities=tuple(entities.get(row["id"], ())))
@@ -181,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="news-dev articles interleaved with ECB+ for the real-text rate")
     parser.add_argument("--no-real", action="store_true", help="skip the real-text rate")
     parser.add_argument("--tags", type=Path, default=Path("/tmp/newsflow-bench-story-tags.pickle"),
-                        help="cache of the real stream's tagged entities (delete it after "
-                             "changing the NER model or the knowledge base)")
+                        help="cache of the real stream's tagged entities (tagged again when "
+                             "the NER model or the knowledge base differ)")
     args = parser.parse_args(argv)
     settings = Settings()
     result: dict[str, float | list[int]] = {**bench(settings, args.window, args.measure)}
