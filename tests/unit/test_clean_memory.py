@@ -174,7 +174,7 @@ def test_a_full_generation_admits_no_new_line_and_later_articles_evict_nothing()
 
 
 class _Writes(dict):
-    """A store that keeps the keys written since ``reset``."""
+    """A store that lists the keys written to it (``written``, cleared by the test)."""
 
     def __init__(self) -> None:
         super().__init__()

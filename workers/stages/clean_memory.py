@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from typing import TypeVar
 
 Position = tuple[int, int]  # (partition, offset) of the article in the input topic
+_GenKey = tuple[int, int, str]  # (partition, generation, source) of a stored generation
 
 _N = struct.Struct("<I")
 _UNUSED = 0xFFFFFFFF
@@ -173,8 +174,8 @@ class _TitleGen:
                     parsed.append((int(offset), words.split(), line))
             if not parsed or len(parsed) > TITLE_CHUNK:
                 break  # not ours: the chunks read so far stand
-            for offset_, title_words, line in parsed:
-                self._append(offset_, title_words, line)
+            for title in parsed:
+                self._append(*title)
             self.chunks.append(data)
             if len(parsed) < TITLE_CHUNK:
                 break  # the last chunk
@@ -222,9 +223,10 @@ class SourceMemory:
         self.max_lines = max_lines
         self.max_titles = max_titles
         self.window = window
-        # decoded copies of the values last read, reused while the stored bytes are the same
-        self._lines: dict[str, _LineGen] = {}
-        self._titles: dict[str, _TitleGen] = {}
+        # decoded copies of the generations last read, by (partition, generation, source),
+        # reused while their stored chunks are the same
+        self._lines: dict[_GenKey, _LineGen] = {}
+        self._titles: dict[_GenKey, _TitleGen] = {}
         self._lock = threading.Lock()
         self._next = 0  # offset handed out by next_position()
 
@@ -241,41 +243,38 @@ class SourceMemory:
         g, rel = divmod(offset, self.window)
         return partition, g, rel
 
-    def _line_gen(self, name: str) -> _LineGen | None:
-        return self._parsed(name, "linechunk", self._lines, _LineGen)
+    def _line_gen(self, key: _GenKey) -> _LineGen | None:
+        return self._parsed(key, "linechunk", self._lines, _LineGen)
 
-    def _title_gen(self, name: str) -> _TitleGen | None:
-        return self._parsed(name, "titlechunk", self._titles, _TitleGen)
+    def _title_gen(self, key: _GenKey) -> _TitleGen | None:
+        return self._parsed(key, "titlechunk", self._titles, _TitleGen)
 
-    def _parsed(self, name: str, kind: str, cache: dict[str, _G],
+    def _parsed(self, key: _GenKey, kind: str, cache: dict[_GenKey, _G],
                 parse: Callable[[list[bytes]], _G]) -> _G | None:
-        """The stored generation ``name`` (``<p>:<g>:<source>``) from its chunks, parsed again
-        only when a stored chunk is not the one parsed."""
-        p, g, source = name.split(":", 2)
+        """The stored generation ``key`` from its chunks, parsed again only when a stored chunk
+        is not the one parsed."""
         get = self.store.get
-        gen = cache.get(name)
-        if gen is not None:
-            held = gen.chunks
-            # the chunks parsed are still stored, and no chunk follows them
-            if all((data := get(_chunk_key(kind, p, g, c, source))) is held[c]
-                   or data == held[c] for c in range(len(held))) \
-                    and get(_chunk_key(kind, p, g, len(held), source)) is None:
-                return gen if held else None
+        gen = cache.get(key)
+        # reused when the chunks parsed are still stored, and no chunk follows them
+        if gen is not None and (held := gen.chunks) \
+                and all((data := get(_chunk_key(kind, key, c))) is held[c] or data == held[c]
+                        for c in range(len(held))) \
+                and get(_chunk_key(kind, key, len(held))) is None:
+            return gen
         chunks: list[bytes] = []
-        while (data := get(_chunk_key(kind, p, g, len(chunks), source))) is not None:
+        while (data := get(_chunk_key(kind, key, len(chunks)))) is not None:
             chunks.append(data)
         if not chunks:
-            cache.pop(name, None)
+            cache.pop(key, None)
             return None
-        gen = cache[name] = parse(chunks)
+        gen = cache[key] = parse(chunks)
         return gen
 
-    def _store_dirty(self, gen: _LineGen | _TitleGen, kind: str, name: str) -> None:
+    def _store_dirty(self, gen: _LineGen | _TitleGen, kind: str, key: _GenKey) -> None:
         """Write the chunks of ``gen`` that changed, in order."""
-        p, g, source = name.split(":", 2)
         for c in sorted(gen.dirty):
             data = gen.encode(c)
-            self.store[_chunk_key(kind, p, g, c, source)] = data
+            self.store[_chunk_key(kind, key, c)] = data
             if c < len(gen.chunks):
                 gen.chunks[c] = data
             else:
@@ -286,8 +285,8 @@ class SourceMemory:
         """A function line key -> earlier articles of ``source`` carrying it (0-3), for the
         article at ``at``; read once per article."""
         p, g, rel = self._gens(at)
-        cur = self._line_gen(f"{p}:{g}:{source}")
-        prev = self._line_gen(f"{p}:{g - 1}:{source}") if g else None
+        cur = self._line_gen((p, g, source))
+        prev = self._line_gen((p, g - 1, source)) if g else None
         return LineCounter(cur, prev, rel, self.window)
 
     def count(self, source: str, key: str, at: Position) -> int:
@@ -303,7 +302,7 @@ class SourceMemory:
         p, g, rel = self._gens(at)
         hits: dict[tuple[int, int], int] = {}
         for gen, before in ((g - 1, self.window), (g, rel)):
-            if gen >= 0 and (titles := self._title_gen(f"{p}:{gen}:{source}")):
+            if gen >= 0 and (titles := self._title_gen((p, gen, source))):
                 titles.hits(words, before, hits, gen)
         return max(hits.values(), default=0) / len(words)
 
@@ -319,20 +318,20 @@ class SourceMemory:
                 at: Position) -> None:
         p, g, rel = self._gens(at)
         self._open_generation(source, p, g)
-        name = f"{p}:{g}:{source}"
-        lines = self._line_gen(name) or _LineGen([])
+        key = (p, g, source)
+        lines = self._line_gen(key) or _LineGen([])
         for k in dict.fromkeys(line_keys):  # distinct, in order
             lines.add(line_hash(k), rel, self.max_lines)
         if lines.dirty:
-            self._store_dirty(lines, "linechunk", name)
-            self._lines[name] = lines
+            self._store_dirty(lines, "linechunk", key)
+            self._lines[key] = lines
         words = sorted(set(title_words))
         if words:
-            titles = self._title_gen(name) or _TitleGen([])
+            titles = self._title_gen(key) or _TitleGen([])
             titles.add(rel, words, self.max_titles)
             if titles.dirty:
-                self._store_dirty(titles, "titlechunk", name)
-                self._titles[name] = titles
+                self._store_dirty(titles, "titlechunk", key)
+                self._titles[key] = titles
 
     def _open_generation(self, source: str, p: int, g: int) -> None:
         """Note generation ``g`` of the source; drop the ones three or more older."""
@@ -343,18 +342,20 @@ class SourceMemory:
         keep = [x for x in held if x > g - _KEEP_GENERATIONS]
         for old in held:
             if old <= g - _KEEP_GENERATIONS:
+                dropped = (p, old, source)
                 for kind in ("linechunk", "titlechunk"):
                     c = 0
-                    while (chunk := _chunk_key(kind, p, old, c, source)) in self.store:
+                    while (chunk := _chunk_key(kind, dropped, c)) in self.store:
                         del self.store[chunk]
                         c += 1
-                name = f"{p}:{old}:{source}"
-                self._lines.pop(name, None)
-                self._titles.pop(name, None)
+                self._lines.pop(dropped, None)
+                self._titles.pop(dropped, None)
         self.store[key] = _le(array("I", sorted({*keep, g})))
 
 
-def _chunk_key(kind: str, p: int | str, g: int | str, c: int, source: str) -> str:
+def _chunk_key(kind: str, gen: _GenKey, c: int) -> str:
+    """The store key of chunk ``c`` of generation ``gen`` (module doc)."""
+    p, g, source = gen
     return f"{kind}:{p}:{g}:{c}:{source}"
 
 
