@@ -41,11 +41,10 @@ from workers.settings import Settings
 from workers.stages.entities import tagging_identity
 from workers.stages.stories import make_story_clusterer
 from workers.tools.evaluation.stories import (
-    CLOCK_START,
-    CLOCK_STEP,
     EntityCache,
     interleave,
     read_stream,
+    story_articles,
     tag_entities,
 )
 
@@ -137,10 +136,7 @@ def real_stream(settings: Settings, background: int, tags: Path | None) -> list[
         entities = tag_entities(rows, settings)
         if tags is not None:
             tags.write_bytes(pickle.dumps({"identity": identity, "entities": entities}))
-    return [StoryArticle(id=row["id"], text=row["body"], title=row.get("title"),
-                         time=CLOCK_START + i * CLOCK_STEP, source=row.get("source"),
-                         entities=tuple(entities.get(row["id"], ())))
-            for i, row in enumerate(rows)]
+    return story_articles(rows, entities)
 
 
 def _rate(settings: Settings, articles: list[StoryArticle]) -> float:

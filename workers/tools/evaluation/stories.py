@@ -75,16 +75,20 @@ def tag_entities(rows: list[dict], settings: Settings, batch: int = 32) -> Entit
     return cache
 
 
+def story_articles(rows: Iterable[dict], entities: Mapping[str, tuple[StoryEntity, ...]]
+                   ) -> list[StoryArticle]:
+    """The rows as the clusterer reads them, in order, on the synthetic clock (module doc)."""
+    return [StoryArticle(id=row["id"], text=row["body"], title=row.get("title"),
+                         time=CLOCK_START + i * CLOCK_STEP, source=row.get("source"),
+                         entities=tuple(entities.get(row["id"], ())))
+            for i, row in enumerate(rows)]
+
+
 def run(rows: Iterable[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
         clusterer: StoryClusterer) -> dict[str, str]:
     """Decide every article in order on a synthetic clock; article id -> story id."""
-    assigned: dict[str, str] = {}
-    for i, row in enumerate(rows):
-        article = StoryArticle(id=row["id"], text=row["body"], title=row.get("title"),
-                               time=CLOCK_START + i * CLOCK_STEP, source=row.get("source"),
-                               entities=tuple(entities.get(row["id"], ())))
-        assigned[row["id"]] = clusterer.decide(article).story_id
-    return assigned
+    return {article.id: clusterer.decide(article).story_id
+            for article in story_articles(rows, entities)}
 
 
 def bcubed(gold: Mapping[str, str], system: Mapping[str, str],

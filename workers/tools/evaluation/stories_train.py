@@ -23,16 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.records import StoryArticle, StoryEntity
+from workers.records import StoryEntity
 from workers.settings import Settings
 from workers.stages.stories import StoryClusterer, StoryConfig
 from workers.stages.stories_score import FEATURES, MODEL_PATH, StoryModel
 from workers.tools.evaluation.stories import (
-    CLOCK_START,
-    CLOCK_STEP,
     read_stream,
     run,
     score,
+    story_articles,
     tag_entities,
 )
 
@@ -50,10 +49,8 @@ def pair_rows(rows: Iterable[dict], entities: Mapping[str, tuple[StoryEntity, ..
     story_of: dict[str, str] = {}
     x: list[list[float]] = []
     y: list[float] = []
-    for i, row in enumerate(rows):
-        article = StoryArticle(id=row["id"], text=row["body"], title=row.get("title"),
-                               time=CLOCK_START + i * CLOCK_STEP,
-                               entities=tuple(entities.get(row["id"], ())))
+    rows = list(rows)
+    for row, article in zip(rows, story_articles(rows, entities), strict=True):
         prepared = clusterer.prepare(article)
         target = story_of.get(row["story"])
         for story, features in clusterer.candidates(prepared, article.time):
