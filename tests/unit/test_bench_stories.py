@@ -9,6 +9,7 @@ import pytest
 
 import workers.tools.bench.stories as bench
 from workers.settings import Settings
+from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import CLOCK_START, CLOCK_STEP
 
 
@@ -54,7 +55,7 @@ def test_real_stream_is_the_eval_stream_with_cached_entities(
     assert len(calls) == 2 and len(other) == 9
 
     # another NER model or knowledge base: the cache is not used
-    monkeypatch.setattr(bench, "tagging_identity", lambda model: "another model, kb 0")
+    monkeypatch.setattr(tag_cache, "tagging_identity", lambda model: "another model, kb 0")
     bench.real_stream(settings, 5, cache)
     assert len(calls) == 3
     bench.real_stream(settings, 5, cache)

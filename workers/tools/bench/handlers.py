@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import cProfile
 import hashlib
-import pickle
 import statistics
 import time
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from workers.records import CleanedArticle, Rejected, Tagged
 from workers.settings import Settings
 from workers.stream.agents import Source
 from workers.stream.app import Newsflow, create_app
+from workers.tools.bench import tag_cache
 from workers.tools.bench.pipeline import _message, load_docs
 
 BATCH = 32  # the tag agent's default batch (settings.tag_batch_size)
@@ -74,14 +74,11 @@ class CachedPool:
 def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> dict[str, Any]:
     """The real tagger's result for every article (its cleaned text), cached in ``cache`` with
     the NER model's and the knowledge base's versions (another version's cache is redone)."""
-    from workers.stages.entities import make_tagger, tagging_identity
+    from workers.stages.entities import make_tagger
 
-    identity = tagging_identity(settings.spacy_model)
-    if cache.is_file():
-        cached = pickle.loads(cache.read_bytes())
-        if isinstance(cached, dict) and cached.get("identity") == identity:
-            tags: dict[str, Any] = cached["tags"]
-            return tags
+    tags: dict[str, Any] | None = tag_cache.load(cache, settings.spacy_model)
+    if tags is not None:
+        return tags
 
     app = _app(settings, {})
     articles: list[CleanedArticle] = []
@@ -93,13 +90,13 @@ def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> di
         if not isinstance(result, Rejected):
             articles.append(result)
     tagger = make_tagger(settings)
-    tags = {}
+    tags = {}  # article id -> the tagger's result
     for start in range(0, len(articles), BATCH):
         chunk = articles[start:start + BATCH]
         for article, tagged in zip(chunk, tagger.tag_batch(chunk), strict=True):
             tags[article.id] = tagged
     app.close_pool()
-    cache.write_bytes(pickle.dumps({"identity": identity, "tags": tags}))
+    tag_cache.save(cache, settings.spacy_model, tags)
     return tags
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import random
 import statistics
 import time
@@ -38,8 +37,8 @@ from pathlib import Path
 
 from workers.records import StoryArticle
 from workers.settings import Settings
-from workers.stages.entities import tagging_identity
 from workers.stages.stories import make_story_clusterer
+from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import (
     EntityCache,
     interleave,
@@ -125,17 +124,10 @@ def real_stream(settings: Settings, background: int, tags: Path | None) -> list[
     rows = read_stream(data / "ecb-dev.jsonl")
     if background:
         rows = interleave(rows, data / "news-dev.jsonl", background)
-    identity = tagging_identity(settings.spacy_model)
-    entities: EntityCache | None = None
-    if tags is not None and tags.exists():
-        cached = pickle.loads(tags.read_bytes())
-        if isinstance(cached, dict) and cached.get("identity") == identity \
-                and all(row["id"] in cached["entities"] for row in rows):
-            entities = cached["entities"]  # else another stream's, model's or KB's cache
-    if entities is None:
+    entities: EntityCache | None = tag_cache.load(tags, settings.spacy_model)
+    if entities is None or not all(row["id"] in entities for row in rows):  # another stream's
         entities = tag_entities(rows, settings)
-        if tags is not None:
-            tags.write_bytes(pickle.dumps({"identity": identity, "entities": entities}))
+        tag_cache.save(tags, settings.spacy_model, entities)
     return story_articles(rows, entities)
 
 
@@ -163,7 +155,8 @@ def bench_real(settings: Settings, background: int, tags: Path | None,
     return {
         "real_articles": len(real),
         "real_entities_per_article": round(statistics.mean(len(a.entities) for a in real), 1),
-        "synthetic_entities_per_article": 3,
+        "synthetic_entities_per_article": round(
+            statistics.mean(len(a.entities) for a in fake), 1),
         "real_decisions_per_cpu_s": round(real_rate),
         "synthetic_same_size_decisions_per_cpu_s": round(fake_rate),
         "real_to_synthetic": round(real_rate / fake_rate, 3),

@@ -1,0 +1,31 @@
+"""Tagged entities cached between benchmark runs, keyed by what computed them.
+
+Tagging a few thousand articles takes a minute or two, so benchmarks that need the tagging
+stage's output (``bench handlers``, ``bench stories``) keep it in a pickle. The file carries the
+NER model's and the knowledge base's versions (:func:`workers.stages.entities.tagging_identity`):
+a cache written with another model or KB is not used.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+from workers.stages.entities import tagging_identity
+
+
+def load(path: Path | None, model: str) -> Any | None:
+    """The cached value, or None when there is none for this model and knowledge base."""
+    if path is None or not path.is_file():
+        return None
+    cached = pickle.loads(path.read_bytes())
+    if isinstance(cached, dict) and cached.get("identity") == tagging_identity(model):
+        return cached["value"]
+    return None
+
+
+def save(path: Path | None, model: str, value: Any) -> None:
+    """Cache ``value`` in ``path`` (nothing when None) with the model's and KB's versions."""
+    if path is not None:
+        path.write_bytes(pickle.dumps({"identity": tagging_identity(model), "value": value}))
