@@ -17,7 +17,7 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     record = tmp_path / "BENCHMARKS.md"
     record.write_text("# Benchmarks\n\nearlier text\n")
     plan = Plan(articles=40, seconds=4.0, loads=(0.5,), tag_workers=1, quick=True,
-                drain_timeout=120.0, warmup=10)
+                drain_timeout=120.0, warmup=10, rounds=2)
     result = bench_pipeline(settings, plan, tmp_path / "out", record)
 
     saved = json.loads((tmp_path / "out" / "pipeline.json").read_text())
@@ -62,6 +62,18 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     assert again["processes"] == bare["pool"]["processes"] and again["articles_per_s"] > 0
     assert result["ratio_to_bare_pool_again"] == round(
         cap["enriched_per_s"] / again["articles_per_s"], 3)
+
+    # Two alternating rounds: the first is the capacity and bare pool above, the second drained
+    # the same backlog on a run of its own (nothing missing) and ran the bare pool again.
+    first, second = result["rounds"]
+    assert first["enriched_per_s"] == cap["enriched_per_s"]
+    assert first["ratio"] == result["ratio_to_bare_pool"]
+    assert first["cpu_ratio"] == result["cpu_ratio_to_bare_pool"]
+    assert second["enriched_per_s"] > 0 and second["bare_pool_per_s"] > 0
+    assert second["ratio"] == round(second["enriched_per_s"] / second["bare_pool_per_s"], 3)
+    assert second["cpu_ms_per_input"]["tag_children"] > 0
+    low, high = sorted((first["ratio"], second["ratio"]))
+    assert low <= result["ratio_median"] <= high
 
     (phase,) = result["loads"]
     assert phase["share_of_capacity"] == 0.5

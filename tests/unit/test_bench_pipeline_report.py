@@ -40,6 +40,16 @@ def test_row_gives_the_ratio_to_the_bare_pool_re_run(tmp_path: Path) -> None:
     assert "| 0.76 (0.8); 0.84 against the bare pool re-run at the end |" in row
 
 
+def test_row_gives_the_median_of_alternating_rounds(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    rounds = [{"ratio": 0.76}, {"ratio": 0.91}, {"ratio": 0.83}]
+    append_row({**_result(), "rounds": rounds, "ratio_median": 0.83, "cpu_ratio_median": 0.8},
+               path)
+    (row,) = [line for line in path.read_text().splitlines() if line.startswith("| 20")]
+    assert ("| 0.76 (0.8); **median of 3 alternating rounds 0.83** (0.76-0.91; CPU ratio 0.8) |"
+            in row)
+
+
 def test_rows_are_inserted_before_text_that_follows_the_table(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     append_row(_result(), path)

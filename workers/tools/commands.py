@@ -110,6 +110,9 @@ def register(
             False, help="Smoke test: 150 articles, 8 s per level, 50 to warm up."),
         warmup: int = typer.Option(
             1500, help="Articles drained first, unmeasured, so that the broker is warm (0: none)."),
+        rounds: int = typer.Option(
+            1, min=1, help="Capacity and bare pool measured this many times, alternately; "
+            "the median ratio is reported (3: the figure to hold; one run drifts +-15 %)."),
         out: Path = typer.Option(Path("var/bench/pipeline"), help="Folder for JSON and PNG."),
         record: bool = typer.Option(
             True, help="Append a row to BENCHMARKS.md (never in --quick mode)."),
@@ -125,6 +128,7 @@ def register(
             quick=quick,
             warmup=min(warmup, 50) if quick else warmup,
             bare_again=not quick,
+            rounds=rounds,
         )
         benchmarks = REPO_ROOT / "BENCHMARKS.md" if record and not quick else None
         module.bench_pipeline(settings(), plan, out, benchmarks)

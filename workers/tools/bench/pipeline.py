@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import os
 import random
+import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -289,6 +290,41 @@ async def warmup_phase(settings: Settings, plan: Plan, docs: list[dict[str, Any]
             "cpu_ms_per_input": phase["cpu"]["ms_per_input"]}
 
 
+def round_figures(capacity: dict[str, Any], pool: dict[str, Any]) -> dict[str, Any]:
+    """One round's capacity beside the bare pool measured right after it, and their ratios."""
+    per_input = capacity["cpu"]["ms_per_input"]
+    pipeline_ms = per_input["worker_parent"] + per_input["tag_children"] + per_input["broker"]
+    share = capacity["enriched"] / max(1, capacity["produced"])
+    return {
+        "enriched_per_s": capacity["enriched_per_s"],
+        "bare_pool_per_s": pool["articles_per_s"],
+        "ratio": round(capacity["enriched_per_s"] / max(1e-9, pool["articles_per_s"]), 3),
+        "cpu_ms_per_input": per_input,
+        "bare_pool_cpu_ms_per_article": pool["cpu_ms_per_article"],
+        "cpu_ratio": round(pool["cpu_ms_per_article"] * share / max(1e-9, pipeline_ms), 3),
+    }
+
+
+async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
+                           batch: list[dict[str, Any]], texts: list[str], broker_pid: int | None,
+                           first: tuple[dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first round's figures, then ``plan.rounds - 1`` more rounds: the same backlog drained
+    by a fresh run (topics, group, worker: nothing is a replay), then the bare pool over the same
+    texts. The machine's own speed drifts by +-15 % within minutes; alternating the two, the
+    median of the per-round ratios is a figure that one slow or fast minute does not set."""
+    rounds = [round_figures(*first)]
+    for _ in range(plan.rounds - 1):
+        extra = Run(settings, plan.workers, tag_workers)
+        await extra.start()
+        try:
+            capacity = await capacity_phase(extra, batch, broker_pid, plan.drain_timeout)
+        finally:
+            await extra.stop()
+        pool = bare_model(settings, texts, tag_workers * plan.workers, single=False)["pool"]
+        rounds.append(round_figures(capacity, pool))
+    return rounds
+
+
 async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds: float,
                      drain_timeout: float) -> dict[str, Any]:
     """Produce ``docs`` at ``rate``/s; latency and lag over time."""
@@ -367,6 +403,7 @@ class Plan:
     quick: bool = False
     warmup: int = 1500
     bare_again: bool = True  # the bare pool once more at the end (not in --quick)
+    rounds: int = 1  # capacity and bare pool measured this many times, alternately
 
 
 async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -412,6 +449,13 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
         share = capacity["enriched"] / max(1, capacity["produced"])
         result["cpu_ratio_to_bare_pool"] = round(
             bare["pool"]["cpu_ms_per_article"] * share / max(1e-9, pipeline_ms), 3)
+        if plan.rounds > 1:
+            result["rounds"] = await alternate_rounds(settings, plan, tag_workers, batch, texts,
+                                                      broker_pid, (capacity, bare["pool"]))
+            ratios = [r["ratio"] for r in result["rounds"]]
+            result["ratio_median"] = round(statistics.median(ratios), 3)
+            result["cpu_ratio_median"] = round(statistics.median(
+                r["cpu_ratio"] for r in result["rounds"]), 3)
         rate_base = capacity["inputs_per_s"] or 1.0
         result["loads"] = []
         for share in plan.loads:

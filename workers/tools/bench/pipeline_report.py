@@ -46,9 +46,16 @@ def _growing_at_top(result: dict[str, Any]) -> str:
 
 
 def _again(result: dict[str, Any]) -> str:
-    """The ratio against the bare pool's second run, when there is one."""
+    """The ratio against the bare pool's second run, when there is one, and the median of the
+    alternating rounds, when there were several."""
     again = result.get("ratio_to_bare_pool_again")
-    return "" if again is None else f"; {again} against the bare pool re-run at the end"
+    text = "" if again is None else f"; {again} against the bare pool re-run at the end"
+    rounds = result.get("rounds")
+    if rounds:
+        ratios = sorted(r["ratio"] for r in rounds)
+        text += (f"; **median of {len(rounds)} alternating rounds {result['ratio_median']}** "
+                 f"({ratios[0]}-{ratios[-1]}; CPU ratio {result['cpu_ratio_median']})")
+    return text
 
 
 def row(result: dict[str, Any]) -> str:
@@ -151,6 +158,14 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
             f"({bare['pool_again']['cpu_ms_per_article']} CPU ms per article, against "
             f"{bare['pool']['cpu_ms_per_article']} the first time); ratio to it "
             f"{result.get('ratio_to_bare_pool_again')}")
+    for i, figures in enumerate(result.get("rounds", []), start=1):
+        console.print(
+            f"round {i}: {figures['enriched_per_s']} enriched/s, bare pool "
+            f"{figures['bare_pool_per_s']}/s, ratio {figures['ratio']} (CPU ratio "
+            f"{figures['cpu_ratio']}); CPU ms per input {figures['cpu_ms_per_input']}")
+    if "ratio_median" in result:
+        console.print(f"median of the rounds: ratio {result['ratio_median']} (target >= 0.9), "
+                      f"CPU ratio {result['cpu_ratio_median']}")
     console.print(f"CPU ms per input: {cap['cpu']['ms_per_input']}")
     if "warmup" in result:
         warm = result["warmup"]
