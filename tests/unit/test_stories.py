@@ -16,8 +16,13 @@ from workers.settings import Settings
 from workers.stages.stories import DAY, StoryClusterer, make_story_clusterer, story_id_for
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import DocFreq, _summed, article_terms, tokens
-from workers.tools.evaluation.stories import bcubed, eval_stories, pairwise
-from workers.tools.evaluation.stories_train import leave_topics_out
+from workers.tools.evaluation.stories import bcubed, eval_stories, pairwise, read_stream
+from workers.tools.evaluation.stories_train import (
+    halves_check,
+    leave_topics_out,
+    stacked_rows,
+    story_half,
+)
 
 T0 = 1_800_000_000.0
 HOUR = 3600.0
@@ -324,3 +329,19 @@ def test_leave_topics_out_check_runs(shared_data: Path) -> None:
     report = leave_topics_out(shared_data / "ecb-dev.jsonl", {}, grid=(0.1, 0.3))
     assert [r["tuned_on"] for r in report] == ["odd", "even"]
     assert all(0.5 < r["f1_held_out"] <= 1.0 for r in report)  # text alone, no tagger here
+
+
+def test_also_streams_train_with_the_main_one_and_are_checked_by_halves(shared_data: Path) -> None:
+    ecb = [r for r in read_stream(shared_data / "ecb-dev.jsonl")
+           if r["story"].split("_")[0] in {"1", "2"}]
+    bbc = read_stream(shared_data / "dedup-dev.jsonl")[:120]
+    assert all(r["story"] == r["cluster"] for r in bbc)  # the gold story of a dedup-dev row
+    x_ecb, y_ecb = stacked_rows([ecb], {})
+    x_both, y_both = stacked_rows([ecb, bbc], {})
+    # each stream is a run of its own: the rows of both are the rows of each, stacked
+    assert x_both.shape[0] == y_both.shape[0] > x_ecb.shape[0]
+    assert (x_both[: len(x_ecb)] == x_ecb).all() and (y_both[: len(y_ecb)] == y_ecb).all()
+    report = halves_check(ecb, bbc, {}, threshold=0.3)
+    assert [r["trained_with_half"] for r in report] == [0, 1]
+    assert all(0.0 < r["held_out_precision"] <= 1.0 for r in report)
+    assert {story_half(r["story"]) for r in bbc} == {0, 1}

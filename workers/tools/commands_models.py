@@ -54,11 +54,15 @@ def register(
     @train_app.command("stories")
     def train_stories(
         file: Path = typer.Argument(..., exists=True, help="A story-labelled stream (ecb-dev)."),
-        check: bool = typer.Option(False, help="Only the leave-topics-out check."),
+        check: bool = typer.Option(False, help="Only the checks (leave-topics-out; halves of "
+                                   "each --also file)."),
+        also: list[Path] = typer.Option(
+            [], exists=True, help="Another labelled stream to train on (repeatable)."),
     ) -> None:
         """Refit the story pair model (or check how it generalises across topics)."""
         _call("workers.tools.evaluation.stories_train", "main",
-              [str(file), *(["--check"] if check else [])])
+              [str(file), *[a for path in also for a in ("--also", str(path))],
+               *(["--check"] if check else [])])
 
     @eval_app.command("stories")
     def eval_stories(

@@ -8,16 +8,22 @@ A logistic regression (L2, Newton steps) is fitted to those rows. The run scores
 ``TRAIN_CANDIDATES`` (8) best-ranked stories per article, more than the stage scores
 (``StoryConfig.max_candidates``, 4): the lower-ranked ones are more negative rows to learn from.
 
-``python -m workers.tools.evaluation.stories_train FILE [--out PATH]`` (FILE in ``dedup-dev.jsonl``
-format with a ``story`` field; the shipped model is trained on ``ecb-dev.jsonl``).
-``... FILE --check`` runs the leave-topics-out check instead: model and threshold chosen on the
-odd ECB+ topics and scored on the even ones, and the other way round (docs/stories.md).
+``python -m workers.tools.evaluation.stories_train FILE [--also FILE2 ...] [--out PATH]`` (files in
+``dedup-dev.jsonl`` format; ``story``, else ``cluster``, is the gold story). Each file is its own
+stream (its own teacher-forced run); their rows are fitted together. The shipped model is
+trained on ``ecb-dev.jsonl`` (incidents, twin events of a topic) with ``dedup-dev.jsonl`` (BBC
+originals on the same beats, each its own story, and their rewrites) as ``--also``.
+``... --check`` runs the checks instead: leave-topics-out on FILE (model and threshold chosen on
+the odd ECB+ topics, the ``--also`` files always in training, scored on the even topics, and the
+other way round), and for each ``--also`` file its halves (trained with one half of its stories,
+scored on the other at the threshold the topics check picks on average; docs/stories.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -78,16 +84,21 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> Story
     return StoryModel(tuple(round(float(v), 5) for v in w[:-1]), round(float(w[-1]), 5))
 
 
-def train(path: Path, settings: Settings, entities: Mapping[str, tuple[StoryEntity, ...]]
-          | None = None, keep: Iterable[str] | None = None) -> tuple[StoryModel, int, int]:
-    """A model trained on the file (only stories in ``keep`` if given); (model, rows, positives)."""
-    rows = read_stream(path)
-    if keep is not None:
-        wanted = set(keep)
-        rows = [r for r in rows if r["story"] in wanted]
+def stacked_rows(streams: Iterable[list[dict]], entities: Mapping[str, tuple[StoryEntity, ...]]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pair_rows` of each stream (a run of its own), stacked."""
+    parts = [pair_rows(rows, entities) for rows in streams if rows]
+    return np.vstack([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+def train(paths: list[Path], settings: Settings,
+          entities: Mapping[str, tuple[StoryEntity, ...]] | None = None
+          ) -> tuple[StoryModel, int, int]:
+    """A model trained on the files, each its own stream; (model, rows, positives)."""
+    streams = [read_stream(path) for path in paths]
     if entities is None:
-        entities = tag_entities(rows, settings)
-    x, y = pair_rows(rows, entities)
+        entities = tag_entities([r for rows in streams for r in rows], settings)
+    x, y = stacked_rows(streams, entities)
     return fit(x, y), len(y), int(y.sum())
 
 
@@ -103,20 +114,21 @@ def _b3(rows: list[dict], entities: Mapping[str, tuple[StoryEntity, ...]], model
 
 
 def leave_topics_out(path: Path, entities: Mapping[str, tuple[StoryEntity, ...]],
-                     grid: Iterable[float] = THRESHOLDS) -> list[dict]:
+                     grid: Iterable[float] = THRESHOLDS,
+                     also: Iterable[list[dict]] = ()) -> list[dict]:
     """Train and pick the threshold on odd topics, score on even ones; and the other way round.
 
-    Topics (not stories) are split, so that both incidents of a pair are on the same side.
+    Topics (not stories) are split, so that both incidents of a pair are on the same side. The
+    ``also`` streams are in the training rows of both halves (they are not scored here).
     """
     rows = read_stream(path)
-    grid = tuple(grid)
+    grid, also = tuple(grid), list(also)
     halves = {parity: [r for r in rows if int(topic_of(r["story"])) % 2 == parity]
               for parity in (1, 0)}
     report = []
     for parity, name in ((1, "odd"), (0, "even")):
         tune, held = halves[parity], halves[1 - parity]
-        x, y = pair_rows(tune, entities)
-        model = fit(x, y)
+        model = fit(*stacked_rows([tune, *also], entities))
         tuned = {t: _b3(tune, entities, model, t) for t in grid}
         best = max(grid, key=lambda t: (tuned[t], -t))
         report.append({"tuned_on": name, "threshold": best, "f1_tuned": round(tuned[best], 4),
@@ -124,21 +136,52 @@ def leave_topics_out(path: Path, entities: Mapping[str, tuple[StoryEntity, ...]]
     return report
 
 
+def story_half(story: str) -> int:
+    """0 or 1: a fixed split of a file's stories (CRC-32 of the story id)."""
+    return zlib.crc32(story.encode()) % 2
+
+
+def halves_check(main_rows: list[dict], rows: list[dict],
+                 entities: Mapping[str, tuple[StoryEntity, ...]], threshold: float) -> list[dict]:
+    """For an ``--also`` stream: train on ``main_rows`` with one half of its stories, score the
+    other half (B-cubed) at ``threshold``; and the other way round."""
+    report = []
+    for half in (0, 1):
+        train_half = [r for r in rows if story_half(r["story"]) == half]
+        held = [r for r in rows if story_half(r["story"]) != half]
+        model = fit(*stacked_rows([main_rows, train_half], entities))
+        b3 = score(held, run(held, entities, StoryClusterer(StoryConfig(threshold=threshold),
+                                                            model, {}, {})))["bcubed"]
+        report.append({"trained_with_half": half, "threshold": threshold,
+                       "held_out_precision": round(float(b3["precision"]), 4),
+                       "held_out_f1": round(float(b3["f1"]), 4)})
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="another labelled stream to train on (repeatable)")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--check", action="store_true",
-                        help="only run the leave-topics-out check (odd/even topics)")
+                        help="only run the checks (leave-topics-out; halves of --also files)")
     args = parser.parse_args(argv)
+    paths = [args.file, *args.also]
     if args.check:
-        entities = tag_entities(read_stream(args.file), Settings())
-        for line in leave_topics_out(args.file, entities):
+        streams = [read_stream(path) for path in paths]
+        entities = tag_entities([r for rows in streams for r in rows], Settings())
+        topics = leave_topics_out(args.file, entities, also=streams[1:])
+        for line in topics:
             print(json.dumps(line))
+        threshold = round(sum(r["threshold"] for r in topics) / len(topics), 4)
+        for path, rows in zip(args.also, streams[1:], strict=True):
+            for line in halves_check(streams[0], rows, entities, threshold):
+                print(json.dumps({"file": path.name, **line}))
         return
-    model, n, positives = train(args.file, Settings())
-    args.out.write_text(model.to_json(trained_on=args.file.name, pairs=n, positives=positives),
-                        encoding="utf-8")
+    model, n, positives = train(paths, Settings())
+    args.out.write_text(model.to_json(trained_on=[p.name for p in paths], pairs=n,
+                                      positives=positives), encoding="utf-8")
     print(f"{n} pairs ({positives} positive) -> {args.out}")
 
 
