@@ -280,14 +280,22 @@ async def warmup_phase(settings: Settings, plan: Plan, docs: list[dict[str, Any]
     fresh broker measured the broker's start, not the pipeline. A long-running broker is warm;
     so is the one the benchmark measures. The warm-up's own CPU figures are kept in the JSON."""
     batch = docs[-plan.warmup:]
-    warm = Run(settings, plan.workers, tag_workers)
-    await warm.start()
-    try:
-        phase = await capacity_phase(warm, batch, broker_pid, plan.drain_timeout)
-    finally:
-        await warm.stop()
+    phase = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
     return {"articles": len(batch), "enriched_per_s": phase["enriched_per_s"],
             "cpu_ms_per_input": phase["cpu"]["ms_per_input"]}
+
+
+async def drain_on_fresh_run(settings: Settings, plan: Plan, tag_workers: int,
+                             batch: list[dict[str, Any]], broker_pid: int | None
+                             ) -> dict[str, Any]:
+    """:func:`capacity_phase` of ``batch`` on a run of its own (topics, group, workers), which
+    is stopped afterwards: nothing in it is a replay of another run."""
+    run = Run(settings, plan.workers, tag_workers)
+    await run.start()
+    try:
+        return await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
+    finally:
+        await run.stop()
 
 
 def round_figures(capacity: dict[str, Any], pool: dict[str, Any]) -> dict[str, Any]:
@@ -309,17 +317,12 @@ async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
                            batch: list[dict[str, Any]], texts: list[str], broker_pid: int | None,
                            first: tuple[dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]]:
     """The first round's figures, then ``plan.rounds - 1`` more rounds: the same backlog drained
-    by a fresh run (topics, group, worker: nothing is a replay), then the bare pool over the same
-    texts. The machine's own speed drifts by +-15 % within minutes; alternating the two, the
-    median of the per-round ratios is a figure that one slow or fast minute does not set."""
+    by a fresh run, then the bare pool over the same texts. The machine's own speed drifts by
+    +-15 % within minutes; alternating the two, the median of the per-round ratios is a figure
+    that one slow or fast minute does not set."""
     rounds = [round_figures(*first)]
     for _ in range(plan.rounds - 1):
-        extra = Run(settings, plan.workers, tag_workers)
-        await extra.start()
-        try:
-            capacity = await capacity_phase(extra, batch, broker_pid, plan.drain_timeout)
-        finally:
-            await extra.stop()
+        capacity = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
         pool = bare_model(settings, texts, tag_workers * plan.workers, single=False)["pool"]
         rounds.append(round_figures(capacity, pool))
     return rounds
@@ -444,11 +447,7 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
             result["ratio_to_bare_single"] = round(
                 capacity["enriched_per_s"] / bare["single"]["articles_per_s"], 3)
         # Robust to other work on the machine: model CPU over the pipeline's CPU, per article.
-        per_input = capacity["cpu"]["ms_per_input"]
-        pipeline_ms = per_input["worker_parent"] + per_input["tag_children"] + per_input["broker"]
-        share = capacity["enriched"] / max(1, capacity["produced"])
-        result["cpu_ratio_to_bare_pool"] = round(
-            bare["pool"]["cpu_ms_per_article"] * share / max(1e-9, pipeline_ms), 3)
+        result["cpu_ratio_to_bare_pool"] = round_figures(capacity, bare["pool"])["cpu_ratio"]
         if plan.rounds > 1:
             result["rounds"] = await alternate_rounds(settings, plan, tag_workers, batch, texts,
                                                       broker_pid, (capacity, bare["pool"]))
