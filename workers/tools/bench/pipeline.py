@@ -315,12 +315,12 @@ def round_figures(capacity: dict[str, Any], pool: dict[str, Any]) -> dict[str, A
 
 async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
                            batch: list[dict[str, Any]], texts: list[str], broker_pid: int | None,
-                           first: tuple[dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first round's figures, then ``plan.rounds - 1`` more rounds: the same backlog drained
-    by a fresh run, then the bare pool over the same texts. The machine's own speed drifts by
-    +-15 % within minutes; alternating the two, the median of the per-round ratios is a figure
-    that one slow or fast minute does not set."""
-    rounds = [round_figures(*first)]
+                           first: dict[str, Any]) -> list[dict[str, Any]]:
+    """``first`` (the first round's figures), then ``plan.rounds - 1`` more rounds: the same
+    backlog drained by a fresh run, then the bare pool over the same texts. The machine's own
+    speed drifts by +-15 % within minutes; alternating the two, the median of the per-round
+    ratios is a figure that one slow or fast minute does not set."""
+    rounds = [first]
     for _ in range(plan.rounds - 1):
         capacity = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
         pool = bare_model(settings, texts, tag_workers * plan.workers, single=False)["pool"]
@@ -447,10 +447,11 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
             result["ratio_to_bare_single"] = round(
                 capacity["enriched_per_s"] / bare["single"]["articles_per_s"], 3)
         # Robust to other work on the machine: model CPU over the pipeline's CPU, per article.
-        result["cpu_ratio_to_bare_pool"] = round_figures(capacity, bare["pool"])["cpu_ratio"]
+        first = round_figures(capacity, bare["pool"])
+        result["cpu_ratio_to_bare_pool"] = first["cpu_ratio"]
         if plan.rounds > 1:
             result["rounds"] = await alternate_rounds(settings, plan, tag_workers, batch, texts,
-                                                      broker_pid, (capacity, bare["pool"]))
+                                                      broker_pid, first)
             ratios = [r["ratio"] for r in result["rounds"]]
             result["ratio_median"] = round(statistics.median(ratios), 3)
             result["cpu_ratio_median"] = round(statistics.median(
