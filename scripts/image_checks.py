@@ -432,7 +432,7 @@ def main() -> int:
         podman("rm", "-f", name)
         for volume in volumes:
             podman("volume", "rm", "-f", volume)
-        asyncio.run(delete_topics(run, run.topic_names().values()))
+        asyncio.run(delete_topics(run, run.topic_names().values(), app_topics=True))
 
     if not args.skip_demo:
         check_demo(report, args.image, runtime, kafka, prefix)

@@ -68,7 +68,7 @@ def run_config(kafka: Settings, request: pytest.FixtureRequest) -> Settings:
     )
     asyncio.run(create_topics(settings))
     yield settings
-    asyncio.run(delete_topics(settings, settings.topic_names().values()))
+    asyncio.run(delete_topics(settings, settings.topic_names().values(), app_topics=True))
 
 
 @contextmanager

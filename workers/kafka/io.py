@@ -83,12 +83,18 @@ async def create_topics(settings: Settings) -> dict[str, str]:
     return result
 
 
-async def delete_topics(settings: Settings, names: Iterable[str]) -> None:
+async def delete_topics(settings: Settings, names: Iterable[str],
+                        app_topics: bool = False) -> None:
+    """Delete ``names`` where they exist; with ``app_topics``, also every topic Faust made for
+    ``settings.app_id`` (table changelogs, the assignor's topic): for the runs of the demo,
+    the benchmarks and the tests, which have an app id of their own."""
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        doomed = [n for n in names if n in existing]
+        wanted = set(names)
+        own = settings.app_id + "-"
+        doomed = [t for t in await admin.list_topics()
+                  if t in wanted or (app_topics and t.startswith(own))]
         if doomed:
             await admin.delete_topics(doomed)
     finally:

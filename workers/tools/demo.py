@@ -220,7 +220,7 @@ def run_demo(
             code = worker.stop()
         console.print(f"worker stopped (exit code {code})")
         if not keep:
-            asyncio.run(delete_topics(demo, demo.topic_names().values()))
+            asyncio.run(delete_topics(demo, demo.topic_names().values(), app_topics=True))
         else:
             console.print(
                 f"topics kept: {', '.join(demo.topic_names().values())}; read one with "

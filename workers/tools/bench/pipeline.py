@@ -169,7 +169,8 @@ class Run:
                 await self._reader
         for worker in self.workers:
             await asyncio.to_thread(worker.stop)
-        await delete_topics(self.settings, self.settings.topic_names().values())
+        await delete_topics(self.settings, self.settings.topic_names().values(),
+                            app_topics=True)
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.proc is not None]

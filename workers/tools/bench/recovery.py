@@ -37,6 +37,7 @@ from workers.kafka.io import (
     MAX_REQUEST_BYTES,
     client_kwargs,
     create_topics,
+    delete_topics,
     make_producer,
     read_topics,
 )
@@ -104,7 +105,7 @@ def _measure(
             worker.stop()
         return {"changelog_bytes": written, "log": str(log_path), **figures}
     finally:
-        asyncio.run(_delete_run_topics(run))
+        asyncio.run(delete_topics(run, run.topic_names().values(), app_topics=True))
         shutil.rmtree(run.data_dir, ignore_errors=True)
 
 
@@ -174,19 +175,6 @@ async def _verdict(run: Settings, deadline: float) -> dict[str, Any]:
     if not found:
         raise TimeoutError("the probe article's dedup verdict did not arrive")
     return found
-
-
-async def _delete_run_topics(run: Settings) -> None:
-    """The run's pipeline topics and every topic Faust made for its app id."""
-    admin = AIOKafkaAdminClient(**client_kwargs(run))
-    await admin.start()
-    try:
-        ours = set(run.topic_names().values())
-        doomed = [t for t in await admin.list_topics() if t in ours or t.startswith(run.app_id)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
 
 
 def _check(result: dict[str, Any], state: Mapping[str, bytes]) -> None:

@@ -294,6 +294,6 @@ def bench_soak(
             result = asyncio.run(_soak(soak, worker, minutes, load, calibrate, out))
         finally:
             worker.stop()
-            asyncio.run(delete_topics(soak, soak.topic_names().values()))
+            asyncio.run(delete_topics(soak, soak.topic_names().values(), app_topics=True))
     print(json.dumps(result, indent=2))
     return result
