@@ -116,6 +116,21 @@ class Settings(BaseSettings):
         "10,000): bounds the repeats when messages are processed fast (clean, dedup).",
     )
 
+    stage_batch_size: int = Field(
+        32,
+        ge=1,
+        description="Most events the clean, dedup and story agents handle one after another "
+        "before they wait once for all their outputs (and, for dedup and story, their state "
+        "changelogs) to be on the broker; only then are the events acknowledged. 1 waits after "
+        "every event: a produce round trip per event and per agent (BENCHMARKS.md).",
+    )
+    stage_batch_window: float = Field(
+        0.01,
+        gt=0,
+        description="Most seconds such an agent waits for stage_batch_size events before it "
+        "handles what it has (the added latency per agent when traffic is light).",
+    )
+
     producer_batch_bytes: int = Field(
         262_144,
         ge=1024,

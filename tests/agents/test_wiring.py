@@ -3,8 +3,13 @@ recording sink in place of the output topics and a fake tagging pool in place of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
+import faust.streams
 import orjson
 import pytest
 
@@ -14,6 +19,20 @@ from workers.records import CleanedArticle, Entity, Mention, Rejected
 from workers.settings import Settings
 from workers.stream.agents import Source
 from workers.stream.app import Newsflow, create_app
+
+
+@asynccontextmanager
+async def feeding(newsflow: Newsflow, name: str) -> AsyncIterator[Any]:
+    """The agent's ``test_context()``; on leaving it, wait until every event put was handled
+    and its outputs delivered (the worker's progress count says so). The agents take their
+    events in batches, so ``put`` returns once its event is in the batch, not once handled."""
+    before = newsflow.progress.events
+    async with newsflow.agents[name].test_context() as agent:
+        yield agent
+        deadline = time.monotonic() + 10.0
+        while newsflow.progress.events - before < agent.sent_offset:
+            assert time.monotonic() < deadline, f"{name}: events put but not handled in 10 s"
+            await asyncio.sleep(0.01)
 
 
 class FakePool:
@@ -52,8 +71,9 @@ def wired() -> tuple[Newsflow, Recorder, FakePool]:
     # One tag actor: Faust's test wrapper hands every actor the same stream, so with several
     # each would see every message (on a topic they share one queue; the bench and the
     # integration tests run the default concurrency against the broker).
+    # A stage batch waits up to 0.2 s for more events: puts without waiting land in one batch.
     settings = Settings(app_id="agents-test", tag_batch_size=4, tag_batch_window=0.05,
-                        tag_in_flight=1)
+                        tag_in_flight=1, stage_batch_window=0.2)
     newsflow = create_app(
         settings,
         metrics=Metrics(),
@@ -82,7 +102,7 @@ def raw(aid: str, body: str = ARTICLE, **extra: object) -> bytes:
 
 async def test_clean_agent_routes_good_and_bad_messages(wired) -> None:  # type: ignore[no-untyped-def]
     newsflow, recorder, _ = wired
-    async with newsflow.agents["clean"].test_context() as agent:
+    async with feeding(newsflow, "clean") as agent:
         await agent.put(raw("a1"), key=b"a1")
         await agent.put(b"{not json", key=None)
         await agent.put(b"\xff\xfe", key=None)
@@ -96,6 +116,31 @@ async def test_clean_agent_routes_good_and_bad_messages(wired) -> None:  # type:
     assert all(Codec().errors("deadletter", d) == [] for d in recorder.on("deadletter"))
 
 
+async def test_clean_agent_takes_batches_each_event_current_in_turn(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The agent takes several events at once and waits for delivery once; while it handles an
+    # event, that event is Faust's current one, so a table write goes to its partition.
+    newsflow, _, _ = wired
+    seen: list[tuple[str, int, int | None]] = []
+    deliveries: list[int] = []
+
+    async def on_raw(value, src):  # type: ignore[no-untyped-def]
+        seen.append((orjson.loads(value)["id"], src.partition,
+                     faust.streams.current_event().message.partition))
+        return "cleaned"
+
+    async def delivered(flush: bool = False) -> None:
+        deliveries.append(len(seen))
+
+    monkeypatch.setattr(newsflow.handlers, "on_raw", on_raw)
+    monkeypatch.setattr(newsflow, "_delivered", delivered)
+    async with feeding(newsflow, "clean") as agent:
+        for i in range(6):
+            await agent.put(raw(f"p{i}"), key=f"p{i}".encode(), partition=i % 3, wait=False)
+    assert [aid for aid, _, _ in seen] == [f"p{i}" for i in range(6)]  # in order
+    assert [(src, cur) for _, src, cur in seen] == [(i % 3, i % 3) for i in range(6)]
+    assert deliveries[-1] == 6 and len(deliveries) < 6  # some waits covered several events
+
+
 async def test_clean_agent_survives_a_stage_exception(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     newsflow, recorder, _ = wired
 
@@ -103,7 +148,7 @@ async def test_clean_agent_survives_a_stage_exception(wired, monkeypatch) -> Non
         raise RuntimeError("bug in a rule")
 
     monkeypatch.setattr(newsflow.cleaner, "clean_with_report", explode)
-    async with newsflow.agents["clean"].test_context() as agent:
+    async with feeding(newsflow, "clean") as agent:
         await agent.put(raw("b1"), key=b"b1")
         await agent.put(raw("b2"), key=b"b2")
     letters = recorder.on("deadletter")
@@ -116,13 +161,13 @@ async def test_clean_agent_survives_a_stage_exception(wired, monkeypatch) -> Non
 
 async def test_dedup_agent_sends_copies_to_duplicates(wired) -> None:  # type: ignore[no-untyped-def]
     newsflow, recorder, _ = wired
-    async with newsflow.agents["clean"].test_context() as agent:
+    async with feeding(newsflow, "clean") as agent:
         for aid in ("c1", "c2", "c1"):
             await agent.put(raw(aid), key=aid.encode())
         # The same id again with other content: a redelivery, not a replay.
         await agent.put(raw("c1", body=ARTICLE + " A later paragraph."), key=b"c1")
     cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
-    async with newsflow.agents["dedup"].test_context() as agent:
+    async with feeding(newsflow, "dedup") as agent:
         for value in cleaned:
             await agent.put(value)
     unique = recorder.on("unique")
@@ -144,7 +189,7 @@ async def test_a_replay_whose_outputs_were_not_confirmed_is_sent_again(wired) ->
     # A crash after the verdict was written but before the outputs were confirmed: no mark,
     # so the replay gets its first verdict and goes out again (a repeat, never a loss).
     newsflow, recorder, _ = wired
-    async with newsflow.agents["clean"].test_context() as agent:
+    async with feeding(newsflow, "clean") as agent:
         await agent.put(raw("r1"), key=b"r1")
     cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
     handlers = newsflow.handlers
@@ -170,11 +215,11 @@ async def test_a_replay_whose_outputs_were_not_confirmed_is_sent_again(wired) ->
 async def test_tag_agent_batches_and_dead_letters_only_the_failing_article(wired) -> None:  # type: ignore[no-untyped-def]
     newsflow, recorder, pool = wired
     codec = Codec()
-    async with newsflow.agents["clean"].test_context() as agent:
+    async with feeding(newsflow, "clean") as agent:
         for aid in ("d1", "d2-poison", "d3"):
             await agent.put(raw(aid, body=ARTICLE + f" Reference {aid}."), key=aid.encode())
     cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
-    async with newsflow.agents["tag"].test_context() as agent:
+    async with feeding(newsflow, "tag") as agent:
         for value in cleaned:
             await agent.put(value)
         await agent.put(b"garbage")
@@ -202,23 +247,23 @@ async def test_story_agent_assigns_stories_and_joins_duplicates(wired) -> None: 
         "earthquake, as the death toll rose to 52 and the mayor of Verlo asked for tents.\n\n"
         "Aftershocks continued to shake the town of Verlo, officials said."
     )
-    async with newsflow.agents["clean"].test_context() as agent:
+    async with feeding(newsflow, "clean") as agent:
         await agent.put(raw("q1", body=quake, title="Earthquake hits Verlo"), key=b"q1")
         await agent.put(raw("q1-copy", body=quake, title="Earthquake hits Verlo"), key=b"q1-copy")
         await agent.put(raw("q2", body=quake2, title="Verlo quake toll rises"), key=b"q2")
         await agent.put(raw("f1"), key=b"f1")  # the Acme factory: another story
     cleaned = [v for t, _, v in recorder.sent if t == "cleaned"]
-    async with newsflow.agents["dedup"].test_context() as agent:
+    async with feeding(newsflow, "dedup") as agent:
         for value in cleaned:
             await agent.put(value)
     unique = [v for t, _, v in recorder.sent if t == "unique"]
-    async with newsflow.agents["tag"].test_context() as agent:
+    async with feeding(newsflow, "tag") as agent:
         for value in unique:
             await agent.put(value)
     # The duplicate notice reached the tagged topic first (dedup decides before tagging ends).
     tagged = [v for t, _, v in recorder.sent if t == "tagged"]
     assert orjson.loads(tagged[0])["id"] == "q1-copy"
-    async with newsflow.agents["story"].test_context() as agent:
+    async with feeding(newsflow, "story") as agent:
         for value in tagged:
             await agent.put(value)
         await agent.put(b"not json")
@@ -262,7 +307,7 @@ async def test_missing_extractor_module_means_not_ready_and_extraction_failed(
         assert state["partitions_assigned"] and state["model_loaded"] and state["broker_reachable"]
         assert state["ready"] is False and missing in state["html_extractor"]  # -> 503
         page = "<html><body><article><p>The ferry sails hourly.</p></article></body></html>"
-        async with newsflow.agents["clean"].test_context() as agent:
+        async with feeding(newsflow, "clean") as agent:
             await agent.put(raw("h1", body=page, content_type="text/html"), key=b"h1")
             await agent.put(raw("p1"), key=b"p1")
         assert [(d["id"], d["reason"]) for d in recorder.on("deadletter")] == [
@@ -286,7 +331,7 @@ async def test_clean_memory_writes_reach_the_table_in_the_event() -> None:
     )
     newsflow.app.finalize()
     assert newsflow.clean_memory is not None
-    async with newsflow.agents["clean"].test_context() as agent:
+    async with feeding(newsflow, "clean") as agent:
         await agent.put(raw("m1", source="example.org"), key=b"m1")
     table = newsflow.clean_memory.table  # the dict standing in for the Faust table
     assert any(key.endswith(":example.org") for key in table), table.keys()

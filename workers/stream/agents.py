@@ -249,12 +249,20 @@ class Handlers:
         self.verdicts.record(article.id, verdict, digest)
         return verdict, False
 
-    def mark_forwarded(self) -> None:
-        """After the current event's outputs are delivered: mark their verdicts forwarded."""
+    def take_marks(self) -> list[tuple[str, float]]:
+        """The verdicts the events handled since the last call will mark forwarded; handing
+        them to :meth:`mark_forwarded` is up to the caller, once their outputs are delivered."""
+        held, self.to_mark = self.to_mark, []
+        return held
+
+    def mark_forwarded(self, held: list[tuple[str, float]] | None = None) -> None:
+        """After the outputs are delivered: mark the verdicts ``held`` (by default, those of
+        the events handled since the last :meth:`take_marks`) forwarded."""
+        if held is None:
+            held = self.take_marks()
         if self.verdicts is not None:
-            for article_id, ingested_at in self.to_mark:
+            for article_id, ingested_at in held:
                 self.verdicts.mark_forwarded(article_id, ingested_at)
-        self.to_mark.clear()
 
     # --- tag --------------------------------------------------------------------------------
     async def on_unique_batch(self, batch: Sequence[tuple[bytes | None, Source]]) -> list[str]:

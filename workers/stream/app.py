@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any
 
 import faust
+import faust.streams as faust_streams
 from faust.types import TP
 
 from workers import __version__
@@ -251,40 +253,55 @@ class Newsflow:
         clean_cpu, dedup_cpu, story_cpu = (
             self.metrics.stage_cpu.labels(stage=stage) for stage in CPU_TIMED_STAGES)
 
+        # clean, dedup and story handle their events one by one, in order, each as Faust's
+        # current event (table writes go to its partition's changelog), and wait for delivery
+        # once per batch of up to stage_batch_size events: the events are acknowledged only
+        # after that, so a crash replays the whole batch, as it replayed one event before.
+        batch = (s.stage_batch_size, s.stage_batch_window)
+
         @app.agent(self.topics["raw"], name="clean")
         async def clean(stream):
             _UNDELIVERED.set([])
-            async for event in stream.events():
+            async for events in stream.take_events(*batch):
                 self.progress.begin("clean")
-                cpu = time.thread_time()
-                await handlers.on_raw(event.value, _source(event))
-                clean_cpu.inc(time.thread_time() - cpu)
-                if self.clean_memory is not None:
-                    self.clean_memory.flush()  # in this event: its changelog partition
+                for event in events:
+                    _make_current(event)
+                    cpu = time.thread_time()
+                    await handlers.on_raw(event.value, _source(event))
+                    clean_cpu.inc(time.thread_time() - cpu)
+                    if self.clean_memory is not None:
+                        self.clean_memory.flush()  # in this event: its changelog partition
                 await self._delivered()
-                self.progress.processed(agent="clean")
+                self.progress.processed(len(events), agent="clean")
 
         @app.agent(self.topics["cleaned"], name="dedup")
         async def dedup(stream):
             _UNDELIVERED.set([])
             last_expiry = time.monotonic()
-            async for event in stream.events():
+            async for events in stream.take_events(*batch):
                 if self._dedup_dirty:
                     entries = self.deduplicator.bind_state(self.verdicts)
                     self._dedup_dirty = False
                     log.info("dedup index rebuilt from the state table: %d entries", entries)
                 self.progress.begin("dedup")
-                cpu = time.thread_time()
-                await handlers.on_cleaned(event.value, _source(event))
-                dedup_cpu.inc(time.thread_time() - cpu)
+                marks = []
+                for event in events:
+                    _make_current(event)
+                    cpu = time.thread_time()
+                    await handlers.on_cleaned(event.value, _source(event))
+                    dedup_cpu.inc(time.thread_time() - cpu)
+                    marks.append((event, handlers.take_marks()))
                 if time.monotonic() - last_expiry > 60.0:
                     last_expiry = time.monotonic()
-                    self._expire_dedup(event)
-                # The state entry (with its verdict) is durable before the offset can commit.
+                    self._expire_dedup(events[-1])
+                # The state entries (with their verdicts) are durable before the offsets can
+                # commit.
                 await self._delivered(flush=True)
                 # Only now: a replay that finds the mark does not send the outputs again.
-                handlers.mark_forwarded()
-                self.progress.processed(agent="dedup")
+                for event, held in marks:
+                    _make_current(event)
+                    handlers.mark_forwarded(held)
+                self.progress.processed(len(events), agent="dedup")
 
         # tag_in_flight actors share the topic's queue; each acknowledges its own batch once its
         # outputs are delivered. Batches finish out of order: faustfix.guard_commits keeps the
@@ -303,20 +320,22 @@ class Newsflow:
         async def story(stream):
             _UNDELIVERED.set([])
             last_expiry = time.monotonic()
-            async for event in stream.events():
+            async for events in stream.take_events(*batch):
                 if self._stories_dirty:
                     self.clusterer.rebuild()
                     self._stories_dirty = False
                     log.info("stories rebuilt from the state tables: %d live", len(self.clusterer))
                 self.progress.begin("story")
-                cpu = time.thread_time()
-                await self.story_handler.on_tagged(event.value, _source(event))
-                story_cpu.inc(time.thread_time() - cpu)
+                for event in events:
+                    _make_current(event)
+                    cpu = time.thread_time()
+                    await self.story_handler.on_tagged(event.value, _source(event))
+                    story_cpu.inc(time.thread_time() - cpu)
                 if time.monotonic() - last_expiry > 60.0:
                     last_expiry = time.monotonic()
                     self._expire_stories()
                 await self._delivered(flush=True)
-                self.progress.processed(agent="story")
+                self.progress.processed(len(events), agent="story")
 
         self.agents = {"clean": clean, "dedup": dedup, "tag": tag, "story": story}
 
@@ -517,6 +536,14 @@ class Newsflow:
         topics = self.settings.topic_names().values()
         for tp, lag in await consumer_view.partition_lags(self.app, topics):
             self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+
+
+def _make_current(event: Any) -> None:
+    """Make ``event`` Faust's current event in this task, as ``stream.events()`` does for the
+    event it yields: a table write goes to the changelog partition of the current event's
+    partition. Only the context variable, not ``Stream.current_event``: the stream's passive
+    drainer reads that attribute to fill the next batch while this one is handled."""
+    faust_streams._current_event.set(weakref.ref(event))
 
 
 def _source(event: Any) -> Source:
