@@ -1,9 +1,11 @@
-"""The pipeline benchmark's pure parts: the BENCHMARKS.md row, the backlog trend, the hops."""
+"""The pipeline benchmark's pure parts: the BENCHMARKS.md row, the backlog trend, the hops, the
+load levels' base."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from workers.tools.bench.pipeline import load_rate_base
 from workers.tools.bench.pipeline_measure import backlog_trend, hops
 from workers.tools.bench.pipeline_report import ROW_HEADING, append_row
 
@@ -80,3 +82,10 @@ def test_hops_subtract_the_stage_time_from_the_record_to_record_time() -> None:
     assert result["mean_ms"] == 500.0 and result["stage_ms"] == 100.0
     assert result["wait_ms"] == 400.0
     assert hops(times, ["a"], before, after)["cleaned->unique"]["articles"] == 0
+
+
+def test_load_levels_are_shares_of_the_median_round() -> None:
+    capacity = {"inputs_per_s": 49.0}  # the first round, the fastest here
+    rounds = [{"inputs_per_s": v} for v in (49.0, 46.4, 46.7)]
+    assert load_rate_base(capacity, rounds) == 46.7
+    assert load_rate_base(capacity, None) == 49.0  # one drain: its own rate

@@ -305,6 +305,7 @@ def round_figures(capacity: dict[str, Any], pool: dict[str, Any]) -> dict[str, A
     pipeline_ms = per_input["worker_parent"] + per_input["tag_children"] + per_input["broker"]
     share = capacity["enriched"] / max(1, capacity["produced"])
     return {
+        "inputs_per_s": capacity["inputs_per_s"],
         "enriched_per_s": capacity["enriched_per_s"],
         "bare_pool_per_s": pool["articles_per_s"],
         "ratio": round(capacity["enriched_per_s"] / max(1e-9, pool["articles_per_s"]), 3),
@@ -312,6 +313,13 @@ def round_figures(capacity: dict[str, Any], pool: dict[str, Any]) -> dict[str, A
         "bare_pool_cpu_ms_per_article": pool["cpu_ms_per_article"],
         "cpu_ratio": round(pool["cpu_ms_per_article"] * share / max(1e-9, pipeline_ms), 3),
     }
+
+
+def load_rate_base(capacity: dict[str, Any], rounds: list[dict[str, Any]] | None) -> float:
+    """Inputs/s the load levels are shares of: the median round's, or the one drain's."""
+    if rounds:
+        return round(statistics.median(r["inputs_per_s"] for r in rounds), 2) or 1.0
+    return capacity["inputs_per_s"] or 1.0
 
 
 async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
@@ -457,7 +465,11 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
             result["ratio_median"] = round(statistics.median(ratios), 3)
             result["cpu_ratio_median"] = round(statistics.median(
                 r["cpu_ratio"] for r in result["rounds"]), 3)
-        rate_base = capacity["inputs_per_s"] or 1.0
+        # The load levels are shares of the capacity: with rounds, of their median (one fast
+        # round would set every level too high, and 90 % of it would be more than the
+        # pipeline's usual capacity), else of the one drain.
+        rate_base = load_rate_base(capacity, result.get("rounds"))
+        result["load_rate_base_inputs_per_s"] = rate_base
         result["loads"] = []
         for share in plan.loads:
             rate = share * rate_base

@@ -179,6 +179,10 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
         table.add_row(hop, *(str(values[k]) for k in ("p50_ms", "mean_ms", "stage_ms",
                                                       "wait_ms")))
     console.print(table)
+    if result.get("loads"):
+        console.print(f"load levels are shares of {result['load_rate_base_inputs_per_s']} "
+                      "inputs/s" + (" (the median round's capacity)" if "rounds" in result
+                                    else " (the capacity above)"))
     table = Table(title="latency under load (fetched -> enriched)")
     for column in ("load", "rate/s", "inputs", "p50 s", "p99 s", "max s", "backlog max",
                    "slope/s", "growing"):
