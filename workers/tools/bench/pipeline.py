@@ -41,6 +41,7 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,34 +140,50 @@ class Run:
             await asyncio.to_thread(worker.wait_ready, 300.0)
 
     async def follow(self) -> None:
-        """Start reading the run's topics (from their beginning) into the collector, once."""
+        """Read the run's topics (from their beginning) into the collector until
+        :meth:`pause_reader`; the first time of each record is kept, so re-reading is harmless."""
         if self._reader is None:
             self._reader = asyncio.create_task(self.collector.follow())
             await asyncio.sleep(1.0)  # the reader's consumer joins before anything is produced
 
-    async def wait_output_records(self, count: int, deadline: float) -> None:
-        """Until the output topics hold ``count`` records (their end offsets) or the monotonic
-        ``deadline``: cheap to poll, and unlike a reader it fetches no records, so it costs the
-        broker no reads while the pipeline runs."""
-        names = self.settings.topic_names()
-        consumer = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(names[k], p) for k in _OUTPUTS
-                   for p in range(self.settings.partitions_outputs)]
-            while time.monotonic() < deadline:
-                if sum((await consumer.end_offsets(tps)).values()) >= count:
-                    return
-                self.check_alive()
-                await asyncio.sleep(0.25)
-        finally:
-            await consumer.stop()
-
-    async def stop(self) -> None:
+    async def pause_reader(self) -> None:
+        """Stop reading the topics: a reader of every topic costs the broker and this process
+        CPU that the pipeline's cores then lack, so none runs while a phase is measured."""
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+            self._reader = None
+
+    @contextlib.asynccontextmanager
+    async def output_counter(self) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+        """A function that answers how many records the output topics hold (their end
+        offsets): cheap to poll, and unlike a reader it fetches no records."""
+        names = self.settings.topic_names()
+        consumer = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None)
+        await consumer.start()
+        tps = [TopicPartition(names[k], p) for k in _OUTPUTS
+               for p in range(self.settings.partitions_outputs)]
+
+        async def count() -> int:
+            return sum((await consumer.end_offsets(tps)).values())
+
+        try:
+            yield count
+        finally:
+            await consumer.stop()
+
+    async def wait_output_records(self, count: int, deadline: float) -> None:
+        """Until the output topics hold ``count`` records or the monotonic ``deadline``."""
+        async with self.output_counter() as held:
+            while time.monotonic() < deadline:
+                if await held() >= count:
+                    return
+                self.check_alive()
+                await asyncio.sleep(0.25)
+
+    async def stop(self) -> None:
+        await self.pause_reader()
         for worker in self.workers:
             await asyncio.to_thread(worker.stop)
         await delete_topics(self.settings, self.settings.topic_names().values(),
@@ -339,52 +356,62 @@ async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
 
 async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds: float,
                      drain_timeout: float) -> dict[str, Any]:
-    """Produce ``docs`` at ``rate``/s; latency and lag over time."""
+    """Produce ``docs`` at ``rate``/s; latency and lag over time.
+
+    The backlog is sampled from the output topics' end offsets, and the records (their times)
+    are read after the phase: no reader competes with the pipeline for the cores while it runs
+    (it did until 2026-12-07, reading every record of five topics as they came)."""
     produced_at: dict[str, float] = {}
     ids: list[str] = []
     samples: list[dict[str, float]] = []
-    await run.follow()  # the backlog is sampled as outputs arrive
+    await run.pause_reader()
     metrics_before = run.scrape_all()
-    outputs = run.collector.outputs
     producer = make_producer(run.settings)
     await producer.start()
-    started = time.monotonic()
-    next_sample = started
-    try:
-        position = 0
-        while position < len(docs) or time.monotonic() - started < seconds:
-            now_m = time.monotonic()
-            due = min(len(docs), int((now_m - started) * rate) + 1)
-            while position < due:
-                doc, now = docs[position], time.time()
-                key, value = _message(doc, now)
-                produced_at[doc["id"]] = now
-                ids.append(doc["id"])
-                await producer.send(run.settings.topic_raw, key=key, value=value,
-                                    timestamp_ms=int(now * 1000))
-                position += 1
-            if now_m >= next_sample:
-                out = sum(1 for i in ids if i in outputs)
-                scraped = await asyncio.to_thread(run.scrape_all)
-                samples.append({
-                    "t_s": round(now_m - started, 1), "produced": len(ids), "out": out,
-                    "backlog": len(ids) - out,
-                    # highwater - fetch position: what Faust has fetched counts as consumed
-                    "consumer_lag": sum(metric_sum(v, "newsflow_consumer_lag_messages{")
-                                        for v in scraped),
-                    # highwater - committed offset, over the worker's input topics
-                    "pending_input": sum(v.get("newsflow_pending_input_messages", 0.0)
-                                         for v in scraped),
-                })
-                next_sample += SAMPLE_SECONDS
-                run.check_alive()
-            if time.monotonic() - started >= seconds and position >= len(docs):
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await producer.stop()
-    await _wait_outputs(run, ids, drain_timeout)
+    async with run.output_counter() as held:
+        held_before = await held()
+        started = time.monotonic()
+        next_sample = started
+        try:
+            position = 0
+            while position < len(docs) or time.monotonic() - started < seconds:
+                now_m = time.monotonic()
+                due = min(len(docs), int((now_m - started) * rate) + 1)
+                while position < due:
+                    doc, now = docs[position], time.time()
+                    key, value = _message(doc, now)
+                    produced_at[doc["id"]] = now
+                    ids.append(doc["id"])
+                    await producer.send(run.settings.topic_raw, key=key, value=value,
+                                        timestamp_ms=int(now * 1000))
+                    position += 1
+                if now_m >= next_sample:
+                    out = min(len(ids), await held() - held_before)
+                    scraped = await asyncio.to_thread(run.scrape_all)
+                    samples.append({
+                        "t_s": round(now_m - started, 1), "produced": len(ids), "out": out,
+                        "backlog": len(ids) - out,
+                        # highwater - fetch position: what Faust has fetched counts as consumed
+                        "consumer_lag": sum(metric_sum(v, "newsflow_consumer_lag_messages{")
+                                            for v in scraped),
+                        # highwater - committed offset, over the worker's input topics
+                        "pending_input": sum(v.get("newsflow_pending_input_messages", 0.0)
+                                             for v in scraped),
+                    })
+                    next_sample += SAMPLE_SECONDS
+                    run.check_alive()
+                if time.monotonic() - started >= seconds and position >= len(docs):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await producer.stop()
+        deadline = time.monotonic() + drain_timeout
+        while await held() - held_before < len(ids) and time.monotonic() < deadline:
+            run.check_alive()
+            await asyncio.sleep(0.25)
     metrics_after = run.scrape_all()
+    await run.follow()
+    await _wait_outputs(run, ids, drain_timeout)
     result = _account(run, ids, produced_at)
     result.update({"stages": stage_breakdown(metrics_before, metrics_after),
                    "hops": hops({**run.collector.times, "raw": produced_at}, ids, metrics_before,
