@@ -42,7 +42,7 @@ import image_contract  # noqa: E402
 import validate_deploy  # noqa: E402
 
 from workers.codec import Codec  # noqa: E402
-from workers.kafka.io import create_topics, delete_topics, read_topics  # noqa: E402
+from workers.kafka.io import create_topics, delete_run_topics, read_topics  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 from workers.tools.demo import free_port, run_settings, worker_env  # noqa: E402
 
@@ -432,7 +432,7 @@ def main() -> int:
         podman("rm", "-f", name)
         for volume in volumes:
             podman("volume", "rm", "-f", volume)
-        asyncio.run(delete_topics(run, run.topic_names().values(), app_topics=True))
+        asyncio.run(delete_run_topics(run))
 
     if not args.skip_demo:
         check_demo(report, args.image, runtime, kafka, prefix)

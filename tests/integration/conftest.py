@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
+from workers.kafka.io import create_topics, delete_run_topics, make_producer, read_topics
 from workers.settings import Settings
 from workers.stream.runner import WorkerProcess
 from workers.tools.demo import free_port, run_settings, worker_env
@@ -68,7 +68,7 @@ def run_config(kafka: Settings, request: pytest.FixtureRequest) -> Settings:
     )
     asyncio.run(create_topics(settings))
     yield settings
-    asyncio.run(delete_topics(settings, settings.topic_names().values(), app_topics=True))
+    asyncio.run(delete_run_topics(settings))
 
 
 @contextmanager

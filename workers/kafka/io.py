@@ -83,6 +83,13 @@ async def create_topics(settings: Settings) -> dict[str, str]:
     return result
 
 
+async def delete_run_topics(settings: Settings) -> None:
+    """Delete a run's pipeline topics and every topic Faust made for its app id: the clean-up
+    of the demo, the benchmarks and the tests, whose runs have topics and an app id of their
+    own (``workers.tools.demo.run_settings``)."""
+    await delete_topics(settings, settings.topic_names().values(), app_topics=True)
+
+
 async def delete_topics(settings: Settings, names: Iterable[str],
                         app_topics: bool = False) -> None:
     """Delete ``names`` where they exist; with ``app_topics``, also every topic Faust made for

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
+from workers.kafka.io import create_topics, delete_run_topics, make_producer, read_topics
 from workers.kafka.local import LocalKafka
 from workers.settings import Settings
 from workers.stream.runner import WorkerProcess
@@ -220,7 +220,7 @@ def run_demo(
             code = worker.stop()
         console.print(f"worker stopped (exit code {code})")
         if not keep:
-            asyncio.run(delete_topics(demo, demo.topic_names().values(), app_topics=True))
+            asyncio.run(delete_run_topics(demo))
         else:
             console.print(
                 f"topics kept: {', '.join(demo.topic_names().values())}; read one with "

@@ -52,7 +52,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from workers.kafka.io import (
     client_kwargs,
     create_topics,
-    delete_topics,
+    delete_run_topics,
     make_producer,
     read_topics,
 )
@@ -186,8 +186,7 @@ class Run:
         await self.pause_reader()
         for worker in self.workers:
             await asyncio.to_thread(worker.stop)
-        await delete_topics(self.settings, self.settings.topic_names().values(),
-                            app_topics=True)
+        await delete_run_topics(self.settings)
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.proc is not None]

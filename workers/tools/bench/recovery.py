@@ -37,7 +37,7 @@ from workers.kafka.io import (
     MAX_REQUEST_BYTES,
     client_kwargs,
     create_topics,
-    delete_topics,
+    delete_run_topics,
     make_producer,
     read_topics,
 )
@@ -105,7 +105,7 @@ def _measure(
             worker.stop()
         return {"changelog_bytes": written, "log": str(log_path), **figures}
     finally:
-        asyncio.run(delete_topics(run, run.topic_names().values(), app_topics=True))
+        asyncio.run(delete_run_topics(run))
         shutil.rmtree(run.data_dir, ignore_errors=True)
 
 

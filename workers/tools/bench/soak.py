@@ -32,7 +32,7 @@ from pathlib import Path
 import orjson
 import psutil
 
-from workers.kafka.io import create_topics, delete_topics, make_producer, read_topics
+from workers.kafka.io import create_topics, delete_run_topics, make_producer, read_topics
 from workers.kafka.local import broker_for
 from workers.settings import Settings
 from workers.stream.runner import WorkerProcess
@@ -294,6 +294,6 @@ def bench_soak(
             result = asyncio.run(_soak(soak, worker, minutes, load, calibrate, out))
         finally:
             worker.stop()
-            asyncio.run(delete_topics(soak, soak.topic_names().values(), app_topics=True))
+            asyncio.run(delete_run_topics(soak))
     print(json.dumps(result, indent=2))
     return result
