@@ -173,14 +173,18 @@ class Run:
         finally:
             await consumer.stop()
 
-    async def wait_output_records(self, count: int, deadline: float) -> None:
-        """Until the output topics hold ``count`` records or the monotonic ``deadline``."""
-        async with self.output_counter() as held:
-            while time.monotonic() < deadline:
-                if await held() >= count:
-                    return
-                self.check_alive()
-                await asyncio.sleep(0.25)
+    async def wait_output_records(self, count: int, deadline: float,
+                                  held: Callable[[], Awaitable[int]] | None = None) -> None:
+        """Until the output topics hold ``count`` records or the monotonic ``deadline``;
+        ``held``: an :meth:`output_counter` already open, else one is opened for the wait."""
+        if held is None:
+            async with self.output_counter() as counter:
+                return await self.wait_output_records(count, deadline, counter)
+        while time.monotonic() < deadline:
+            if await held() >= count:
+                return
+            self.check_alive()
+            await asyncio.sleep(0.25)
 
     async def stop(self) -> None:
         await self.pause_reader()
@@ -404,10 +408,8 @@ async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds:
                 await asyncio.sleep(0.01)
         finally:
             await producer.stop()
-        deadline = time.monotonic() + drain_timeout
-        while await held() - held_before < len(ids) and time.monotonic() < deadline:
-            run.check_alive()
-            await asyncio.sleep(0.25)
+        await run.wait_output_records(held_before + len(ids), time.monotonic() + drain_timeout,
+                                      held)
     metrics_after = run.scrape_all()
     await run.follow()
     await _wait_outputs(run, ids, drain_timeout)
