@@ -279,13 +279,14 @@ class Newsflow:
             _UNDELIVERED.set([])
             last_expiry = time.monotonic()
             async for events in stream.take_events(*batch):
-                if self._dedup_dirty:
-                    entries = self.deduplicator.bind_state(self.verdicts)
-                    self._dedup_dirty = False
-                    log.info("dedup index rebuilt from the state table: %d entries", entries)
                 self.progress.begin("dedup")
                 marks = []
                 for event in events:
+                    if self._dedup_dirty:  # a rebalance, before this event as before a batch
+                        entries = self.deduplicator.bind_state(self.verdicts)
+                        self._dedup_dirty = False
+                        log.info("dedup index rebuilt from the state table: %d entries",
+                                 entries)
                     _make_current(event)
                     cpu = time.thread_time()
                     await handlers.on_cleaned(event.value, _source(event))
@@ -321,12 +322,13 @@ class Newsflow:
             _UNDELIVERED.set([])
             last_expiry = time.monotonic()
             async for events in stream.take_events(*batch):
-                if self._stories_dirty:
-                    self.clusterer.rebuild()
-                    self._stories_dirty = False
-                    log.info("stories rebuilt from the state tables: %d live", len(self.clusterer))
                 self.progress.begin("story")
                 for event in events:
+                    if self._stories_dirty:  # a rebalance, before this event as before a batch
+                        self.clusterer.rebuild()
+                        self._stories_dirty = False
+                        log.info("stories rebuilt from the state tables: %d live",
+                                 len(self.clusterer))
                     _make_current(event)
                     cpu = time.thread_time()
                     await self.story_handler.on_tagged(event.value, _source(event))
