@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "kb.json"
 _ROWS_START = b'"entities": [\n'
+LOOKUP_MEMORY = 100_000  # surfaces whose lookup result a knowledge base keeps
 
 
 def _header(raw: bytes) -> tuple[dict[str, Any], bytes]:
@@ -87,8 +89,12 @@ def is_acronym(alias: str) -> bool:
     return 2 <= len(bare) <= 6 and bare.isalnum() and bare.isupper()
 
 
+@lru_cache(maxsize=1 << 17)
 def fold(surface: str) -> str:
-    """The case/article/spelling-insensitive key of a non-acronym surface form."""
+    """The case/article/spelling-insensitive key of a non-acronym surface form.
+
+    Cached: tagging folds each surface of an article many times over (lookups, candidates,
+    grouping), and the same names recur across articles."""
     text = _POSSESSIVE.sub("", _LEADING_THE.sub("", surface.strip()))
     text = _NON_WORD.sub(" ", text.replace(".", "")).strip().casefold()
     for pattern, replacement in _SPELLING:
@@ -149,6 +155,7 @@ class KnowledgeBase:
             variants, matchkind=MatchKind.Standard, implementation=Implementation.ContiguousNFA
         )
         self._replacements: dict[str, str] = {}
+        self._looked_up: dict[str, KBEntry | None] = {}
 
     @staticmethod
     def file_version(path: Path | None = None) -> str:
@@ -229,7 +236,21 @@ class KnowledgeBase:
         return self.count if self.count is not None else len(self.entries)
 
     def lookup(self, surface: str) -> KBEntry | None:
-        """The entry a surface form names, or None (demonyms are not names: see ``demonym``)."""
+        """The entry a surface form names, or None (demonyms are not names: see ``demonym``).
+
+        Remembered per surface (tagging asks for the same surfaces many times an article); the
+        memory is emptied when it reaches ``LOOKUP_MEMORY`` surfaces."""
+        try:
+            return self._looked_up[surface]
+        except KeyError:
+            pass
+        entry = self._lookup(surface)
+        if len(self._looked_up) >= LOOKUP_MEMORY:
+            self._looked_up.clear()
+        self._looked_up[surface] = entry
+        return entry
+
+    def _lookup(self, surface: str) -> KBEntry | None:
         key = _acronym_key(surface)
         entry = self._acronyms.get(key)
         if entry is not None:

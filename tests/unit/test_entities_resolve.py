@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workers.kb import KnowledgeBase
-from workers.stages.entities_resolve import resolve
+from workers.stages.entities_resolve import resolve, word_occurrences
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +150,26 @@ def test_surnames_in_a_capitals_headline_are_the_people(kb: KnowledgeBase) -> No
     assert person.label == "PERSON"
     assert [m.text for m in person.mentions] == ["ZORBLAKOV", "Ivan Zorblakov", "ZORBLAKOV"]
     assert all(e.name == "Ivan Zorblakov" or "ZORBLAKOV" not in e.name for e in result)
+
+
+# --- word_occurrences: the regex it replaced, on random text -------------------------------------
+_ALPHABET = "Abab _-é1’ "
+
+
+@given(
+    text=st.text(alphabet=_ALPHABET, max_size=40),
+    forms=st.lists(st.text(alphabet=_ALPHABET, min_size=1, max_size=4), min_size=1, max_size=4),
+)
+@settings(max_examples=400, deadline=None)
+def test_word_occurrences_are_the_regex_matches(text: str, forms: list[str]) -> None:
+    alternatives = "|".join(map(re.escape, sorted(set(forms), key=len, reverse=True)))
+    expected = [m.span() for m in re.finditer(rf"(?<!\w)(?:{alternatives})(?!\w)", text)]
+    assert word_occurrences(text, forms) == expected
+
+
+def test_word_occurrences_whole_words_longest_first() -> None:
+    text = "Lebed met Lebedev; LEBED, Alexander Lebed and _Lebed spoke."
+    assert [text[s:e] for s, e in word_occurrences(text, ["Lebed", "LEBED"])] == [
+        "Lebed", "LEBED", "Lebed"]
+    assert [text[s:e] for s, e in word_occurrences(text, ["Lebed", "Alexander Lebed"])] == [
+        "Lebed", "Alexander Lebed"]

@@ -104,7 +104,8 @@ def kb_spans(part: str, model: Iterable[RawSpan], kb: KnowledgeBase, in_title: b
         if any(k.start + _article(k.text) < start or k.end > end for k in covering):
             continue  # inside or across a longer model span ("NATO Headquarters"): keep it
         said = next((k.model_label for k in covering if (k.start, k.end) == (start, end)), "")
-        kept = [k for k in kept if k not in covering]
+        replaced = {id(k) for k in covering}
+        kept = [k for k in kept if id(k) not in replaced]
         kept.append(Span(start, end, part[start:end], entry.label, in_title, entry, entry.name,
                          model_label=said))
     kept.sort(key=lambda s: s.start)
@@ -255,13 +256,11 @@ def resolve_people(spans: list[Span], parts: dict[bool, str], kb: KnowledgeBase)
         if len(surname) < 3 or not surname[0].isupper() or _owner((surname,), full) != name:
             continue
         for in_title, part in parts.items():
-            forms = "|".join(map(re.escape, {surname, surname.upper()}))
-            for match in re.finditer(rf"(?<!\w)(?:{forms})(?!\w)", part):
-                where = (match.start(), match.end())
+            for where in word_occurrences(part, (surname, surname.upper())):
                 if not any(s.in_title == in_title and _overlaps((s.start, s.end), where)
                            for s in spans):
-                    spans.append(Span(*where, match.group(), "PERSON", in_title, None, name,
-                                      True))
+                    spans.append(Span(*where, part[where[0]:where[1]], "PERSON", in_title,
+                                      None, name, True))
     spans.sort(key=lambda s: (not s.in_title, s.start))
     return spans
 
@@ -276,19 +275,44 @@ def propagate_names(spans: list[Span], parts: dict[bool, str]) -> list[Span]:
             names.setdefault(surface, span.label)
     if not names:
         return spans
-    pattern = re.compile(
-        r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?!\w)"
-    )
     occupied = {in_title: [(s.start, s.end) for s in spans if s.in_title == in_title]
                 for in_title in parts}
     for in_title, part in parts.items():
-        for match in pattern.finditer(part):
-            where = (match.start(), match.end())
+        for where in word_occurrences(part, names):
             if not any(_overlaps(where, o) for o in occupied[in_title]):
-                label = names[match.group()]
-                spans.append(Span(*where, match.group(), label, in_title, model_label=label))
+                found = part[where[0]:where[1]]
+                label = names[found]
+                spans.append(Span(*where, found, label, in_title, model_label=label))
     spans.sort(key=lambda s: (not s.in_title, s.start))
     return spans
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"  # what \w matches in a str pattern
+
+
+def word_occurrences(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:
+    """Where any of ``forms`` occurs in ``text`` as whole words, left to right, without
+    overlaps, the longest form first at a position: the matches of the regex
+    ``(?<!\\w)(?:a|b|...)(?!\\w)`` with its alternatives longest first, found with ``str.find``
+    (an article's own names made a pattern to compile for every article)."""
+    found: list[tuple[int, int]] = []
+    for form in set(forms):
+        if not form:
+            continue
+        at = text.find(form)
+        while at >= 0:
+            end = at + len(form)
+            if ((at == 0 or not _is_word_char(text[at - 1]))
+                    and (end == len(text) or not _is_word_char(text[end]))):
+                found.append((at, end))
+            at = text.find(form, at + 1)
+    found.sort(key=lambda where: (where[0], -where[1]))
+    chosen: list[tuple[int, int]] = []
+    for start, end in found:
+        if not chosen or start >= chosen[-1][1]:
+            chosen.append((start, end))
+    return chosen
 
 
 def _owner(words: tuple[str, ...], full: dict[str, tuple[str, ...]]) -> str | None:
