@@ -141,6 +141,31 @@ async def test_clean_agent_takes_batches_each_event_current_in_turn(wired, monke
     assert deliveries[-1] == 6 and len(deliveries) < 6  # some waits covered several events
 
 
+async def test_an_idle_agent_does_not_wake_up(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Faust's take_events waited with the batch window as a timeout over and over: an agent
+    # with nothing to do woke every window (100 times a second at the default 10 ms). The
+    # agents' batches wait without a timer until an event comes.
+    newsflow, recorder, _ = wired
+    waits = 0
+    original = faust.streams.Stream.wait_for_stopped
+
+    async def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal waits
+        waits += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(faust.streams.Stream, "wait_for_stopped", counted)
+    async with feeding(newsflow, "clean") as agent:
+        await agent.put(raw("i1"), key=b"i1")
+        await asyncio.sleep(0.3)  # the batch is handled; the agent waits for the next event
+        before = waits
+        await asyncio.sleep(1.0)  # five batch windows (0.2 s) with nothing to take
+        idle_waits = waits - before
+        await agent.put(raw("i2"), key=b"i2")
+    assert idle_waits == 0
+    assert [d["id"] for d in recorder.on("cleaned")] == ["i1", "i2"]  # and it still wakes up
+
+
 async def test_clean_agent_survives_a_stage_exception(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     newsflow, recorder, _ = wired
 

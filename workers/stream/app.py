@@ -35,6 +35,7 @@ from workers.stages.entities import model_identity
 from workers.stages.stories import make_story_clusterer
 from workers.stream import consumer_view
 from workers.stream.agents import Handlers, Sink, Source, TagPoolLike
+from workers.stream.batches import take_batches
 from workers.stream.buffered import BufferedTable
 from workers.stream.faustfix import guard_commits, serialise_seeks
 from workers.stream.progress import ProgressWatchdog
@@ -262,7 +263,7 @@ class Newsflow:
         @app.agent(self.topics["raw"], name="clean")
         async def clean(stream):
             _UNDELIVERED.set([])
-            async for events in stream.take_events(*batch):
+            async for events in take_batches(stream, *batch):
                 self.progress.begin("clean")
                 for event in events:
                     _make_current(event)
@@ -278,7 +279,7 @@ class Newsflow:
         async def dedup(stream):
             _UNDELIVERED.set([])
             last_expiry = time.monotonic()
-            async for events in stream.take_events(*batch):
+            async for events in take_batches(stream, *batch):
                 self.progress.begin("dedup")
                 marks = []
                 for event in events:
@@ -311,7 +312,7 @@ class Newsflow:
         async def tag(stream):
             _UNDELIVERED.set([])
             name = "tag" if tag_in_flight(s) == 1 else f"tag{stream.concurrency_index or 0}"
-            async for events in stream.take_events(s.tag_batch_size, within=s.tag_batch_window):
+            async for events in take_batches(stream, s.tag_batch_size, s.tag_batch_window):
                 self.progress.begin(name)
                 await handlers.on_unique_batch([(e.value, _source(e)) for e in events])
                 await self._delivered()
@@ -321,7 +322,7 @@ class Newsflow:
         async def story(stream):
             _UNDELIVERED.set([])
             last_expiry = time.monotonic()
-            async for events in stream.take_events(*batch):
+            async for events in take_batches(stream, *batch):
                 self.progress.begin("story")
                 for event in events:
                     if self._stories_dirty:  # a rebalance, before this event as before a batch
