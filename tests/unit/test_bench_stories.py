@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -67,5 +68,11 @@ def test_bench_real_reports_both_rates(data: Path, monkeypatch: pytest.MonkeyPat
     result = bench.bench_real(Settings(shared_data_dir=data), 6, None, rounds=2)
     assert result["real_articles"] == 10
     assert len(result["real_rounds"]) == len(result["synthetic_rounds"]) == 2
-    assert result["real_decisions_per_cpu_s"] > 0
-    assert result["synthetic_same_size_decisions_per_cpu_s"] > 0
+    real, synthetic = (result["real_decisions_per_cpu_s"],
+                       result["synthetic_same_size_decisions_per_cpu_s"])
+    assert real > 0 and synthetic > 0
+    # the figures are the medians of their rounds (rounded), and the ratio is theirs
+    assert abs(real - statistics.median(result["real_rounds"])) <= 1
+    assert abs(synthetic - statistics.median(result["synthetic_rounds"])) <= 1
+    assert result["real_to_synthetic"] == pytest.approx(real / synthetic, rel=0.01)
+    assert result["real_entities_per_article"] == 0  # tag_entities found nothing

@@ -343,5 +343,7 @@ def test_also_streams_train_with_the_main_one_and_are_checked_by_halves(shared_d
     assert (x_both[: len(x_ecb)] == x_ecb).all() and (y_both[: len(y_ecb)] == y_ecb).all()
     report = halves_check(ecb, bbc, {}, threshold=0.3)
     assert [r["trained_with_half"] for r in report] == [0, 1]
-    assert all(0.0 < r["held_out_precision"] <= 1.0 for r in report)
+    # measured (2026-12-07): precision 0.869 and 1.0, F1 0.930 and 1.0 on the held-out halves
+    assert all(0.75 <= r["held_out_precision"] <= 1.0 for r in report)
+    assert all(0.85 <= r["held_out_f1"] <= 1.0 for r in report)
     assert {story_half(r["story"]) for r in bbc} == {0, 1}
