@@ -154,7 +154,6 @@ class KnowledgeBase:
         self._automaton = AhoCorasick(
             variants, matchkind=MatchKind.Standard, implementation=Implementation.ContiguousNFA
         )
-        self._replacements: dict[str, str] = {}
         self._looked_up: dict[str, KBEntry | None] = {}
 
     @staticmethod
@@ -315,13 +314,8 @@ class KnowledgeBase:
         return "".join(pieces)
 
     def _replacement(self, surface: str) -> str:
-        replacement = self._replacements.get(surface)
-        if replacement is None:
-            entry = self.lookup(surface)
-            replacement = entry.name if entry is not None else surface
-            # Bounded: surfaces are case variants of the finite alias set.
-            self._replacements[surface] = replacement
-        return replacement
+        entry = self.lookup(surface)  # remembered per surface
+        return entry.name if entry is not None else surface
 
     def _surface_variants(self) -> set[str]:
         """The forms the scanning regex knows: as written (capitalised) and in capitals; acronyms
