@@ -21,6 +21,8 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from mode.utils.futures import notify
+
 log = logging.getLogger("newsflow.batches")
 
 
@@ -83,8 +85,7 @@ async def _take_batches(stream: Any, max_: int, within: float) -> AsyncGenerator
                 events.clear()
                 arrived.clear()
                 full.clear()
-                if not consuming.done():
-                    consuming.set_result(None)
+                notify(consuming)  # the buffering processor may take events again
                 consumed.set()
     finally:
         stream.enable_acks = enable_acks
