@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from workers.settings import Settings
 from workers.tools.bench.pipeline import Plan, bench_pipeline
 from workers.tools.bench.pipeline_measure import HOPS
@@ -81,6 +83,11 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     assert phase["produced"] == phase["enriched"] + phase["duplicates"] + phase["deadletter"]
     assert phase["samples"] and phase["samples"][-1]["produced"] <= phase["produced"]
     assert all(s["backlog"] == s["produced"] - s["out"] for s in phase["samples"])
+    # CPU per input at the load level, per process, over the level and its drain
+    assert phase["cpu"]["seconds"]["worker_parent"] > 0
+    assert phase["cpu"]["seconds"]["tag_children"] > 0
+    assert phase["cpu"]["ms_per_input"]["worker_parent"] == pytest.approx(
+        1000 * phase["cpu"]["seconds"]["worker_parent"] / phase["produced"], abs=0.01)
 
     text = record.read_text()
     assert text.startswith("# Benchmarks\n\nearlier text\n")

@@ -358,7 +358,7 @@ async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
 
 
 async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds: float,
-                     drain_timeout: float) -> dict[str, Any]:
+                     drain_timeout: float, broker_pid: int | None = None) -> dict[str, Any]:
     """Produce ``docs`` at ``rate``/s; latency and lag over time.
 
     The backlog is sampled from the output topics' end offsets, and the records (their times)
@@ -368,7 +368,7 @@ async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds:
     ids: list[str] = []
     samples: list[dict[str, float]] = []
     await run.pause_reader()
-    metrics_before = run.scrape_all()
+    metrics_before, cpu_before = run.scrape_all(), run.cpu(broker_pid)
     producer = make_producer(run.settings)
     await producer.start()
     async with run.output_counter() as held:
@@ -410,11 +410,12 @@ async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds:
             await producer.stop()
         await run.wait_output_records(held_before + len(ids), time.monotonic() + drain_timeout,
                                       held)
-    metrics_after = run.scrape_all()
+    metrics_after, cpu_after = run.scrape_all(), run.cpu(broker_pid)
     await run.follow()
     await _wait_outputs(run, ids, drain_timeout)
     result = _account(run, ids, produced_at)
     result.update({"stages": stage_breakdown(metrics_before, metrics_after),
+                   "cpu": cpu_breakdown(cpu_before, cpu_after, len(ids)),
                    "hops": hops({**run.collector.times, "raw": produced_at}, ids, metrics_before,
                           metrics_after)})
     result.update({"rate_per_s": round(rate, 2), "seconds": round(time.monotonic() - started, 1),
@@ -510,7 +511,8 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
                 await run.start()
             phase_docs = docs[run.used: run.used + need]
             run.used += need
-            phase = await load_phase(run, phase_docs, rate, need / rate, plan.drain_timeout)
+            phase = await load_phase(run, phase_docs, rate, need / rate, plan.drain_timeout,
+                                     broker_pid)
             phase["share_of_capacity"] = share
             result["loads"].append(phase)
     finally:

@@ -193,6 +193,11 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
                       str(phase["produced"]), str(lat["p50"]), str(lat["p99"]), str(lat["max"]),
                       str(backlog["max"]), str(backlog["slope_per_s"]), str(backlog["growing"]))
     console.print(table)
+    for phase in result.get("loads", []):
+        if "cpu" in phase:  # runs before 2026-12-07 did not measure it per level
+            console.print(f"CPU ms per input at {100 * phase['share_of_capacity']:.0f} %: "
+                          f"{phase['cpu']['ms_per_input']} (drained at capacity: "
+                          f"{cap['cpu']['ms_per_input']})")
     if len(cap["per_worker"]) > 1:
         console.print(f"articles per worker and stage: {cap['per_worker']}")
     console.print(f"written: {out / 'pipeline.json'}, {out / 'pipeline.png'}")
