@@ -242,6 +242,22 @@ def _account(run: Run, ids: list[str], produced_at: dict[str, float]) -> dict[st
             "latency_s": percentiles(latencies)}
 
 
+Snapshot = tuple[list[dict[str, float]], dict[str, float]]  # (the workers' metrics, Run.cpu)
+
+
+def phase_figures(run: Run, ids: list[str], produced_at: dict[str, float], before: Snapshot,
+                  after: Snapshot, n: int) -> dict[str, Any]:
+    """A phase's CPU per process (``n`` inputs), stage handler times and hand-off waits, from
+    snapshots taken at its start and end (the capacity drain and every load level)."""
+    (metrics_before, cpu_before), (metrics_after, cpu_after) = before, after
+    return {
+        "cpu": cpu_breakdown(cpu_before, cpu_after, n),
+        "stages": stage_breakdown(metrics_before, metrics_after),
+        "hops": hops({**run.collector.times, "raw": produced_at}, ids, metrics_before,
+                     metrics_after),
+    }
+
+
 async def capacity_phase(run: Run, docs: list[dict[str, Any]], broker_pid: int | None,
                          timeout: float) -> dict[str, Any]:
     """Produce ``docs`` at once; drain; rate, CPU per process and stage, hand-off waits."""
@@ -282,10 +298,8 @@ async def capacity_phase(run: Run, docs: list[dict[str, Any]], broker_pid: int |
         "inputs_per_s": round((n - 1) / span, 2) if n > 1 else None,
         "enriched_per_s": round((len(enriched) - 1) / max(1e-9, enriched[-1] - enriched[0]), 2)
         if len(enriched) > 1 else None,
-        "cpu": cpu_breakdown(cpu_before, cpu_after, n),
-        "stages": stage_breakdown(metrics_before, metrics_after),
-        "hops": hops({**run.collector.times, "raw": produced_at}, ids, metrics_before,
-                          metrics_after),
+        **phase_figures(run, ids, produced_at, (metrics_before, cpu_before),
+                        (metrics_after, cpu_after), n),
         "per_worker": per_worker(metrics_before, metrics_after),
     })
     return result
@@ -358,7 +372,7 @@ async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
 
 
 async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds: float,
-                     drain_timeout: float, broker_pid: int | None = None) -> dict[str, Any]:
+                     drain_timeout: float, broker_pid: int | None) -> dict[str, Any]:
     """Produce ``docs`` at ``rate``/s; latency and lag over time.
 
     The backlog is sampled from the output topics' end offsets, and the records (their times)
@@ -414,10 +428,8 @@ async def load_phase(run: Run, docs: list[dict[str, Any]], rate: float, seconds:
     await run.follow()
     await _wait_outputs(run, ids, drain_timeout)
     result = _account(run, ids, produced_at)
-    result.update({"stages": stage_breakdown(metrics_before, metrics_after),
-                   "cpu": cpu_breakdown(cpu_before, cpu_after, len(ids)),
-                   "hops": hops({**run.collector.times, "raw": produced_at}, ids, metrics_before,
-                          metrics_after)})
+    result.update(phase_figures(run, ids, produced_at, (metrics_before, cpu_before),
+                                (metrics_after, cpu_after), len(ids)))
     result.update({"rate_per_s": round(rate, 2), "seconds": round(time.monotonic() - started, 1),
                    "samples": samples, "backlog": backlog_trend(samples, rate)})
     return result
