@@ -58,11 +58,16 @@ def register(
                                    "each --also file)."),
         also: list[Path] = typer.Option(
             [], exists=True, help="Another labelled stream to train on (repeatable)."),
+        loto: bool = typer.Option(False, help="Only the leave-one-topic-out check: each topic "
+                                  "scored by a model trained on the others."),
+        interleave: int = typer.Option(0, help="With --loto: also score the stream with this "
+                                       "many news-dev articles mixed in."),
     ) -> None:
         """Refit the story pair model (or check how it generalises across topics)."""
         _call("workers.tools.evaluation.stories_train", "main",
               [str(file), *[a for path in also for a in ("--also", str(path))],
-               *(["--check"] if check else [])])
+               *(["--check"] if check else []), *(["--loto"] if loto else []),
+               *(["--interleave", str(interleave)] if interleave else [])])
 
     @eval_app.command("stories")
     def eval_stories(

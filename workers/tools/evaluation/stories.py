@@ -94,12 +94,20 @@ def run(rows: Iterable[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
 def bcubed(gold: Mapping[str, str], system: Mapping[str, str],
            over: Iterable[str] | None = None) -> dict[str, float]:
     """B-cubed precision/recall/F1, averaged over the ids in ``over`` (default: all)."""
+    ids = list(gold if over is None else over)
+    p, r = bcubed_sums(gold, system, ids)
+    return prf(p / len(ids), r / len(ids))
+
+
+def bcubed_sums(gold: Mapping[str, str], system: Mapping[str, str],
+                ids: Iterable[str]) -> tuple[float, float]:
+    """The B-cubed precision and recall of each id in ``ids``, summed (clusters over all of
+    ``gold``), so that scores of several runs can be averaged over their ids together."""
     pair_count = Counter((system[i], gold[i]) for i in gold)
     sys_size, gold_size = Counter(system.values()), Counter(gold.values())
-    ids = list(gold if over is None else over)
-    p = sum(pair_count[system[i], gold[i]] / sys_size[system[i]] for i in ids) / len(ids)
-    r = sum(pair_count[system[i], gold[i]] / gold_size[gold[i]] for i in ids) / len(ids)
-    return _prf(p, r)
+    ids = list(ids)
+    return (sum(pair_count[system[i], gold[i]] / sys_size[system[i]] for i in ids),
+            sum(pair_count[system[i], gold[i]] / gold_size[gold[i]] for i in ids))
 
 
 def pairwise(gold: Mapping[str, str], system: Mapping[str, str]) -> dict[str, float]:
@@ -109,10 +117,10 @@ def pairwise(gold: Mapping[str, str], system: Mapping[str, str]) -> dict[str, fl
 
     both = pairs(Counter((system[i], gold[i]) for i in gold))
     found, true = pairs(Counter(system.values())), pairs(Counter(gold.values()))
-    return _prf(both / found if found else 1.0, both / true if true else 1.0)
+    return prf(both / found if found else 1.0, both / true if true else 1.0)
 
 
-def _prf(p: float, r: float) -> dict[str, float]:
+def prf(p: float, r: float) -> dict[str, float]:
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4)}
 

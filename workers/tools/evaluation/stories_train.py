@@ -35,6 +35,10 @@ from workers.settings import Settings
 from workers.stages.stories import StoryClusterer, StoryConfig
 from workers.stages.stories_score import FEATURES, MODEL_PATH, StoryModel
 from workers.tools.evaluation.stories import (
+    BACKGROUND_FILE,
+    bcubed_sums,
+    interleave,
+    prf,
     read_stream,
     run,
     score,
@@ -45,6 +49,8 @@ from workers.tools.evaluation.stories import (
 # stories scored per article in the teacher-forced run (the stage scores 4; docs/stories.md)
 TRAIN_CANDIDATES = 8
 THRESHOLDS = (0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5)
+# thresholds the leave-one-topic-out check scores at (the shipped one, 0.3, and its neighbours)
+LOTO_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4)
 
 
 def pair_rows(rows: Iterable[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
@@ -146,6 +152,49 @@ def leave_topics_out(path: Path, entities: Mapping[str, tuple[StoryEntity, ...]]
     return report
 
 
+def leave_one_topic_out(rows: list[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
+                        thresholds: Iterable[float] = LOTO_THRESHOLDS,
+                        background: list[dict] | None = None) -> dict:
+    """Each topic held out in turn: the model is trained on the other topics' teacher-forced
+    rows, then decides the whole stream, and only the held-out topic's articles are scored.
+
+    An article's B-cubed precision and recall are taken within its fold's run (so a held-out
+    article that joins another topic's story pays for it), and averaged over every article of
+    the file, each scored by the one model that never saw its topic. ``background`` (rows
+    already interleaved with unrelated traffic, as ``eval stories --interleave`` makes them):
+    the folds also decide that stream, and its figures are under ``interleaved``. The threshold
+    is not tuned here: every threshold in ``thresholds`` is scored, so the curve shows how much
+    the choice matters. Per topic, the held-out B-cubed F1 at each threshold.
+    """
+    thresholds = tuple(thresholds)
+    topics = sorted({topic_of(r["story"]) for r in rows}, key=lambda t: (len(t), t))
+    streams = {"alone": rows} | ({"interleaved": background} if background else {})
+    sums = {(name, t): [0.0, 0.0] for name in streams for t in thresholds}
+    per_topic: dict[str, dict[float, float]] = {}
+    for topic in topics:
+        model = fit(*pair_rows([r for r in rows if topic_of(r["story"]) != topic], entities))
+        held = [r["id"] for r in rows if topic_of(r["story"]) == topic]
+        per_topic[topic] = {}
+        for name, stream in streams.items():
+            gold = {r["id"]: r["story"] for r in stream}
+            for t in thresholds:
+                system = run(stream, entities, StoryClusterer(StoryConfig(threshold=t), model,
+                                                              {}, {}))
+                p, r = bcubed_sums(gold, system, held)
+                sums[name, t][0] += p
+                sums[name, t][1] += r
+                if name == "alone":
+                    per_topic[topic][t] = prf(p / len(held), r / len(held))["f1"]
+    n = len(rows)
+    return {
+        "topics": len(topics), "articles": n,
+        "held_out": {name: {str(t): prf(sums[name, t][0] / n, sums[name, t][1] / n)
+                            for t in thresholds} for name in streams},
+        "per_topic_f1": {topic: {str(t): f for t, f in scores.items()}
+                         for topic, scores in per_topic.items()},
+    }
+
+
 def story_half(story: str) -> int:
     """0 or 1: a fixed split of a file's stories (CRC-32 of the story id)."""
     return zlib.crc32(story.encode()) % 2
@@ -176,8 +225,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--check", action="store_true",
                         help="only run the checks (leave-topics-out; halves of --also files)")
+    parser.add_argument("--loto", action="store_true",
+                        help="only run the leave-one-topic-out check on FILE")
+    parser.add_argument("--interleave", type=int, default=0, metavar="N",
+                        help="with --loto: also score the stream with N news-dev articles")
     args = parser.parse_args(argv)
     paths = [args.file, *args.also]
+    if args.loto:
+        rows = read_stream(args.file)
+        mixed = interleave(rows, args.file.parent / BACKGROUND_FILE, args.interleave) \
+            if args.interleave else None
+        entities = tag_entities(mixed or rows, Settings())
+        print(json.dumps(leave_one_topic_out(rows, entities, background=mixed), indent=1))
+        return
     if args.check:
         streams = [read_stream(path) for path in paths]
         entities = tag_entities([r for rows in streams for r in rows], Settings())
