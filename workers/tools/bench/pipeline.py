@@ -11,11 +11,13 @@ production, on topics and a consumer group of the run's own:
 2. **The limit**: bare ``nlp.pipe`` of the tag stage's pipeline (same model, same components,
    ``workers.stages.entities.load_pipeline``) over the very texts the tag stage ran in step 1
    (titles and cleaned bodies read back from the unique topic), one process and
-   ``n_process=tag_workers``. ``ratio`` = enriched articles/s over bare articles/s with the pool's
+   ``n_process=tag_workers``, after step 1's worker(s) stopped, so that no idle worker shares
+   the cores with it. ``ratio`` = enriched articles/s over bare articles/s with the pool's
    process count. The pool runs once more after step 3 (not in ``--quick``): the ratio to that
    run beside the first shows how far the machine's own speed drifted within the benchmark.
-3. **Latency under load**: a paced producer at each share of the measured capacity (25, 50 and
-   90 % by default) for ``seconds`` each; end-to-end latency per input (output record time minus
+3. **Latency under load**: on a fresh run (topics, group, worker), a paced producer at each
+   share of the measured capacity (25, 50 and 90 % by default) for ``seconds`` each, with
+   articles that step 1 did not have; end-to-end latency per input (output record time minus
    the raw record's time: fetched -> enriched/duplicate/dead letter) p50/p99/max, and the backlog
    (produced - out) and the worker's consumer-lag metric sampled every second. A phase that
    needs more distinct articles than remain on the run's topics gets a fresh run (topics, group,
@@ -315,20 +317,27 @@ async def warmup_phase(settings: Settings, plan: Plan, docs: list[dict[str, Any]
     fresh broker measured the broker's start, not the pipeline. A long-running broker is warm;
     so is the one the benchmark measures. The warm-up's own CPU figures are kept in the JSON."""
     batch = docs[-plan.warmup:]
-    phase = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
+    phase, _ = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
     return {"articles": len(batch), "enriched_per_s": phase["enriched_per_s"],
             "cpu_ms_per_input": phase["cpu"]["ms_per_input"]}
 
 
 async def drain_on_fresh_run(settings: Settings, plan: Plan, tag_workers: int,
-                             batch: list[dict[str, Any]], broker_pid: int | None
-                             ) -> dict[str, Any]:
+                             batch: list[dict[str, Any]], broker_pid: int | None,
+                             with_texts: bool = False) -> tuple[dict[str, Any], list[str]]:
     """:func:`capacity_phase` of ``batch`` on a run of its own (topics, group, workers), which
-    is stopped afterwards: nothing in it is a replay of another run."""
+    is stopped afterwards: nothing in it is a replay of another run, and no idle worker of it
+    shares the machine with what is measured next (the bare pool). ``with_texts``: also the
+    texts the tag stage ran (:func:`texts_of`), else ``[]``."""
     run = Run(settings, plan.workers, tag_workers)
     await run.start()
     try:
-        return await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
+        capacity = await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
+        if not with_texts:
+            return capacity, []
+        outputs = run.collector.outputs
+        return capacity, await texts_of(run, {d["id"] for d in batch
+                                              if outputs.get(d["id"], ("",))[0] == "enriched"})
     finally:
         await run.stop()
 
@@ -365,7 +374,7 @@ async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
     ratios is a figure that one slow or fast minute does not set."""
     rounds = [first]
     for _ in range(plan.rounds - 1):
-        capacity = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
+        capacity, _ = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
         pool = bare_model(settings, texts, tag_workers * plan.workers, single=False)["pool"]
         rounds.append(round_figures(capacity, pool))
     return rounds
@@ -477,58 +486,40 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
     }
     if plan.warmup:
         result["warmup"] = await warmup_phase(settings, plan, docs, tag_workers, broker_pid)
-    run = Run(settings, plan.workers, tag_workers)
-    await run.start()
-    try:
-        batch = docs[: plan.articles]
-        run.used = len(batch)
-        capacity = await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
-        result["capacity"] = capacity
-        texts = await texts_of(run, {d["id"] for d in batch
-                                     if run.collector.outputs.get(d["id"], ("",))[0]
-                                     == "enriched"})
-        # In this thread, not a helper thread: spaCy's n_process forks this process.
-        # The limit of all the tagging processes of the run (every worker's).
-        bare = bare_model(run.settings, texts, tag_workers * plan.workers)
-        result["bare_model"] = bare
-        if capacity["enriched_per_s"]:
-            result["ratio_to_bare_pool"] = round(
-                capacity["enriched_per_s"] / bare["pool"]["articles_per_s"], 3)
-            result["ratio_to_bare_single"] = round(
-                capacity["enriched_per_s"] / bare["single"]["articles_per_s"], 3)
-        # Robust to other work on the machine: model CPU over the pipeline's CPU, per article.
-        first = round_figures(capacity, bare["pool"])
-        result["cpu_ratio_to_bare_pool"] = first["cpu_ratio"]
-        if plan.rounds > 1:
-            result["rounds"] = await alternate_rounds(settings, plan, tag_workers, batch, texts,
-                                                      broker_pid, first)
-            ratios = [r["ratio"] for r in result["rounds"]]
-            result["ratio_median"] = round(statistics.median(ratios), 3)
-            result["cpu_ratio_median"] = round(statistics.median(
-                r["cpu_ratio"] for r in result["rounds"]), 3)
-        # The load levels are shares of the capacity: with rounds, of their median (one fast
-        # round would set every level too high, and 90 % of it would be more than the
-        # pipeline's usual capacity), else of the one drain.
-        rate_base = load_rate_base(capacity, result.get("rounds"))
-        result["load_rate_base_inputs_per_s"] = rate_base
-        result["loads"] = []
-        for share in plan.loads:
-            rate = share * rate_base
-            need = max(1, int(rate * plan.seconds))
-            if need > len(docs):
-                need = len(docs)
-            if run.used + need > len(docs):  # fresh topics and worker: no replays
-                await run.stop()
-                run = Run(settings, plan.workers, tag_workers)
-                await run.start()
-            phase_docs = docs[run.used: run.used + need]
-            run.used += need
-            phase = await load_phase(run, phase_docs, rate, need / rate, plan.drain_timeout,
-                                     broker_pid)
-            phase["share_of_capacity"] = share
-            result["loads"].append(phase)
-    finally:
-        await run.stop()
+    batch = docs[: plan.articles]
+    # The drain's run is stopped before the bare pool is measured: an idle worker beside it
+    # would share the cores, at whatever its polling costs.
+    capacity, texts = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid,
+                                               with_texts=True)
+    result["capacity"] = capacity
+    # In this thread, not a helper thread: spaCy's n_process forks this process.
+    # The limit of all the tagging processes of the run (every worker's).
+    bare = bare_model(settings, texts, tag_workers * plan.workers)
+    result["bare_model"] = bare
+    if capacity["enriched_per_s"]:
+        result["ratio_to_bare_pool"] = round(
+            capacity["enriched_per_s"] / bare["pool"]["articles_per_s"], 3)
+        result["ratio_to_bare_single"] = round(
+            capacity["enriched_per_s"] / bare["single"]["articles_per_s"], 3)
+    # Robust to other work on the machine: model CPU over the pipeline's CPU, per article.
+    first = round_figures(capacity, bare["pool"])
+    result["cpu_ratio_to_bare_pool"] = first["cpu_ratio"]
+    if plan.rounds > 1:
+        result["rounds"] = await alternate_rounds(settings, plan, tag_workers, batch, texts,
+                                                  broker_pid, first)
+        ratios = [r["ratio"] for r in result["rounds"]]
+        result["ratio_median"] = round(statistics.median(ratios), 3)
+        result["cpu_ratio_median"] = round(statistics.median(
+            r["cpu_ratio"] for r in result["rounds"]), 3)
+    # The load levels are shares of the capacity: with rounds, of their median (one fast
+    # round would set every level too high, and 90 % of it would be more than the
+    # pipeline's usual capacity), else of the one drain.
+    rate_base = load_rate_base(capacity, result.get("rounds"))
+    result["load_rate_base_inputs_per_s"] = rate_base
+    result["loads"] = []
+    if plan.loads:
+        result["loads"] = await load_levels(settings, plan, tag_workers, docs, len(batch),
+                                            rate_base, broker_pid)
     if plan.bare_again and "bare_model" in result and capacity["enriched_per_s"]:
         # The bare pool once more, minutes later: how far the machine's own speed drifted
         # between the two is the uncertainty of the ratio (a shared VM's can be +-15 %).
@@ -538,6 +529,36 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
             capacity["enriched_per_s"] / again["articles_per_s"], 3)
     result["machine"]["load_avg_end"] = os.getloadavg()
     return result
+
+
+async def load_levels(settings: Settings, plan: Plan, tag_workers: int,
+                      docs: list[dict[str, Any]], skip: int, rate_base: float,
+                      broker_pid: int | None) -> list[dict[str, Any]]:
+    """:func:`load_phase` at each of ``plan.loads`` (shares of ``rate_base``) on a fresh run,
+    with the articles after the first ``skip`` (the capacity drain's), so that none repeats
+    one the drain had; a level that needs more than the run's topics have left gets a fresh
+    run of its own."""
+    run = Run(settings, plan.workers, tag_workers)
+    await run.start()
+    run.used = skip
+    levels = []
+    try:
+        for share in plan.loads:
+            rate = share * rate_base
+            need = min(len(docs), max(1, int(rate * plan.seconds)))
+            if run.used + need > len(docs):  # fresh topics and worker: no replays
+                await run.stop()
+                run = Run(settings, plan.workers, tag_workers)
+                await run.start()
+            phase_docs = docs[run.used: run.used + need]
+            run.used += need
+            phase = await load_phase(run, phase_docs, rate, need / rate, plan.drain_timeout,
+                                     broker_pid)
+            phase["share_of_capacity"] = share
+            levels.append(phase)
+    finally:
+        await run.stop()
+    return levels
 
 
 def bench_pipeline(settings: Settings, plan: Plan, out: Path,
