@@ -20,7 +20,10 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
     record.write_text("# Benchmarks\n\nearlier text\n")
     plan = Plan(articles=40, seconds=4.0, loads=(0.5,), tag_workers=1, quick=True,
                 drain_timeout=120.0, warmup=10, rounds=2)
+    folders_before = set(Path("var").glob("bench-*"))
     result = bench_pipeline(settings, plan, tmp_path / "out", record)
+    # every run's table folders are gone when it stops (warm-up, two rounds, the load level)
+    assert set(Path("var").glob("bench-*")) <= folders_before
 
     saved = json.loads((tmp_path / "out" / "pipeline.json").read_text())
     assert saved["capacity"]["produced"] == 40

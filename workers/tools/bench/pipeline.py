@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import statistics
 import time
 import uuid
@@ -122,13 +123,14 @@ class Run:
         base = run_settings(settings, self.prefix, data_dir=Path("var") / self.prefix,
                             tag_workers=tag_workers)
         self.settings = base
+        # the workers' table folders, removed when the run stops (their logs are kept)
+        self.data_dirs = [Path("var") / f"{self.prefix}-{i}" for i in range(workers)]
         self.workers = [
             WorkerProcess(
-                worker_env(base.model_copy(update={
-                    "web_port": free_port(), "data_dir": Path("var") / f"{self.prefix}-{i}"})),
+                worker_env(base.model_copy(update={"web_port": free_port(), "data_dir": folder})),
                 Path("var") / "logs" / f"{self.prefix}-worker{i}.log",
             )
-            for i in range(workers)
+            for i, folder in enumerate(self.data_dirs)
         ]
         self.collector = Collector(base)
         self.used = 0  # docs consumed from the start of the corpus on these topics
@@ -193,6 +195,8 @@ class Run:
         for worker in self.workers:
             await asyncio.to_thread(worker.stop)
         await delete_run_topics(self.settings)
+        for folder in (*self.data_dirs, self.settings.data_dir):
+            shutil.rmtree(folder, ignore_errors=True)
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.proc is not None]
