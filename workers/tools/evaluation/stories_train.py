@@ -18,6 +18,9 @@ and not shipped (docs/stories.md, "What did not help").
 the odd ECB+ topics, the ``--also`` files always in training, scored on the even topics, and the
 other way round), and for each ``--also`` file its halves (trained with one half of its stories,
 scored on the other at the threshold the topics check picks on average; docs/stories.md).
+``... --loto [--interleave N]`` runs the leave-one-topic-out check instead: each topic scored
+by a model trained on all the others, over the whole stream (and the stream with N news-dev
+articles mixed in), at five thresholds (docs/stories.md, "Leave one topic out").
 """
 
 from __future__ import annotations
@@ -154,21 +157,21 @@ def leave_topics_out(path: Path, entities: Mapping[str, tuple[StoryEntity, ...]]
 
 def leave_one_topic_out(rows: list[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
                         thresholds: Iterable[float] = LOTO_THRESHOLDS,
-                        background: list[dict] | None = None) -> dict:
+                        interleaved: list[dict] | None = None) -> dict:
     """Each topic held out in turn: the model is trained on the other topics' teacher-forced
     rows, then decides the whole stream, and only the held-out topic's articles are scored.
 
     An article's B-cubed precision and recall are taken within its fold's run (so a held-out
     article that joins another topic's story pays for it), and averaged over every article of
-    the file, each scored by the one model that never saw its topic. ``background`` (rows
-    already interleaved with unrelated traffic, as ``eval stories --interleave`` makes them):
-    the folds also decide that stream, and its figures are under ``interleaved``. The threshold
+    the file, each scored by the one model that never saw its topic. ``interleaved`` (the rows
+    mixed with unrelated traffic, as ``eval stories --interleave`` makes them): the folds also
+    decide that stream, and its figures are under ``interleaved``. The threshold
     is not tuned here: every threshold in ``thresholds`` is scored, so the curve shows how much
     the choice matters. Per topic, the held-out B-cubed F1 at each threshold.
     """
     thresholds = tuple(thresholds)
     topics = sorted({topic_of(r["story"]) for r in rows}, key=lambda t: (len(t), t))
-    streams = {"alone": rows} | ({"interleaved": background} if background else {})
+    streams = {"alone": rows} | ({"interleaved": interleaved} if interleaved else {})
     sums = {(name, t): [0.0, 0.0] for name in streams for t in thresholds}
     per_topic: dict[str, dict[float, float]] = {}
     for topic in topics:
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         mixed = interleave(rows, args.file.parent / BACKGROUND_FILE, args.interleave) \
             if args.interleave else None
         entities = tag_entities(mixed or rows, Settings())
-        print(json.dumps(leave_one_topic_out(rows, entities, background=mixed), indent=1))
+        print(json.dumps(leave_one_topic_out(rows, entities, interleaved=mixed), indent=1))
         return
     if args.check:
         streams = [read_stream(path) for path in paths]
