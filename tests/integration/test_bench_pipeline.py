@@ -27,6 +27,8 @@ def test_bench_pipeline_quick(kafka: Settings, shared_data: Path, tmp_path: Path
 
     saved = json.loads((tmp_path / "out" / "pipeline.json").read_text())
     assert saved["capacity"]["produced"] == 40
+    # the session's broker was up before the benchmark: it did not start (a cold) one
+    assert saved["broker_started_by_benchmark"] is False
     assert (tmp_path / "out" / "pipeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     cap = result["capacity"]

@@ -42,6 +42,14 @@ def test_row_gives_the_ratio_to_the_bare_pool_re_run(tmp_path: Path) -> None:
     assert "| 0.76 (0.8); 0.84 against the bare pool re-run at the end |" in row
 
 
+def test_row_says_when_the_benchmark_started_the_broker_cold(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    append_row({**_result(), "broker_started_by_benchmark": True}, path)
+    append_row({**_result(), "broker_started_by_benchmark": False}, path)
+    rows = [line for line in path.read_text().splitlines() if line.startswith("| 20")]
+    assert rows[0].endswith("| full, broker started cold |") and rows[1].endswith("| full |")
+
+
 def test_row_gives_the_median_of_alternating_rounds(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     rounds = [{"ratio": 0.76}, {"ratio": 0.91}, {"ratio": 0.83}]

@@ -570,7 +570,8 @@ def bench_pipeline(settings: Settings, plan: Plan, out: Path,
     """Run the benchmark; write JSON and PNG to ``out``; append a row to ``record``."""
     from workers.tools.bench import pipeline_report
 
-    with broker_for(settings):
+    with broker_for(settings) as started_here:
         result = asyncio.run(_bench(settings, plan))
+    result["broker_started_by_benchmark"] = started_here
     pipeline_report.write(result, out, record)
     return result

@@ -70,7 +70,8 @@ def row(result: dict[str, Any]) -> str:
         f"| {result.get('ratio_to_bare_pool', '-')} ({result.get('cpu_ratio_to_bare_pool', '-')})"
         f"{_again(result)} "
         f"| {_p99s(result)} "
-        f"| {_growing_at_top(result)} | {'quick' if plan['quick'] else 'full'} |\n"
+        f"| {_growing_at_top(result)} | {'quick' if plan['quick'] else 'full'}"
+        f"{', broker started cold' if result.get('broker_started_by_benchmark') else ''} |\n"
     )
 
 
@@ -200,4 +201,9 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
                           f"{cap['cpu']['ms_per_input']})")
     if len(cap["per_worker"]) > 1:
         console.print(f"articles per worker and stage: {cap['per_worker']}")
+    if result.get("broker_started_by_benchmark"):
+        console.print("[yellow]The local broker was started by this benchmark. A broker just "
+                      "started costs several times its warm CPU per article over its first few "
+                      "thousand articles (BENCHMARKS.md), so these figures do not compare with "
+                      "runs on a warm broker: start it first (`newsflow kafka up`).[/]")
     console.print(f"written: {out / 'pipeline.json'}, {out / 'pipeline.png'}")
