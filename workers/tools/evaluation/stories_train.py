@@ -124,11 +124,17 @@ def topic_of(story: str) -> str:
     return story.split("_")[0]
 
 
+def _decided(rows: list[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
+             model: StoryModel, threshold: float) -> dict[str, str]:
+    """Article id -> story id, ``model`` deciding ``rows`` at ``threshold`` from empty state."""
+    return run(rows, entities, StoryClusterer(StoryConfig(threshold=threshold), model, {}, {}))
+
+
 def _bcubed(rows: list[dict], entities: Mapping[str, tuple[StoryEntity, ...]],
             model: StoryModel, threshold: float) -> dict[str, float]:
     """B-cubed P/R/F1 of ``model`` deciding ``rows`` at ``threshold``."""
-    clusterer = StoryClusterer(StoryConfig(threshold=threshold), model, {}, {})
-    return {k: float(v) for k, v in score(rows, run(rows, entities, clusterer))["bcubed"].items()}
+    system = _decided(rows, entities, model, threshold)
+    return {k: float(v) for k, v in score(rows, system)["bcubed"].items()}
 
 
 def leave_topics_out(path: Path, entities: Mapping[str, tuple[StoryEntity, ...]],
@@ -172,29 +178,25 @@ def leave_one_topic_out(rows: list[dict], entities: Mapping[str, tuple[StoryEnti
     thresholds = tuple(thresholds)
     topics = sorted({topic_of(r["story"]) for r in rows}, key=lambda t: (len(t), t))
     streams = {"alone": rows} | ({"interleaved": interleaved} if interleaved else {})
+    golds = {name: {r["id"]: r["story"] for r in stream} for name, stream in streams.items()}
     sums = {(name, t): [0.0, 0.0] for name in streams for t in thresholds}
-    per_topic: dict[str, dict[float, float]] = {}
+    per_topic: dict[str, dict[str, float]] = {topic: {} for topic in topics}
     for topic in topics:
         model = fit(*pair_rows([r for r in rows if topic_of(r["story"]) != topic], entities))
         held = [r["id"] for r in rows if topic_of(r["story"]) == topic]
-        per_topic[topic] = {}
         for name, stream in streams.items():
-            gold = {r["id"]: r["story"] for r in stream}
             for t in thresholds:
-                system = run(stream, entities, StoryClusterer(StoryConfig(threshold=t), model,
-                                                              {}, {}))
-                p, r = bcubed_sums(gold, system, held)
+                p, r = bcubed_sums(golds[name], _decided(stream, entities, model, t), held)
                 sums[name, t][0] += p
                 sums[name, t][1] += r
                 if name == "alone":
-                    per_topic[topic][t] = prf(p / len(held), r / len(held))["f1"]
+                    per_topic[topic][str(t)] = prf(p / len(held), r / len(held))["f1"]
     n = len(rows)
     return {
         "topics": len(topics), "articles": n,
         "held_out": {name: {str(t): prf(sums[name, t][0] / n, sums[name, t][1] / n)
                             for t in thresholds} for name in streams},
-        "per_topic_f1": {topic: {str(t): f for t, f in scores.items()}
-                         for topic, scores in per_topic.items()},
+        "per_topic_f1": per_topic,
     }
 
 
