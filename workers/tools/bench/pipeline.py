@@ -520,11 +520,9 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
     # pipeline's usual capacity), else of the one drain.
     rate_base = load_rate_base(capacity, result.get("rounds"))
     result["load_rate_base_inputs_per_s"] = rate_base
-    result["loads"] = []
-    if plan.loads:
-        result["loads"] = await load_levels(settings, plan, tag_workers, docs, len(batch),
-                                            rate_base, broker_pid)
-    if plan.bare_again and "bare_model" in result and capacity["enriched_per_s"]:
+    result["loads"] = await load_levels(settings, plan, tag_workers, docs, len(batch),
+                                        rate_base, broker_pid) if plan.loads else []
+    if plan.bare_again and capacity["enriched_per_s"]:
         # The bare pool once more, minutes later: how far the machine's own speed drifted
         # between the two is the uncertainty of the ratio (a shared VM's can be +-15 %).
         again = bare_model(settings, texts, tag_workers * plan.workers, single=False)["pool"]
