@@ -195,7 +195,7 @@ class Run:
         for worker in self.workers:
             await asyncio.to_thread(worker.stop)
         await delete_run_topics(self.settings)
-        for folder in (*self.data_dirs, self.settings.data_dir):
+        for folder in self.data_dirs:
             shutil.rmtree(folder, ignore_errors=True)
 
     def pids(self) -> list[int]:
