@@ -250,7 +250,8 @@ class Codec:
         provenance: Mapping[str, Any] | None = None,
     ) -> bytes:
         """``entities`` may be a :class:`~workers.records.Tagged` (its demonyms go out beside
-        the entities); ``provenance``: the NER model and knowledge-base versions."""
+        the entities, and its packed story terms, base64, as ``story_terms``); ``provenance``:
+        the NER model and knowledge-base versions."""
         doc = self._cleaned_doc(article, verdict)
         doc["entities"] = [
             {
@@ -276,6 +277,9 @@ class Codec:
         if provenance:
             doc.update(provenance)
         doc["enriched_at"] = enriched_at
+        terms = getattr(entities, "story_terms", b"")
+        if terms:  # for the story agent only; it removes them before articles.enriched
+            doc["story_terms"] = base64.b64encode(terms).decode("ascii")
         return orjson.dumps(doc)
 
     def decode_tagged(self, value: bytes | None) -> dict[str, Any] | Rejected:

@@ -193,10 +193,16 @@ class Tagged(tuple[Entity, ...]):
     """
 
     demonyms: tuple[Demonym, ...]
+    # The article's story terms, packed (``workers.stages.stories_text.pack_terms``): the
+    # tagging processes extract them beside NER, so that the one-partition story agent need
+    # not; empty when whatever tagged the article did not.
+    story_terms: bytes
 
-    def __new__(cls, entities: Iterable[Entity] = (), demonyms: Iterable[Demonym] = ()) -> Tagged:
+    def __new__(cls, entities: Iterable[Entity] = (), demonyms: Iterable[Demonym] = (),
+                story_terms: bytes = b"") -> Tagged:
         self = super().__new__(cls, entities)
         self.demonyms = tuple(demonyms)
+        self.story_terms = story_terms
         return self
 
 
@@ -216,6 +222,9 @@ class StoryArticle:
     title: str | None = None
     source: str | None = None
     entities: tuple[StoryEntity, ...] = ()
+    # Its title and text's terms, packed by the tagging processes
+    # (``workers.stages.stories_text.pack_terms``); None: the clusterer extracts them itself.
+    terms: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

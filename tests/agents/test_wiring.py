@@ -15,8 +15,9 @@ import pytest
 
 from workers.codec import Codec
 from workers.ops.metrics import Metrics
-from workers.records import CleanedArticle, Entity, Mention, Rejected
+from workers.records import CleanedArticle, Entity, Mention, Rejected, Tagged
 from workers.settings import Settings
+from workers.stages.stories_text import article_terms, pack_terms
 from workers.stream.agents import Source
 from workers.stream.app import Newsflow, create_app
 
@@ -50,7 +51,10 @@ class FakePool:
                 continue
             start = article.text.find("Acme")
             mentions = (Mention("Acme", start, start + 4),) if start >= 0 else ()
-            out.append((Entity("Acme", "ORG", None, mentions, 1.0),) if mentions else ())
+            # packed story terms beside the entities, as the real pool's processes add them
+            terms = pack_terms(article_terms(article.title, article.text, 2), 2)
+            out.append(Tagged((Entity("Acme", "ORG", None, mentions, 1.0),) if mentions else (),
+                              story_terms=terms))
         return out, 0.01
 
 
@@ -288,12 +292,19 @@ async def test_story_agent_assigns_stories_and_joins_duplicates(wired) -> None: 
     # The duplicate notice reached the tagged topic first (dedup decides before tagging ends).
     tagged = [v for t, _, v in recorder.sent if t == "tagged"]
     assert orjson.loads(tagged[0])["id"] == "q1-copy"
+    # the tag agent passes the pool's packed terms on; one that is not base64 (q2) is
+    # extracted from the text instead
+    articles = [orjson.loads(v) for v in tagged[1:]]
+    assert all(codec.errors("enriched", d) == [] and d["story_terms"] for d in articles)
+    tagged = [tagged[0], *(orjson.dumps({**d, "story_terms": "not base64!"}) if d["id"] == "q2"
+                           else orjson.dumps(d) for d in articles)]
     async with feeding(newsflow, "story") as agent:
         for value in tagged:
             await agent.put(value)
         await agent.put(b"not json")
     enriched = {d["id"]: d for d in recorder.on("enriched")}
     assert sorted(enriched) == ["f1", "q1", "q2"]  # the duplicate is not enriched
+    assert not any("story_terms" in d for d in enriched.values())  # for the story stage only
     assert all(codec.errors("enriched", d) == [] for d in enriched.values())
     assert enriched["q1"]["story_id"] == enriched["q2"]["story_id"] != enriched["f1"]["story_id"]
     stories = recorder.on("stories")

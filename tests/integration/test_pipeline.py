@@ -14,6 +14,7 @@ import pytest
 from tests.integration.conftest import collect, produce, running_worker
 from workers.codec import Codec
 from workers.settings import Settings
+from workers.stages.stories_text import article_terms, unpack_terms
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +72,12 @@ def test_seed_article_comes_out_enriched(run_config: Settings, seed_article: str
     names = {e["name"] for e in doc["entities"]}
     assert {"NATO", "Jens Stoltenberg"} <= names
     assert set(doc["timings"]) >= {"clean", "dedup", "tag"}
+    # the tagging processes packed the article's story terms on its way to the story stage,
+    # which read them and kept them out of articles.enriched
+    assert doc["story_id"] and "story_terms" not in doc
+    tagged = collect(run_config, [run_config.topic_tagged], expected=1, timeout=60)
+    terms = unpack_terms(base64.b64decode(orjson.loads(tagged[0].value)["story_terms"]), 2)
+    assert terms == article_terms(doc["title"], doc["text"], 2)
 
 
 def test_every_input_accounted_for(run_config: Settings, shared_data: Path) -> None:

@@ -22,6 +22,7 @@ from workers.records import (
     RemovedLine,
     StoryDecision,
     StorySummary,
+    Tagged,
 )
 
 
@@ -108,6 +109,12 @@ def test_enriched_and_duplicate_messages_validate(codec: Codec) -> None:
     )
     assert codec.errors("enriched", enriched) == []
     assert enriched["entities"][0]["count"] == 1
+    assert "story_terms" not in enriched  # only when the tagger packed them
+    tagged = orjson.loads(codec.encode_enriched(
+        _cleaned(), DedupVerdict("unique"), Tagged((entity,), story_terms=b"\x54\x02packed"),
+        enriched_at=2.0))
+    assert codec.errors("enriched", tagged) == []
+    assert base64.b64decode(tagged["story_terms"]) == b"\x54\x02packed"
     dup = orjson.loads(
         codec.encode_duplicate(
             _cleaned(), DedupVerdict("duplicate", "near", "a0", 0.8, 0.95), detected_at=2.0

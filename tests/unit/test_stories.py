@@ -15,7 +15,14 @@ from workers.records import StoryArticle, StoryDecision
 from workers.settings import Settings
 from workers.stages.stories import DAY, StoryClusterer, make_story_clusterer, story_id_for
 from workers.stages.stories_state import ArticleEntry, Story
-from workers.stages.stories_text import DocFreq, _summed, article_terms, tokens
+from workers.stages.stories_text import (
+    DocFreq,
+    _summed,
+    article_terms,
+    pack_terms,
+    tokens,
+    unpack_terms,
+)
 from workers.tools.evaluation.stories import (
     bcubed,
     bcubed_sums,
@@ -273,6 +280,37 @@ def test_term_counts_sum_tokens_that_share_a_hash() -> None:
     assert terms.words[fire] == 2 + 2 and terms.title == {fire: 1, zlib.crc32(b"2020"): 1}
     assert terms.years == {zlib.crc32(b"\x032020"): 2}
     assert terms.numbers == {zlib.crc32(b"\x0212"): 1, zlib.crc32(b"\x0212th"): 1}
+
+
+def test_packed_terms_read_back_as_extracted() -> None:
+    terms = article_terms("Fire in 2020", "Fire, fire: 12 dead in 2020 (the 12th). Smoke rose.", 2)
+    back = unpack_terms(pack_terms(terms, 2), 2)
+    assert back == terms
+    for name in ("words", "title", "numbers", "years"):  # the order too (ties rank by it)
+        assert list(getattr(back, name).items()) == list(getattr(terms, name).items())
+    assert unpack_terms(pack_terms(article_terms(None, "", 2), 2), 2) == article_terms(None, "", 2)
+    # packed with another title weight, cut short, or not packed terms: None (extract instead)
+    assert unpack_terms(pack_terms(terms, 3), 2) is None
+    assert unpack_terms(pack_terms(terms, 2)[:-4], 2) is None
+    assert unpack_terms(b"\x00" * 40, 2) is None
+    assert unpack_terms(b"", 2) is None
+
+
+def test_packed_terms_give_the_same_decisions_and_state() -> None:
+    articles = stream()
+    weight = make_story_clusterer(Settings()).config.title_weight
+    packed = [replace(a, terms=pack_terms(article_terms(a.title, a.text, weight), weight))
+              for a in articles]
+    unreadable = [replace(a, terms=b"not packed terms") for a in articles]
+    runs = []
+    for variant in (articles, packed, unreadable):
+        stories: dict[str, bytes] = {}
+        held: dict[str, bytes] = {}
+        clusterer = make_story_clusterer(Settings(), stories, held)
+        runs.append((decide_all(clusterer, variant), stories, held))
+    assert runs[0][0]["a2"].story_id == runs[0][0]["a1"].story_id  # the stream has joins
+    assert runs[1] == runs[0]
+    assert runs[2] == runs[0]  # unreadable packed terms: extracted from the text instead
 
 
 def test_weighing_float_weights_takes_the_formula() -> None:

@@ -7,12 +7,15 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from workers.records import CleanedArticle
+from workers.records import CleanedArticle, Tagged
 from workers.settings import Settings
 from workers.stages.entities import make_tagger
+from workers.stages.stories_score import StoryConfig
+from workers.stages.stories_text import article_terms, unpack_terms
 from workers.stream.tagpool import TagPool, TagPoolError, _split
 
 TEXTS = [
@@ -44,6 +47,18 @@ async def test_results_match_the_in_process_tagger(pool: TagPool) -> None:
     assert inference > 0
     assert results[4] == ()
     assert await pool.tag([]) == ([], 0.0)
+
+
+async def test_results_carry_the_articles_packed_story_terms(pool: TagPool) -> None:
+    await pool.warm_up()
+    batch = [replace(a, title=f"Title {a.id}") for a in articles(6)]
+    results, _ = await pool.tag(batch)
+    weight = StoryConfig().title_weight
+    for article, result in zip(batch, results, strict=True):
+        assert isinstance(result, Tagged)
+        assert unpack_terms(result.story_terms, weight) == article_terms(
+            article.title, article.text, weight)
+    assert results[0].story_terms != results[1].story_terms
 
 
 async def test_event_loop_keeps_ticking_while_tagging(pool: TagPool) -> None:

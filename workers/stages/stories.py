@@ -49,10 +49,10 @@ from workers.stages.stories_text import (
     Vector,
     add_into,
     article_terms,
-    entity_key,
     entity_weights,
     normalised,
     top,
+    unpack_terms,
 )
 
 if TYPE_CHECKING:
@@ -96,16 +96,20 @@ class StoryClusterer:
         return self.place(article, prepared, best, score)
 
     def prepare(self, article: StoryArticle) -> Prepared:
-        """The article's vectors; its terms enter the document frequencies first."""
+        """The article's vectors; its terms enter the document frequencies first. The terms come
+        packed with the article when the tagging processes extracted them (the same
+        :class:`Terms`, in the same order), else from its title and text here."""
         cfg = self.config
-        found = article_terms(article.title, article.text, cfg.title_weight)
-        ents, groups = entity_weights(self.hasher, article.entities)
+        found = ((unpack_terms(article.terms, cfg.title_weight) if article.terms else None)
+                 or article_terms(article.title, article.text, cfg.title_weight))
+        ents, groups, names = entity_weights(self.hasher, article.entities)
         terms = (*found.words, *[t for t in ents if t not in found.words])  # a set union
         weigh = self.df.weigh
         self.df.add(terms)
         side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
                          groups, weigh(found.numbers), weigh(found.years), unit=True)
-        return Prepared(side, groups, terms, sorted(side.text.items(), key=_WEIGHT, reverse=True))
+        return Prepared(side, groups, terms, sorted(side.text.items(), key=_WEIGHT, reverse=True),
+                        names)
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
         """Live stories sharing heavy terms or entities with the article, with pair features.
@@ -231,14 +235,16 @@ class StoryClusterer:
         story.titles = _merged(story.titles, side.title, cfg.profile_terms)
         story.numbers = _merged(story.numbers, side.numbers, cfg.profile_terms)
         story.years = _merged(story.years, side.years, cfg.profile_terms)
-        story.entities = _merged(story.entities, side.ents, cfg.profile_terms)
-        for name, qid, label, _ in article.entities:
-            term = self.hasher("\x01" + entity_key(name, qid, label))
-            if term in story.entities and term not in story.names:
+        entities = _merged(story.entities, side.ents, cfg.profile_terms)
+        cut = entities is not story.entities  # its lightest entities dropped
+        story.entities = entities
+        for term, name in prepared.names.items():
+            if term in entities and term not in story.names:
                 story.names[term] = name
         story.groups.update(prepared.groups)
-        story.names = {t: n for t, n in story.names.items() if t in story.entities}
-        story.groups = {t: g for t, g in story.groups.items() if t in story.entities}
+        if cut:  # (names and groups are only ever added for terms of the profile)
+            story.names = {t: n for t, n in story.names.items() if t in entities}
+            story.groups = {t: g for t, g in story.groups.items() if t in entities}
         story.side = None
         story.count += 1
         member = (dict(side.text) if len(side.text) <= cfg.member_terms

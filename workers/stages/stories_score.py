@@ -144,13 +144,15 @@ class StoryModel:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """An article's vectors (``Side``), entity groups, the terms it adds to the DF, and its text
-    vector's entries heaviest first (ties in the vector's order)."""
+    """An article's vectors (``Side``), entity groups, the terms it adds to the DF, its text
+    vector's entries heaviest first (ties in the vector's order), and its entities' names
+    (hashed key -> the first canonical name under it)."""
 
     side: Side
     groups: dict[int, str]
     terms: tuple[int, ...]
     ranked: list[tuple[int, float]]
+    names: dict[int, str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import add, itemgetter, mul, not_, sub, truediv
 
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -105,6 +107,47 @@ def article_terms(title: str | None, text: str, title_weight: int) -> Terms:
     return Terms(words, titles, numbers, years)
 
 
+# Packed terms: magic, title weight, the sizes of words, title, numbers and years, then every
+# term hash (u32) and every count (u32), in that order (see :func:`pack_terms`).
+_TERMS_MAGIC = 0x54
+_TERMS_HEAD = struct.Struct("<BBIIII")
+
+
+def pack_terms(terms: Terms, title_weight: int) -> bytes:
+    """``terms`` as bytes, for the article's trip from the tagging processes to the story agent:
+    the extraction is stateless, so it runs beside NER, off the one-partition story stage
+    (:func:`unpack_terms` reads it back, same order, same counts)."""
+    parts = (terms.words, terms.title, terms.numbers, terms.years)
+    return b"".join((
+        _TERMS_HEAD.pack(_TERMS_MAGIC, title_weight, *map(len, parts)),
+        array("I", [*chain.from_iterable(parts)]).tobytes(),
+        array("I", [*chain.from_iterable(map(dict.values, parts))]).tobytes(),
+    ))
+
+
+def unpack_terms(value: bytes, title_weight: int) -> Terms | None:
+    """The :class:`Terms` packed in ``value``; None when it was packed with another title
+    weight or is not packed terms at all (the caller then extracts them from the text)."""
+    if len(value) < _TERMS_HEAD.size:
+        return None
+    magic, weight, *sizes = _TERMS_HEAD.unpack_from(value)
+    total = sum(sizes)
+    if (magic != _TERMS_MAGIC or weight != title_weight
+            or len(value) != _TERMS_HEAD.size + 8 * total):
+        return None
+    packed = array("I")
+    packed.frombytes(value[_TERMS_HEAD.size:])
+    numbers = packed.tolist()  # (one conversion to ints, then list slices)
+    hashes, counts = numbers[:total], numbers[total:]
+    out: list[dict[int, int]] = []
+    start = 0
+    for size in sizes:
+        out.append(dict(zip(hashes[start:start + size], counts[start:start + size],
+                            strict=True)))
+        start += size
+    return Terms(*out)
+
+
 def _classified(counts: Counter[str]) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
     """Token counts as hashed content words, numbers and years (1900-2099), the last two
     prefixed so that they are terms of their own; each in order of first occurrence."""
@@ -146,16 +189,19 @@ def entity_group(label: str) -> str:
 
 
 def entity_weights(hasher: Hasher, entities: Iterable[EntityTuple]
-                   ) -> tuple[dict[int, float], dict[int, str]]:
-    """Hashed entity keys with their summed salience (who/where labels only), and groups."""
+                   ) -> tuple[dict[int, float], dict[int, str], dict[int, str]]:
+    """Hashed entity keys with their summed salience (who/where labels only), their groups,
+    and the first canonical name of every entity's key (all labels, in the article's order)."""
     out: dict[int, float] = {}
     groups: dict[int, str] = {}
+    names: dict[int, str] = {}
     for name, qid, label, salience in entities:
+        term = hasher("\x01" + entity_key(name, qid, label))
+        names.setdefault(term, name)
         if label in ENTITY_LABELS and salience > 0:
-            term = hasher("\x01" + entity_key(name, qid, label))
             out[term] = out.get(term, 0.0) + float(salience)
             groups[term] = entity_group(label)
-    return out, groups
+    return out, groups, names
 
 
 class DocFreq:

@@ -19,6 +19,8 @@ Failures never lose an article: a message that cannot be read is dead-lettered (
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -39,9 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("newsflow.stories")
 
 
-def story_article(doc: dict[str, Any]) -> StoryArticle:
+def story_article(doc: dict[str, Any], story_terms: str | None = None) -> StoryArticle:
     """What the clusterer reads of an enriched article: its publication time when it has one,
-    else when it was ingested."""
+    else when it was ingested; ``story_terms``: the tagging processes' packed terms (base64)."""
     published = epoch_seconds(doc.get("published_at"))
     return StoryArticle(
         id=doc["id"],
@@ -53,7 +55,20 @@ def story_article(doc: dict[str, Any]) -> StoryArticle:
             (e["name"], e.get("qid"), e["label"], float(e.get("salience", 0.0)))
             for e in doc.get("entities", ())
         ),
+        terms=_packed_terms(story_terms),
     )
+
+
+def _packed_terms(value: str | None) -> bytes | None:
+    """The packed terms of a ``story_terms`` field; None (the clusterer extracts the terms from
+    the text) when there is none or it is not base64."""
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        log.warning("story_terms is not base64; the terms are extracted from the text")
+        return None
 
 
 class StoryHandler:
@@ -99,8 +114,9 @@ class StoryHandler:
         return await self._on_article(doc, started)
 
     async def _on_article(self, doc: dict[str, Any], started: float) -> str:
+        story_terms = doc.pop("story_terms", None)  # for this stage only, not articles.enriched
         try:
-            article = story_article(doc)
+            article = story_article(doc, story_terms)
             self.newest_time = max(self.newest_time or article.time, article.time)
             decision = self.clusterer.decide(article)
         except Exception:

@@ -1,5 +1,10 @@
 """The tagging process pool: runs ``Tagger.tag_batch`` in worker processes, off the event loop.
 
+Beside the entities, each child extracts every tagged article's story terms (its hashed words,
+title words and numbers, ``workers.stages.stories_text.article_terms``) and packs them on the
+result (``Tagged.story_terms``): that work needs no state, so it runs here, in parallel, rather
+than in the story agent, which sees every article on one partition (docs/stories.md).
+
 Not a stage and no Faust: the tag agent awaits :meth:`TagPool.tag`. Each of
 ``settings.tag_workers`` processes (forkserver context where available, else spawn; never fork,
 which would copy the event loop's threads and sockets) builds its :class:`Tagger` once when it
@@ -47,6 +52,10 @@ def _serve(settings: Settings, conn: Connection) -> None:
     """Child process main: build the tagger once, then answer batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     from workers.stages.entities import make_tagger
+    from workers.stages.stories_score import StoryConfig
+    from workers.stages.stories_text import article_terms, pack_terms
+
+    title_weight = StoryConfig().title_weight
 
     try:
         tagger = make_tagger(settings)
@@ -66,6 +75,10 @@ def _serve(settings: Settings, conn: Connection) -> None:
         started = time.perf_counter()
         try:
             results, inference = tagger.tag_batch_timed(batch)
+            for article, result in zip(batch, results, strict=True):
+                if isinstance(result, Tagged):
+                    result.story_terms = pack_terms(
+                        article_terms(article.title, article.text, title_weight), title_weight)
         except Exception as exc:  # tag_batch isolates articles; this is a bug, not a message
             conn.send(("error", f"tag_batch failed: {exc!r}"))
             continue

@@ -12,6 +12,14 @@ shared machine does not inflate) while filling the window and over the last ``me
 articles (window full), bytes per article of both mappings, and the seconds ``rebuild()`` takes to
 reconstruct the in-memory state from them (recovery time from the changelog, minus Kafka).
 
+**Terms extracted beforehand, as in the worker.** The worker's tagging processes extract each
+article's terms beside NER and pack them on the message (``Tagged.story_terms``), so the story
+agent only unpacks them; the benchmark gives its articles packed terms the same way (that work
+is timed apart: ``terms_cpu_ms_per_article``, in the tagging processes). The window-full
+articles alternate, in tenths, between packed terms and none, so that the rate of a clusterer
+that extracts the terms itself (``newsflow eval stories`` over a file, a story agent fed by
+older tagging processes) is measured beside it: ``full_window_extracting_decisions_per_cpu_s``.
+
 **Real text beside it** (``--real N``, default 2,000; ``--no-real`` skips it): the synthetic
 events are not real news. Real articles have ~16 tagged entities each (the synthetic ones 3), and
 topical articles of one beat (BBC business, ECB+ twins) give real decisions more candidate
@@ -33,11 +41,14 @@ import random
 import statistics
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 from workers.records import StoryArticle
 from workers.settings import Settings
 from workers.stages.stories import make_story_clusterer
+from workers.stages.stories_score import StoryConfig
+from workers.stages.stories_text import article_terms, pack_terms
 from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import (
     EntityCache,
@@ -81,10 +92,22 @@ def synthetic(path: Path, n: int, step: float, per_event: int = 3,
     return out
 
 
-def bench(settings: Settings, window: int, measure: int) -> dict[str, float]:
+def with_terms(articles: list[StoryArticle]) -> tuple[list[StoryArticle], float]:
+    """``articles`` with their terms packed as the tagging processes pack them, and the CPU
+    seconds that took."""
+    weight = StoryConfig().title_weight
+    cpu = time.process_time()
+    out = [replace(a, terms=pack_terms(article_terms(a.title, a.text, weight), weight))
+           for a in articles]
+    return out, time.process_time() - cpu
+
+
+def bench(settings: Settings, window: int, measure: int,
+          slices: int = 10) -> dict[str, float]:
     path = settings.shared_data_dir / "news-dev.jsonl"
     quiet = settings.story_quiet_period * 86_400.0
-    articles = synthetic(path, window + measure, step=0.5 * quiet / (window + measure))
+    plain = synthetic(path, window + 2 * measure, step=0.5 * quiet / (window + 2 * measure))
+    articles, terms_cpu = with_terms(plain)
     stories: dict[str, bytes] = {}
     held: dict[str, bytes] = {}
     clusterer = make_story_clusterer(settings, stories, held)
@@ -93,10 +116,22 @@ def bench(settings: Settings, window: int, measure: int) -> dict[str, float]:
     for article in articles[:window]:
         new += clusterer.decide(article).is_new_story
     fill, fill_cpu = time.perf_counter() - started, time.process_time() - cpu
-    started, cpu = time.perf_counter(), time.process_time()
-    for article in articles[window:]:
-        clusterer.decide(article)
-    full, full_cpu = time.perf_counter() - started, time.process_time() - cpu
+    # window full: tenths with packed terms (as the worker) alternate with tenths without
+    full = full_cpu = extracting_cpu = 0.0
+    decided = [0, 0]  # with packed terms, extracting
+    step = max(1, measure // slices)
+    for at in range(window, window + 2 * measure, step):
+        packed = (at - window) // step % 2 == 0
+        chunk = (articles if packed else plain)[at:at + step]
+        started, cpu = time.perf_counter(), time.process_time()
+        for article in chunk:
+            clusterer.decide(article)
+        decided[not packed] += len(chunk)
+        if packed:
+            full += time.perf_counter() - started
+            full_cpu += time.process_time() - cpu
+        else:
+            extracting_cpu += time.process_time() - cpu
     state_bytes = sum(len(k) + len(v) for m in (stories, held) for k, v in m.items())
     started, cpu = time.perf_counter(), time.process_time()
     clusterer.rebuild()
@@ -108,8 +143,10 @@ def bench(settings: Settings, window: int, measure: int) -> dict[str, float]:
         "new_story_share": round(new / window, 3),
         "fill_decisions_per_s": round(window / fill),
         "fill_decisions_per_cpu_s": round(window / fill_cpu),
-        "full_window_decisions_per_s": round(measure / full),
-        "full_window_decisions_per_cpu_s": round(measure / full_cpu),
+        "full_window_decisions_per_s": round(decided[0] / full),
+        "full_window_decisions_per_cpu_s": round(decided[0] / full_cpu),
+        "full_window_extracting_decisions_per_cpu_s": round(decided[1] / extracting_cpu),
+        "terms_cpu_ms_per_article": round(1000 * terms_cpu / len(articles), 3),
         "state_bytes_per_article": round(state_bytes / len(held)),
         "story_bytes_per_story": round(sum(map(len, stories.values())) / len(stories)),
         "rebuild_seconds": round(rebuild, 2),
@@ -142,15 +179,18 @@ def _rate(settings: Settings, articles: list[StoryArticle]) -> float:
 
 def bench_real(settings: Settings, background: int, tags: Path | None,
                rounds: int = 3) -> dict[str, float | list[int]]:
-    """Real text against synthetic articles at the same window size, alternating rounds."""
-    real = real_stream(settings, background, tags)
+    """Real text against synthetic articles at the same window size, alternating rounds, both
+    with packed terms (as in the worker); and the real text with the terms extracted here."""
+    plain_real = real_stream(settings, background, tags)
+    real, _ = with_terms(plain_real)
     quiet = settings.story_quiet_period * 86_400.0
-    fake = synthetic(settings.shared_data_dir / "news-dev.jsonl", len(real),
-                     step=0.5 * quiet / len(real))
-    real_rates, fake_rates = [], []
+    fake, _ = with_terms(synthetic(settings.shared_data_dir / "news-dev.jsonl", len(real),
+                                   step=0.5 * quiet / len(real)))
+    real_rates, fake_rates, extracting_rates = [], [], []
     for _ in range(rounds):
         real_rates.append(_rate(settings, real))
         fake_rates.append(_rate(settings, fake))
+        extracting_rates.append(_rate(settings, plain_real))
     real_rate, fake_rate = statistics.median(real_rates), statistics.median(fake_rates)
     return {
         "real_articles": len(real),
@@ -160,6 +200,7 @@ def bench_real(settings: Settings, background: int, tags: Path | None,
         "real_decisions_per_cpu_s": round(real_rate),
         "synthetic_same_size_decisions_per_cpu_s": round(fake_rate),
         "real_to_synthetic": round(real_rate / fake_rate, 3),
+        "real_extracting_decisions_per_cpu_s": round(statistics.median(extracting_rates)),
         "real_rounds": [round(r) for r in real_rates],
         "synthetic_rounds": [round(r) for r in fake_rates],
     }
