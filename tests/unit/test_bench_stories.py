@@ -76,3 +76,13 @@ def test_bench_real_reports_both_rates(data: Path, monkeypatch: pytest.MonkeyPat
     assert abs(synthetic - statistics.median(result["synthetic_rounds"])) <= 1
     assert result["real_to_synthetic"] == pytest.approx(real / synthetic, rel=0.01)
     assert result["real_entities_per_article"] == 0  # tag_entities found nothing
+    assert result["real_extracting_decisions_per_cpu_s"] > 0
+
+
+def test_bench_alternates_packed_and_extracted_terms_with_the_window_full(data: Path) -> None:
+    result = bench.bench(Settings(shared_data_dir=data), window=30, measure=25, slices=4)
+    assert result["window_articles"] == 30
+    assert result["full_window_decided"] == [25, 25]  # slices of 6, 6, 6 and 7 articles each
+    assert result["full_window_decisions_per_cpu_s"] > 0
+    assert result["full_window_extracting_decisions_per_cpu_s"] > 0
+    assert result["terms_cpu_ms_per_article"] > 0

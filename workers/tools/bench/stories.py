@@ -16,9 +16,10 @@ reconstruct the in-memory state from them (recovery time from the changelog, min
 article's terms beside NER and pack them on the message (``Tagged.story_terms``), so the story
 agent only unpacks them; the benchmark gives its articles packed terms the same way (that work
 is timed apart: ``terms_cpu_ms_per_article``, in the tagging processes). The window-full
-articles alternate, in tenths, between packed terms and none, so that the rate of a clusterer
-that extracts the terms itself (``newsflow eval stories`` over a file, a story agent fed by
-older tagging processes) is measured beside it: ``full_window_extracting_decisions_per_cpu_s``.
+articles alternate, a tenth of ``measure`` at a time, between packed terms and none, so that
+the rate of a clusterer that extracts the terms itself (``newsflow eval stories`` over a file,
+a story agent fed by older tagging processes) is measured beside it:
+``full_window_extracting_decisions_per_cpu_s``.
 
 **Real text beside it** (``--real N``, default 2,000; ``--no-real`` skips it): the synthetic
 events are not real news. Real articles have ~16 tagged entities each (the synthetic ones 3), and
@@ -103,7 +104,7 @@ def with_terms(articles: list[StoryArticle]) -> tuple[list[StoryArticle], float]
 
 
 def bench(settings: Settings, window: int, measure: int,
-          slices: int = 10) -> dict[str, float]:
+          slices: int = 10) -> dict[str, float | list[int]]:
     path = settings.shared_data_dir / "news-dev.jsonl"
     quiet = settings.story_quiet_period * 86_400.0
     plain = synthetic(path, window + 2 * measure, step=0.5 * quiet / (window + 2 * measure))
@@ -116,22 +117,24 @@ def bench(settings: Settings, window: int, measure: int,
     for article in articles[:window]:
         new += clusterer.decide(article).is_new_story
     fill, fill_cpu = time.perf_counter() - started, time.process_time() - cpu
-    # window full: tenths with packed terms (as the worker) alternate with tenths without
+    # window full: a tenth with packed terms (as the worker), then a tenth without, in turn
     full = full_cpu = extracting_cpu = 0.0
     decided = [0, 0]  # with packed terms, extracting
-    step = max(1, measure // slices)
-    for at in range(window, window + 2 * measure, step):
-        packed = (at - window) // step % 2 == 0
-        chunk = (articles if packed else plain)[at:at + step]
-        started, cpu = time.perf_counter(), time.process_time()
-        for article in chunk:
-            clusterer.decide(article)
-        decided[not packed] += len(chunk)
-        if packed:
-            full += time.perf_counter() - started
-            full_cpu += time.process_time() - cpu
-        else:
-            extracting_cpu += time.process_time() - cpu
+    at = window
+    for k in range(slices):  # a slice: n articles with packed terms, then the next n without
+        n = (k + 1) * measure // slices - k * measure // slices
+        for packed in (True, False):
+            chunk = (articles if packed else plain)[at:at + n]
+            at += n
+            started, cpu = time.perf_counter(), time.process_time()
+            for article in chunk:
+                clusterer.decide(article)
+            decided[not packed] += len(chunk)
+            if packed:
+                full += time.perf_counter() - started
+                full_cpu += time.process_time() - cpu
+            else:
+                extracting_cpu += time.process_time() - cpu
     state_bytes = sum(len(k) + len(v) for m in (stories, held) for k, v in m.items())
     started, cpu = time.perf_counter(), time.process_time()
     clusterer.rebuild()
@@ -146,6 +149,7 @@ def bench(settings: Settings, window: int, measure: int,
         "full_window_decisions_per_s": round(decided[0] / full),
         "full_window_decisions_per_cpu_s": round(decided[0] / full_cpu),
         "full_window_extracting_decisions_per_cpu_s": round(decided[1] / extracting_cpu),
+        "full_window_decided": decided,  # [packed terms, extracting]
         "terms_cpu_ms_per_article": round(1000 * terms_cpu / len(articles), 3),
         "state_bytes_per_article": round(state_bytes / len(held)),
         "story_bytes_per_story": round(sum(map(len, stories.values())) / len(stories)),
