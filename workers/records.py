@@ -195,8 +195,8 @@ class Tagged(tuple[Entity, ...]):
     demonyms: tuple[Demonym, ...]
     # The article's story terms, packed (``workers.stages.stories_text.pack_terms``): the
     # tagging processes extract them beside NER, so that the one-partition story agent need
-    # not; empty when whatever tagged the article did not.
-    story_terms: bytes
+    # not; empty when whatever tagged the article did not (and on results pickled before it).
+    story_terms: bytes = b""
 
     def __new__(cls, entities: Iterable[Entity] = (), demonyms: Iterable[Demonym] = (),
                 story_terms: bytes = b"") -> Tagged:

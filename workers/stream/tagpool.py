@@ -52,10 +52,6 @@ def _serve(settings: Settings, conn: Connection) -> None:
     """Child process main: build the tagger once, then answer batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     from workers.stages.entities import make_tagger
-    from workers.stages.stories_score import StoryConfig
-    from workers.stages.stories_text import article_terms, pack_terms
-
-    title_weight = StoryConfig().title_weight
 
     try:
         tagger = make_tagger(settings)
@@ -75,14 +71,24 @@ def _serve(settings: Settings, conn: Connection) -> None:
         started = time.perf_counter()
         try:
             results, inference = tagger.tag_batch_timed(batch)
-            for article, result in zip(batch, results, strict=True):
-                if isinstance(result, Tagged):
-                    result.story_terms = pack_terms(
-                        article_terms(article.title, article.text, title_weight), title_weight)
+            pack_story_terms(batch, results)
         except Exception as exc:  # tag_batch isolates articles; this is a bug, not a message
             conn.send(("error", f"tag_batch failed: {exc!r}"))
             continue
         conn.send(("ok", (results, inference, time.perf_counter() - started)))
+
+
+def pack_story_terms(articles: Sequence[CleanedArticle], results: Sequence[TagResult]) -> None:
+    """Put each tagged article's packed story terms on its result (``Tagged.story_terms``),
+    as the pool's processes do after NER."""
+    from workers.stages.stories_score import StoryConfig
+    from workers.stages.stories_text import article_terms, pack_terms
+
+    weight = StoryConfig().title_weight
+    for article, result in zip(articles, results, strict=True):
+        if isinstance(result, Tagged):
+            result.story_terms = pack_terms(article_terms(article.title, article.text, weight),
+                                            weight)
 
 
 class _Worker:

@@ -4,9 +4,10 @@
 and the broker's. This drives the four handlers (``Handlers.on_raw``, ``on_cleaned``,
 ``on_unique_batch`` and ``StoryHandler.on_tagged``) on the news-dev articles with a recording sink,
 exactly as the agents call them, and counts the process CPU each stage takes. The tagging pool is
-replaced by the real tagger's results computed beforehand (cached in ``--tags``), so the model's
-CPU is not counted: what is left is the parent's share (decode, stage, encode, metrics), minus
-Faust's own stream and producer machinery, which needs a broker.
+replaced by the real tagger's results computed beforehand (cached in ``--tags``, with the story
+terms the pool's processes pack beside them), so the model's CPU is not counted: what is left is
+the parent's share (decode, stage, encode, metrics), minus Faust's own stream and producer
+machinery, which needs a broker.
 
 Run::
 
@@ -36,6 +37,7 @@ from workers.records import CleanedArticle, Rejected, Tagged
 from workers.settings import Settings
 from workers.stream.agents import Source
 from workers.stream.app import Newsflow, create_app
+from workers.stream.tagpool import pack_story_terms
 from workers.tools.bench import tag_cache
 from workers.tools.bench.pipeline import _message, load_docs
 
@@ -77,8 +79,8 @@ def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> di
     from workers.stages.entities import make_tagger
 
     tags: dict[str, Any] | None = tag_cache.load(cache, settings.spacy_model)
-    if tags is not None:
-        return tags
+    if tags is not None and all(t.story_terms for t in tags.values() if isinstance(t, Tagged)):
+        return tags  # (a cache from before the pool packed story terms is redone)
 
     app = _app(settings, {})
     articles: list[CleanedArticle] = []
@@ -93,7 +95,9 @@ def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> di
     tags = {}  # article id -> the tagger's result
     for start in range(0, len(articles), BATCH):
         chunk = articles[start:start + BATCH]
-        for article, tagged in zip(chunk, tagger.tag_batch(chunk), strict=True):
+        results = tagger.tag_batch(chunk)
+        pack_story_terms(chunk, results)  # as the pool's processes do, beside NER
+        for article, tagged in zip(chunk, results, strict=True):
             tags[article.id] = tagged
     app.close_pool()
     tag_cache.save(cache, settings.spacy_model, tags)
