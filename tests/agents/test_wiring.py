@@ -17,7 +17,7 @@ from workers.codec import Codec
 from workers.ops.metrics import Metrics
 from workers.records import CleanedArticle, Entity, Mention, Rejected, Tagged
 from workers.settings import Settings
-from workers.stages.stories_text import article_terms, pack_terms
+from workers.stages.stories import packed_terms
 from workers.stream.agents import Source
 from workers.stream.app import Newsflow, create_app
 
@@ -52,9 +52,8 @@ class FakePool:
             start = article.text.find("Acme")
             mentions = (Mention("Acme", start, start + 4),) if start >= 0 else ()
             # packed story terms beside the entities, as the real pool's processes add them
-            terms = pack_terms(article_terms(article.title, article.text, 2), 2)
             out.append(Tagged((Entity("Acme", "ORG", None, mentions, 1.0),) if mentions else (),
-                              story_terms=terms))
+                              story_terms=packed_terms(article.title, article.text)))
         return out, 0.01
 
 

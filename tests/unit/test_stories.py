@@ -13,7 +13,13 @@ import pytest
 
 from workers.records import StoryArticle, StoryDecision
 from workers.settings import Settings
-from workers.stages.stories import DAY, StoryClusterer, make_story_clusterer, story_id_for
+from workers.stages.stories import (
+    DAY,
+    StoryClusterer,
+    make_story_clusterer,
+    packed_terms,
+    story_id_for,
+)
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
     DocFreq,
@@ -298,9 +304,7 @@ def test_packed_terms_read_back_as_extracted() -> None:
 
 def test_packed_terms_give_the_same_decisions_and_state() -> None:
     articles = stream()
-    weight = make_story_clusterer(Settings()).config.title_weight
-    packed = [replace(a, terms=pack_terms(article_terms(a.title, a.text, weight), weight))
-              for a in articles]
+    packed = [replace(a, terms=packed_terms(a.title, a.text)) for a in articles]
     unreadable = [replace(a, terms=b"not packed terms") for a in articles]
     runs = []
     for variant in (articles, packed, unreadable):
@@ -311,7 +315,6 @@ def test_packed_terms_give_the_same_decisions_and_state() -> None:
     assert runs[0][0]["a2"].story_id == runs[0][0]["a1"].story_id  # the stream has joins
     assert runs[1] == runs[0]
     assert runs[2] == runs[0]  # unreadable packed terms: extracted from the text instead
-
 
 def test_weighing_float_weights_takes_the_formula() -> None:
     df = DocFreq()

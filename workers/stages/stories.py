@@ -51,6 +51,7 @@ from workers.stages.stories_text import (
     article_terms,
     entity_weights,
     normalised,
+    pack_terms,
     top,
     unpack_terms,
 )
@@ -329,6 +330,15 @@ def _merged(profile: Vector, vector: Vector, keep: int) -> Vector:
     """``profile`` plus ``vector``, cut to its ``keep`` heaviest terms."""
     add_into(profile, vector)
     return profile if len(profile) <= keep else top(profile, keep)
+
+
+_TITLE_WEIGHT = StoryConfig().title_weight
+
+
+def packed_terms(title: str | None, text: str, title_weight: int = _TITLE_WEIGHT) -> bytes:
+    """An article's terms extracted as :meth:`StoryClusterer.prepare` extracts them, packed
+    (``pack_terms``): what the tagging processes put on ``Tagged.story_terms``."""
+    return pack_terms(article_terms(title, text, title_weight), title_weight)
 
 
 def make_story_clusterer(settings: Settings, stories: MutableMapping[str, bytes] | None = None,

@@ -1,7 +1,7 @@
 """The tagging process pool: runs ``Tagger.tag_batch`` in worker processes, off the event loop.
 
 Beside the entities, each child extracts every tagged article's story terms (its hashed words,
-title words and numbers, ``workers.stages.stories_text.article_terms``) and packs them on the
+title words and numbers, ``workers.stages.stories.packed_terms``) and packs them on the
 result (``Tagged.story_terms``): that work needs no state, so it runs here, in parallel, rather
 than in the story agent, which sees every article on one partition (docs/stories.md).
 
@@ -81,14 +81,11 @@ def _serve(settings: Settings, conn: Connection) -> None:
 def pack_story_terms(articles: Sequence[CleanedArticle], results: Sequence[TagResult]) -> None:
     """Put each tagged article's packed story terms on its result (``Tagged.story_terms``),
     as the pool's processes do after NER."""
-    from workers.stages.stories_score import StoryConfig
-    from workers.stages.stories_text import article_terms, pack_terms
+    from workers.stages.stories import packed_terms
 
-    weight = StoryConfig().title_weight
     for article, result in zip(articles, results, strict=True):
         if isinstance(result, Tagged):
-            result.story_terms = pack_terms(article_terms(article.title, article.text, weight),
-                                            weight)
+            result.story_terms = packed_terms(article.title, article.text)
 
 
 class _Worker:

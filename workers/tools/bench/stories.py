@@ -47,9 +47,7 @@ from pathlib import Path
 
 from workers.records import StoryArticle
 from workers.settings import Settings
-from workers.stages.stories import make_story_clusterer
-from workers.stages.stories_score import StoryConfig
-from workers.stages.stories_text import article_terms, pack_terms
+from workers.stages.stories import make_story_clusterer, packed_terms
 from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import (
     EntityCache,
@@ -96,10 +94,8 @@ def synthetic(path: Path, n: int, step: float, per_event: int = 3,
 def with_terms(articles: list[StoryArticle]) -> tuple[list[StoryArticle], float]:
     """``articles`` with their terms packed as the tagging processes pack them, and the CPU
     seconds that took."""
-    weight = StoryConfig().title_weight
     cpu = time.process_time()
-    out = [replace(a, terms=pack_terms(article_terms(a.title, a.text, weight), weight))
-           for a in articles]
+    out = [replace(a, terms=packed_terms(a.title, a.text)) for a in articles]
     return out, time.process_time() - cpu
 
 
