@@ -306,8 +306,11 @@ def test_packed_terms_give_the_same_decisions_and_state() -> None:
     articles = stream()
     packed = [replace(a, terms=packed_terms(a.title, a.text)) for a in articles]
     unreadable = [replace(a, terms=b"not packed terms") for a in articles]
+    # the packed terms alone, title and text gone: the same joins and scores only if they are
+    # what is read (the stories' titles are gone with the articles')
+    terms_only = [replace(a, title=None, text="") for a in packed]
     runs = []
-    for variant in (articles, packed, unreadable):
+    for variant in (articles, packed, unreadable, terms_only):
         stories: dict[str, bytes] = {}
         held: dict[str, bytes] = {}
         clusterer = make_story_clusterer(Settings(), stories, held)
@@ -315,6 +318,11 @@ def test_packed_terms_give_the_same_decisions_and_state() -> None:
     assert runs[0][0]["a2"].story_id == runs[0][0]["a1"].story_id  # the stream has joins
     assert runs[1] == runs[0]
     assert runs[2] == runs[0]  # unreadable packed terms: extracted from the text instead
+    def joins(decisions: dict[str, StoryDecision]) -> list[tuple[str, str, float]]:
+        return [(key, d.story_id, d.similarity) for key, d in decisions.items()]
+
+    assert joins(runs[3][0]) == joins(runs[0][0])
+
 
 def test_weighing_float_weights_takes_the_formula() -> None:
     df = DocFreq()
