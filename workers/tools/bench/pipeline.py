@@ -321,29 +321,30 @@ async def warmup_phase(settings: Settings, plan: Plan, docs: list[dict[str, Any]
     fresh broker measured the broker's start, not the pipeline. A long-running broker is warm;
     so is the one the benchmark measures. The warm-up's own CPU figures are kept in the JSON."""
     batch = docs[-plan.warmup:]
-    phase, _ = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
+    phase = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
     return {"articles": len(batch), "enriched_per_s": phase["enriched_per_s"],
             "cpu_ms_per_input": phase["cpu"]["ms_per_input"]}
 
 
-async def drain_on_fresh_run(settings: Settings, plan: Plan, tag_workers: int,
-                             batch: list[dict[str, Any]], broker_pid: int | None,
-                             with_texts: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """:func:`capacity_phase` of ``batch`` on a run of its own (topics, group, workers), which
-    is stopped afterwards: nothing in it is a replay of another run, and no idle worker of it
-    shares the machine with what is measured next (the bare pool). ``with_texts``: also the
-    texts the tag stage ran (:func:`texts_of`), else ``[]``."""
+@contextlib.asynccontextmanager
+async def fresh_run(settings: Settings, plan: Plan, tag_workers: int) -> AsyncIterator[Run]:
+    """A started run of its own (topics, group, workers), stopped on leaving the block: nothing
+    in it is a replay of another run, and no idle worker of it shares the machine with what is
+    measured after it (the bare pool)."""
     run = Run(settings, plan.workers, tag_workers)
     await run.start()
     try:
-        capacity = await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
-        if not with_texts:
-            return capacity, []
-        outputs = run.collector.outputs
-        return capacity, await texts_of(run, {d["id"] for d in batch
-                                              if outputs.get(d["id"], ("",))[0] == "enriched"})
+        yield run
     finally:
         await run.stop()
+
+
+async def drain_on_fresh_run(settings: Settings, plan: Plan, tag_workers: int,
+                             batch: list[dict[str, Any]], broker_pid: int | None
+                             ) -> dict[str, Any]:
+    """:func:`capacity_phase` of ``batch`` on a :func:`fresh_run`."""
+    async with fresh_run(settings, plan, tag_workers) as run:
+        return await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
 
 
 def round_figures(capacity: dict[str, Any], pool: dict[str, Any]) -> dict[str, Any]:
@@ -378,7 +379,7 @@ async def alternate_rounds(settings: Settings, plan: Plan, tag_workers: int,
     ratios is a figure that one slow or fast minute does not set."""
     rounds = [first]
     for _ in range(plan.rounds - 1):
-        capacity, _ = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
+        capacity = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid)
         pool = bare_model(settings, texts, tag_workers * plan.workers, single=False)["pool"]
         rounds.append(round_figures(capacity, pool))
     return rounds
@@ -493,8 +494,11 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
     batch = docs[: plan.articles]
     # The drain's run is stopped before the bare pool is measured: an idle worker beside it
     # would share the cores, at whatever its polling costs.
-    capacity, texts = await drain_on_fresh_run(settings, plan, tag_workers, batch, broker_pid,
-                                               with_texts=True)
+    async with fresh_run(settings, plan, tag_workers) as run:
+        capacity = await capacity_phase(run, batch, broker_pid, plan.drain_timeout)
+        outputs = run.collector.outputs  # the texts are read while the run's topics exist
+        texts = await texts_of(run, {d["id"] for d in batch
+                                     if outputs.get(d["id"], ("",))[0] == "enriched"})
     result["capacity"] = capacity
     # In this thread, not a helper thread: spaCy's n_process forks this process.
     # The limit of all the tagging processes of the run (every worker's).
