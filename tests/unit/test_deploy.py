@@ -8,12 +8,14 @@ Kubernetes overlays are in test_deploy_k8s.py.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +23,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from tests.support import unavailable
 from workers.settings import Settings
@@ -212,9 +217,55 @@ def test_dockerfile_shape() -> None:
 def test_dockerignore_keeps_the_context_small() -> None:
     rules = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     assert rules[rules.index("*")] == "*"
-    for needed in ("!pyproject.toml", "!README.md", "!workers/", "!schemas/",
-                   "!scripts/check_install.py"):
+    for needed in ("!pyproject.toml", "!constraints.txt", "!README.md", "!workers/",
+                   "!schemas/", "!scripts/check_install.py"):
         assert needed in rules
+
+
+# --- the lock (constraints.txt) --------------------------------------------------------------
+
+
+def _pins() -> dict[str, Version]:
+    pins: dict[str, Version] = {}
+    for line in (REPO / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not name==version"
+            pins[canonicalize_name(name)] = Version(version)
+    return pins
+
+
+def test_every_dependency_is_pinned_within_its_bounds() -> None:
+    """A dependency added to pyproject.toml without re-running scripts/lock.sh fails here, as
+    does a lock that breaks a bound of pyproject.toml."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    pins = _pins()
+    for spec in (*project["dependencies"], *extras["dev"], *extras["rocksdb"]):
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in constraints.txt: run scripts/lock.sh"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {name} {pins[name]}, outside {requirement.specifier}")
+
+
+def test_setup_and_image_install_the_locked_versions() -> None:
+    assert "-c constraints.txt -e '.[dev]'" in (REPO / "scripts" / "setup.sh").read_text(
+        encoding="utf-8")
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    assert "COPY pyproject.toml constraints.txt ./" in dockerfile
+    assert "pip install -r /tmp/requirements.txt -c constraints.txt" in dockerfile
+
+
+def test_this_environment_has_the_locked_versions() -> None:
+    """The virtualenv scripts/setup.sh made holds the pinned versions (those installed)."""
+    pins = _pins()
+    wrong = {}
+    for dist in importlib.metadata.distributions():
+        name = canonicalize_name(dist.metadata["Name"])
+        if name in pins and Version(dist.version) != pins[name]:
+            wrong[name] = f"{dist.version} installed, {pins[name]} pinned"
+    assert not wrong, f"{wrong}: run scripts/setup.sh"
 
 
 # --- PrometheusRule and samples --------------------------------------------------------------
