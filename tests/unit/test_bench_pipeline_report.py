@@ -7,7 +7,7 @@ from pathlib import Path
 
 from workers.tools.bench.pipeline import load_rate_base
 from workers.tools.bench.pipeline_measure import backlog_trend, hops
-from workers.tools.bench.pipeline_report import ROW_HEADING, append_row
+from workers.tools.bench.pipeline_report import ROW_HEADING, append_row, chart_title
 
 
 def _result(quick: bool = False) -> dict:
@@ -58,6 +58,17 @@ def test_row_gives_the_median_of_alternating_rounds(tmp_path: Path) -> None:
     (row,) = [line for line in path.read_text().splitlines() if line.startswith("| 20")]
     assert ("| 0.76 (0.8); **median of 3 alternating rounds 0.83** (0.76-0.91; CPU ratio 0.8) |"
             in row)
+
+
+def test_chart_title_gives_the_median_of_several_rounds() -> None:
+    one = chart_title(_result())
+    assert "0.76 x bare nlp.pipe with the pool's processes\n(CPU ratio 0.8; 2 cores" in one
+    assert "median" not in one and "round 1" not in one
+    rounds = [{"ratio": 0.76}, {"ratio": 1.05}, {"ratio": 1.01}]
+    several = chart_title({**_result(), "rounds": rounds, "ratio_median": 1.01,
+                           "cpu_ratio_median": 0.97})
+    assert "0.76 x bare nlp.pipe with the pool's processes in round 1\n" in several
+    assert "(CPU ratio 0.8; median of 3 rounds 1.01 (CPU ratio 0.97); 2 cores" in several
 
 
 def test_rows_are_inserted_before_text_that_follows_the_table(tmp_path: Path) -> None:

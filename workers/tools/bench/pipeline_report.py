@@ -93,6 +93,23 @@ def append_row(result: dict[str, Any], path: Path) -> None:
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
+def chart_title(result: dict[str, Any]) -> str:
+    """The chart's title: the first round's capacity and ratios, and with several rounds their
+    median, the figure the row in BENCHMARKS.md gives."""
+    cap = result["capacity"]
+    machine = result["machine"]
+    rounds = result.get("rounds", [])
+    median = (f"; median of {len(rounds)} rounds {result['ratio_median']} "
+              f"(CPU ratio {result['cpu_ratio_median']})"
+              if len(rounds) > 1 and "ratio_median" in result else "")
+    return (f"capacity {cap['inputs_per_s']} inputs/s ({cap['enriched_per_s']} enriched/s), "
+            f"{result.get('ratio_to_bare_pool', '-')} x bare nlp.pipe with the pool's processes"
+            f"{' in round 1' if median else ''}\n"
+            f"(CPU ratio {result.get('cpu_ratio_to_bare_pool', '-')}{median}; "
+            f"{machine['cores']} cores, load average {machine['load_avg_start'][0]:.1f} -> "
+            f"{machine['load_avg_end'][0]:.1f})")
+
+
 def chart(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -107,14 +124,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     top.axhline(1.0, color="grey", linewidth=0.8, linestyle=":", label="1 s (p99 target at 50 %)")
     top.set_xlabel("offered load (% of measured capacity)")
     top.set_ylabel("end-to-end latency (s)")
-    cap = result["capacity"]
-    machine = result["machine"]
-    top.set_title(
-        f"capacity {cap['inputs_per_s']} inputs/s ({cap['enriched_per_s']} enriched/s), "
-        f"{result.get('ratio_to_bare_pool', '-')} x bare nlp.pipe with the pool's processes\n"
-        f"(CPU ratio {result.get('cpu_ratio_to_bare_pool', '-')}; {machine['cores']} cores, "
-        f"load average {machine['load_avg_start'][0]:.1f} -> {machine['load_avg_end'][0]:.1f})",
-        fontsize="medium")
+    top.set_title(chart_title(result), fontsize="medium")
     if loads:
         top.legend()
     for phase in loads:
