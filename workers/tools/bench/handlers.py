@@ -73,14 +73,18 @@ class CachedPool:
         return [self.tags.get(a.id, Tagged()) for a in articles], 0.0
 
 
+# What real_tags caches: a cache of other contents (before the pool packed story terms) is redone.
+_CONTENTS = "Tagged results with packed story terms (workers.stages.stories.packed_terms)"
+
+
 def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> dict[str, Any]:
     """The real tagger's result for every article (its cleaned text), cached in ``cache`` with
     the NER model's and the knowledge base's versions (another version's cache is redone)."""
     from workers.stages.entities import make_tagger
 
-    tags: dict[str, Any] | None = tag_cache.load(cache, settings.spacy_model)
-    if tags is not None and all(t.story_terms for t in tags.values() if isinstance(t, Tagged)):
-        return tags  # (a cache from before the pool packed story terms is redone)
+    tags: dict[str, Any] | None = tag_cache.load(cache, settings.spacy_model, _CONTENTS)
+    if tags is not None:
+        return tags
 
     app = _app(settings, {})
     articles: list[CleanedArticle] = []
@@ -100,7 +104,7 @@ def real_tags(settings: Settings, docs: list[dict[str, Any]], cache: Path) -> di
         for article, tagged in zip(chunk, results, strict=True):
             tags[article.id] = tagged
     app.close_pool()
-    tag_cache.save(cache, settings.spacy_model, tags)
+    tag_cache.save(cache, settings.spacy_model, tags, _CONTENTS)
     return tags
 
 
