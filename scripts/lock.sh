@@ -24,7 +24,7 @@ cp -r pyproject.toml README.md workers "$tmp/src/"
 {
   echo "# Exact versions of newsflow's dependencies, as tested (scripts/lock.sh; $("$tmp/venv/bin/python" --version),"
   echo "# $(date -u +%Y-%m-%d)). scripts/setup.sh and deploy/Dockerfile install with -c constraints.txt."
-  "$tmp/venv/bin/python" -m pip freeze --all --exclude-editable \
-    | grep -v -i -E '^(newsflow|pip|setuptools|wheel)(==| @)' | LC_ALL=C sort -f
+  # (freeze leaves out pip and the build tools itself; newsflow is the project, not a pin)
+  "$tmp/venv/bin/python" -m pip freeze | grep -v -i -E '^newsflow(==| @)' | LC_ALL=C sort -f
 } >constraints.txt
 echo "lock: constraints.txt pins $(grep -c '==' constraints.txt) packages"
