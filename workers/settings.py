@@ -318,6 +318,13 @@ class Settings(BaseSettings):
         description="Days without a new article after which a story is cold: it takes no more "
         "articles (a similar event later starts a new story) and leaves the state.",
     )
+    story_native: bool = Field(
+        True,
+        description="Count the stories' document frequencies and weigh the article vectors in "
+        "compiled code (newsflow_native, built from native/ by scripts/build-native.sh; the "
+        "same decisions bit for bit, faster). When it is not installed the Python code runs, "
+        "with a warning; false chooses the Python code.",
+    )
 
     # --- Entities --------------------------------------------------------------------------
     spacy_model: str = Field(

@@ -10,6 +10,7 @@ import pytest
 
 import workers.tools.bench.stories as bench
 from workers.settings import Settings
+from workers.stages.stories_text import native_doc_freq
 from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import CLOCK_START, CLOCK_STEP
 
@@ -79,10 +80,19 @@ def test_bench_real_reports_both_rates(data: Path, monkeypatch: pytest.MonkeyPat
     assert result["real_extracting_decisions_per_cpu_s"] > 0
 
 
-def test_bench_alternates_packed_and_extracted_terms_with_the_window_full(data: Path) -> None:
-    result = bench.bench(Settings(shared_data_dir=data), window=30, measure=25, slices=4)
+@pytest.mark.parametrize("native", [True, False])
+def test_bench_alternates_packed_and_extracted_terms_with_the_window_full(
+        data: Path, native: bool) -> None:
+    compiled = native and native_doc_freq() is not None
+    result = bench.bench(Settings(shared_data_dir=data, story_native=native), window=30,
+                         measure=25, slices=4)
     assert result["window_articles"] == 30
-    assert result["full_window_decided"] == [25, 25]  # slices of 6, 6, 6 and 7 articles each
+    # slices of 6, 6, 6 and 7 articles each, in every mode; the Python document frequencies
+    # are a mode of their own when the compiled ones run
+    modes = ["worker", "python_df", "extracting"] if compiled else ["worker", "extracting"]
+    assert result["full_window_decided"] == dict.fromkeys(modes, 25)
+    assert result["doc_freq"] == ("compiled (newsflow_native)" if compiled else "python")
     assert result["full_window_decisions_per_cpu_s"] > 0
     assert result["full_window_extracting_decisions_per_cpu_s"] > 0
+    assert (result["full_window_python_df_decisions_per_cpu_s"] or 0) > 0 or not compiled
     assert result["terms_cpu_ms_per_article"] > 0

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support import unavailable
 from workers.errors import NewsflowError
 from workers.ops.loopmon import running_loop
 from workers.settings import Settings
+from workers.stages.stories_text import native_doc_freq
 from workers.stream.runner import check_worker, use_event_loop
 
 
@@ -23,13 +25,29 @@ def _default_loop_policy() -> Iterator[None]:
 
 
 def test_check_builds_the_app_and_starts_a_tagging_process(tmp_path: Path) -> None:
+    if native_doc_freq() is None:  # the check requires it by default; CI builds it
+        unavailable("newsflow_native is not installed; run scripts/build-native.sh")
     settings = Settings(data_dir=tmp_path / "state", tag_workers=3)
     lines = check_worker(settings)
     assert lines[0].startswith("app newsflow: 4 agents, 8 topics")
     assert "HTML extractor ready" in lines
     assert "event loop uvloop.Loop" in lines  # the default, NEWSFLOW_EVENT_LOOP=uvloop
+    # the default, NEWSFLOW_STORY_NATIVE=true, and setup builds it
+    assert "story document frequencies: compiled (newsflow_native)" in lines
     assert lines[-1].startswith("tagging process ready: model ner-news (en_ner_news ")
     assert "knowledge base " in lines[-1]
+
+
+def test_check_fails_when_the_compiled_story_part_is_asked_for_and_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import workers.stages.stories_text as text
+
+    settings = Settings(data_dir=tmp_path / "state")
+    monkeypatch.setattr(text, "native_doc_freq", lambda: None)
+    with pytest.raises(RuntimeError, match="newsflow_native is not installed"):
+        check_worker(settings)
+    lines = check_worker(settings.model_copy(update={"story_native": False}))
+    assert "story document frequencies: Python (NEWSFLOW_STORY_NATIVE=false)" in lines
 
 
 @pytest.mark.parametrize(("name", "loop"), [

@@ -44,11 +44,12 @@ from workers.stages.stories_score import (
 )
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
-    DocFreq,
+    Frequencies,
     Hasher,
     Vector,
     add_into,
     article_terms,
+    doc_freq_class,
     entity_weights,
     normalised,
     pack_terms,
@@ -78,7 +79,8 @@ class StoryClusterer:
         self.story_state = stories
         self.article_state = articles
         self.hasher = Hasher()
-        self.df = DocFreq()
+        self._doc_freq = doc_freq_class(config.native)
+        self.df: Frequencies = self._doc_freq()
         self.stories: dict[str, Story] = {}
         self.index = self._new_index()
         self.members: dict[str, list[str]] = {}
@@ -296,7 +298,7 @@ class StoryClusterer:
 
     def rebuild(self) -> None:
         """Reconstruct stories, index, members and document frequencies from the mappings."""
-        self.df = DocFreq()
+        self.df = self._doc_freq()
         self.stories, self.members, self._cold = {}, {}, []
         self.index = self._new_index()
         for sid, value in self.story_state.items():
@@ -347,6 +349,7 @@ def make_story_clusterer(settings: Settings, stories: MutableMapping[str, bytes]
     config = StoryConfig(
         threshold=settings.story_threshold,
         quiet_period=settings.story_quiet_period * DAY,
+        native=settings.story_native,
     )
     return StoryClusterer(config, StoryModel.load(), {} if stories is None else stories,
                           {} if articles is None else articles)

@@ -172,3 +172,4 @@ class StoryConfig:
     top_entities: int = 5
     recent_members: int = 8
     member_terms: int = 40
+    native: bool = True  # compiled document frequencies (newsflow_native) when built

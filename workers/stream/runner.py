@@ -65,6 +65,7 @@ def check_worker(settings: Settings) -> list[str]:
 
     from workers.ops.logs import logging_config
     from workers.ops.loopmon import running_loop
+    from workers.stages.stories_text import native_doc_freq
     from workers.stream.app import create_app, provenance
     from workers.stream.tagpool import TagPool
 
@@ -87,6 +88,14 @@ def check_worker(settings: Settings) -> list[str]:
         newsflow.close_pool()
         newsflow.cleaner.close()
     done.append(f"event loop {asyncio.run(running_loop())}")
+    if settings.story_native:
+        if native_doc_freq() is None:
+            raise RuntimeError("NEWSFLOW_STORY_NATIVE is true but newsflow_native is not "
+                               "installed: run scripts/build-native.sh (needs cargo), or set "
+                               "NEWSFLOW_STORY_NATIVE=false for the Python document frequencies")
+        done.append("story document frequencies: compiled (newsflow_native)")
+    else:
+        done.append("story document frequencies: Python (NEWSFLOW_STORY_NATIVE=false)")
     built = provenance(settings)
     done.append(f"tagging process ready: model {settings.spacy_model} "
                 f"({built['ner_model']['name']} {built['ner_model']['version']}), "

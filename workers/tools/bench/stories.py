@@ -21,6 +21,13 @@ the rate of a clusterer that extracts the terms itself (``newsflow eval stories`
 a story agent fed by older tagging processes) is measured beside it:
 ``full_window_extracting_decisions_per_cpu_s``.
 
+**Compiled document frequencies against Python's.** The worker counts document frequencies and
+weighs the article vectors with ``newsflow_native.DocFreq`` (Rust, ``native/``) when it is
+built; the same decisions as the Python ``DocFreq``, bit for bit. A third turn of the
+window-full articles runs the Python class on the same state (the counts are moved across
+between turns, untimed): ``full_window_python_df_decisions_per_cpu_s``, the code the compiled
+class replaces, in the same minutes.
+
 **Real text beside it** (``--real N``, default 2,000; ``--no-real`` skips it): the synthetic
 events are not real news. Real articles have ~16 tagged entities each (the synthetic ones 3), and
 topical articles of one beat (BBC business, ECB+ twins) give real decisions more candidate
@@ -48,6 +55,7 @@ from pathlib import Path
 from workers.records import StoryArticle
 from workers.settings import Settings
 from workers.stages.stories import make_story_clusterer, packed_terms
+from workers.stages.stories_text import DocFreq, native_doc_freq
 from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import (
     EntityCache,
@@ -100,52 +108,63 @@ def with_terms(articles: list[StoryArticle]) -> tuple[list[StoryArticle], float]
 
 
 def bench(settings: Settings, window: int, measure: int,
-          slices: int = 10) -> dict[str, float | list[int]]:
+          slices: int = 10) -> dict[str, object]:
     path = settings.shared_data_dir / "news-dev.jsonl"
     quiet = settings.story_quiet_period * 86_400.0
-    plain = synthetic(path, window + 2 * measure, step=0.5 * quiet / (window + 2 * measure))
+    plain = synthetic(path, window + 3 * measure, step=0.5 * quiet / (window + 3 * measure))
     articles, terms_cpu = with_terms(plain)
     stories: dict[str, bytes] = {}
     held: dict[str, bytes] = {}
     clusterer = make_story_clusterer(settings, stories, held)
+    native = native_doc_freq() if settings.story_native else None
     started, cpu = time.perf_counter(), time.process_time()
     new = 0
     for article in articles[:window]:
         new += clusterer.decide(article).is_new_story
     fill, fill_cpu = time.perf_counter() - started, time.process_time() - cpu
-    # window full: a tenth with packed terms (as the worker), then a tenth without, in turn
-    full = full_cpu = extracting_cpu = 0.0
-    decided = [0, 0]  # with packed terms, extracting
+    # Window full, in turns of a tenth of ``measure`` each: packed terms (the worker), packed
+    # terms with the document frequencies in Python (when the compiled ones run: the same
+    # decisions, the code they replace), terms extracted here (eval stories, older taggers).
+    modes = ["worker", "extracting"] if native is None else ["worker", "python_df", "extracting"]
+    wall = dict.fromkeys(modes, 0.0)
+    cpu_s = dict.fromkeys(modes, 0.0)
+    decided = dict.fromkeys(modes, 0)
     at = window
-    for k in range(slices):  # a slice: n articles with packed terms, then the next n without
+    for k in range(slices):
         n = (k + 1) * measure // slices - k * measure // slices
-        for packed in (True, False):
-            chunk = (articles if packed else plain)[at:at + n]
+        for mode in modes:
+            chunk = (plain if mode == "extracting" else articles)[at:at + n]
             at += n
+            if native is not None:  # move the counts to the class this mode runs (untimed)
+                target = DocFreq if mode == "python_df" else native
+                if type(clusterer.df) is not target:
+                    df = target()
+                    df.load(dict(clusterer.df.counts), clusterer.df.docs)
+                    clusterer.df = df
             started, cpu = time.perf_counter(), time.process_time()
             for article in chunk:
                 clusterer.decide(article)
-            decided[not packed] += len(chunk)
-            if packed:
-                full += time.perf_counter() - started
-                full_cpu += time.process_time() - cpu
-            else:
-                extracting_cpu += time.process_time() - cpu
+            wall[mode] += time.perf_counter() - started
+            cpu_s[mode] += time.process_time() - cpu
+            decided[mode] += len(chunk)
     state_bytes = sum(len(k) + len(v) for m in (stories, held) for k, v in m.items())
     started, cpu = time.perf_counter(), time.process_time()
     clusterer.rebuild()
     rebuild, rebuild_cpu = time.perf_counter() - started, time.process_time() - cpu
+    rate = {mode: round(decided[mode] / cpu_s[mode]) for mode in modes}
     return {
         "window_articles": window,
         "stories": len(stories),
         "words_per_article": round(sum(len(a.text.split()) for a in articles) / len(articles)),
         "new_story_share": round(new / window, 3),
+        "doc_freq": "compiled (newsflow_native)" if native is not None else "python",
         "fill_decisions_per_s": round(window / fill),
         "fill_decisions_per_cpu_s": round(window / fill_cpu),
-        "full_window_decisions_per_s": round(decided[0] / full),
-        "full_window_decisions_per_cpu_s": round(decided[0] / full_cpu),
-        "full_window_extracting_decisions_per_cpu_s": round(decided[1] / extracting_cpu),
-        "full_window_decided": decided,  # [packed terms, extracting]
+        "full_window_decisions_per_s": round(decided["worker"] / wall["worker"]),
+        "full_window_decisions_per_cpu_s": rate["worker"],
+        "full_window_python_df_decisions_per_cpu_s": rate.get("python_df"),
+        "full_window_extracting_decisions_per_cpu_s": rate["extracting"],
+        "full_window_decided": decided,
         "terms_cpu_ms_per_article": round(1000 * terms_cpu / len(articles), 3),
         "state_bytes_per_article": round(state_bytes / len(held)),
         "story_bytes_per_story": round(sum(map(len, stories.values())) / len(stories)),
@@ -218,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                              "the NER model or the knowledge base differ)")
     args = parser.parse_args(argv)
     settings = Settings()
-    result: dict[str, float | list[int]] = {**bench(settings, args.window, args.measure)}
+    result: dict[str, object] = {**bench(settings, args.window, args.measure)}
     if not args.no_real:
         result |= bench_real(settings, args.real, args.tags)
     print(json.dumps(result, indent=2))

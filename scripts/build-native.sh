@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Build newsflow's compiled story parts (native/, a Rust extension module made with PyO3) and
+# install the module into a Python's site-packages as newsflow_native.
+#   scripts/build-native.sh [PYTHON]     (default: .venv/bin/python)
+# Needs cargo and rustc 1.63 or newer (rustup's, or Debian's `cargo`); the crates come from
+# crates.io at the versions in native/Cargo.lock. Without the module newsflow still runs: the
+# story stage then counts document frequencies in Python (the same decisions, slower), and says so
+# in its log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${1:-.venv/bin/python}
+export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
+command -v cargo >/dev/null || {
+  echo "build-native: cargo not found (install Rust: rustup, or Debian's cargo)" >&2; exit 1; }
+cargo build --quiet --release --locked --manifest-path native/Cargo.toml
+dest=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+# abi3: one build serves CPython 3.11 and newer; the name tells the interpreter so.
+install -m 0644 native/target/release/libnewsflow_native.so "$dest/newsflow_native.abi3.so"
+"$PY" -c 'import newsflow_native; newsflow_native.DocFreq()'
+echo "build-native: newsflow_native installed in $dest"
