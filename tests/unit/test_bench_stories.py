@@ -87,12 +87,12 @@ def test_bench_alternates_packed_and_extracted_terms_with_the_window_full(
     result = bench.bench(Settings(shared_data_dir=data, story_native=native), window=30,
                          measure=25, slices=4)
     assert result["window_articles"] == 30
-    # slices of 6, 6, 6 and 7 articles each, in every mode; the Python document frequencies
-    # are a mode of their own when the compiled ones run
-    modes = ["worker", "python_df", "extracting"] if compiled else ["worker", "extracting"]
+    # slices of 6, 6, 6 and 7 articles each, in every mode; the Python code is a mode of its
+    # own when the compiled parts run
+    modes = ["worker", "python", "extracting"] if compiled else ["worker", "extracting"]
     assert result["full_window_decided"] == dict.fromkeys(modes, 25)
-    assert result["doc_freq"] == ("compiled (newsflow_native)" if compiled else "python")
+    assert result["compiled_parts"] == ("newsflow_native" if compiled else "none (Python)")
     assert result["full_window_decisions_per_cpu_s"] > 0
     assert result["full_window_extracting_decisions_per_cpu_s"] > 0
-    assert (result["full_window_python_df_decisions_per_cpu_s"] or 0) > 0 or not compiled
+    assert (result["full_window_python_decisions_per_cpu_s"] or 0) > 0 or not compiled
     assert result["terms_cpu_ms_per_article"] > 0

@@ -1,17 +1,28 @@
-"""The compiled document frequencies (``newsflow_native``, built from ``native/``) against the
-Python ones: the same counts and the same weights, bit for bit, and so the same decisions."""
+"""The compiled parts of the story stage (``newsflow_native``, built from ``native/``) against the
+Python code: the same counts, weights, cosines and normalised vectors, bit for bit, and so the
+same decisions."""
 
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import pytest
 
+import workers.stages.stories_text as text
 from tests.support import unavailable
 from workers.settings import Settings
 from workers.stages.stories import make_story_clusterer
-from workers.stages.stories_text import DocFreq, Frequencies, doc_freq_class, native_doc_freq
+from workers.stages.stories_text import (
+    DocFreq,
+    Frequencies,
+    _py_dot,
+    _py_normalised,
+    _py_ranked,
+    native_doc_freq,
+    use_native,
+)
 from workers.tools.bench.stories import synthetic, with_terms
 
 
@@ -33,9 +44,49 @@ def _same(a: Frequencies, b: Frequencies) -> None:
     assert dict(a.counts) == dict(b.counts)
 
 
-def test_doc_freq_class_picks_the_compiled_one_unless_told_not(native: type) -> None:
-    assert doc_freq_class(True) is native
-    assert doc_freq_class(False) is DocFreq
+def test_use_native_picks_the_compiled_parts_unless_told_not(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    try:
+        assert use_native(False) is DocFreq
+        assert (text._dot, text._normalised, text._ranked) == (
+            _py_dot, _py_normalised, _py_ranked)
+        assert use_native(True) is native
+        assert (text._dot, text._normalised, text._ranked) == (
+            newsflow_native.dot, newsflow_native.normalised, newsflow_native.ranked)
+    finally:
+        use_native(True)
+
+
+def test_sums_as_this_interpreters_sum(native: type) -> None:
+    """Python 3.12 made ``sum`` over floats compensated; the module adds as the interpreter
+    that imported it does (the bit-for-bit tests below hold it to that)."""
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    assert (sys.version_info >= (3, 12)) == newsflow_native.SUM_COMPENSATED
+
+
+def _vector(rng: random.Random, vocabulary: list[int], size: int) -> dict[int, float]:
+    return {t: rng.choice((rng.random(), rng.random() * 1e-9, 1e6 * rng.random(), 0.5, -0.25))
+            for t in rng.sample(vocabulary, size)}
+
+
+def test_dot_and_normalised_are_bit_for_bit_the_pythons(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    rng = random.Random(11)
+    vocabulary = list(range(1, 300)) + [rng.getrandbits(32) for _ in range(300)]
+    for _ in range(3000):
+        a = _vector(rng, vocabulary, rng.choice((0, 1, 5, 40, 150, 300)))
+        b = _vector(rng, vocabulary, rng.choice((0, 1, 5, 40, 150, 300)))
+        for x, y in ((a, b), (b, a), (a, a)):
+            assert newsflow_native.dot(x, y).hex() == float(_py_dot(x, y)).hex()
+        assert _weights(newsflow_native.normalised(a)) == _weights(_py_normalised(a))
+    assert newsflow_native.normalised({}) == _py_normalised({}) == {}
+    assert newsflow_native.normalised({7: 0.0}) == _py_normalised({7: 0.0}) == {}
+    # ties in size: the first vector's order
+    assert newsflow_native.dot({1: 0.1, 2: 1e16}, {2: 1.0, 1: 1.0}) == _py_dot(
+        {1: 0.1, 2: 1e16}, {2: 1.0, 1: 1.0})
 
 
 def test_counts_and_weights_are_bit_for_bit_the_pythons(native: type) -> None:
@@ -62,6 +113,23 @@ def test_counts_and_weights_are_bit_for_bit_the_pythons(native: type) -> None:
                 assert _weights(ours.weigh(vector, sublinear)) == \
                     _weights(theirs.weigh(vector, sublinear)), step
     assert ours.weigh({}) == theirs.weigh({}) == {}
+
+
+def test_ranked_is_the_pythons_sort_ties_included(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    rng = random.Random(3)
+    vocabulary = [rng.getrandbits(32) for _ in range(400)]
+    for _ in range(2000):
+        size = rng.choice((0, 1, 3, 30, 150, 300))
+        # few distinct weights, so that ties are common and their order is tested
+        vector = {t: rng.choice((0.1, 0.2, 0.25, rng.random()))
+                  for t in rng.sample(vocabulary, size)}
+        for k in (None, 0, 1, 10, 30, 400):
+            ours, theirs = newsflow_native.ranked(vector, k), _py_ranked(vector, k)
+            assert ours == theirs
+            assert all(a is b for pair in zip(ours, theirs, strict=True)
+                       for a, b in zip(*pair, strict=True))  # the vector's own objects
 
 
 def test_removing_what_was_never_added_and_emptying(native: type) -> None:
@@ -92,25 +160,26 @@ def test_counts_must_be_numbers(native: type) -> None:
 
 def test_a_stream_gets_the_same_decisions_and_state(native: type, shared_data: Path) -> None:
     """3,000 synthetic articles (the story benchmark's, with expiry: a window of ~1,000), with
-    packed terms and without, decided with each class: every decision and every state value
-    written are the same."""
+    packed terms and without, decided with the compiled parts and with the Python code: every
+    decision and every state value written are the same."""
     settings = Settings(story_quiet_period=1.0)
     articles = synthetic(shared_data / "news-dev.jsonl", 3000, step=86_400.0 / 1000)
     packed, _ = with_terms(articles[::2])
     stream = [a for pair in zip(packed, articles[1::2], strict=True) for a in pair]
     runs = []
-    for use_native in (True, False):
+    for compiled in (True, False):
         stories: dict[str, bytes] = {}
         held: dict[str, bytes] = {}
-        clusterer = make_story_clusterer(settings.model_copy(update={"story_native": use_native}),
+        clusterer = make_story_clusterer(settings.model_copy(update={"story_native": compiled}),
                                          stories, held)
-        assert isinstance(clusterer.df, native if use_native else DocFreq)
+        assert isinstance(clusterer.df, native if compiled else DocFreq)
         decisions = []
         for k, article in enumerate(stream):
             decisions.append(clusterer.decide(article))
             if k % 250 == 249:
                 clusterer.expire(article.time)
         runs.append((decisions, stories, held, dict(clusterer.df.counts), clusterer.df.docs))
+    use_native(True)
     (ours, theirs) = runs
     assert [d.story_id for d in ours[0]] == [d.story_id for d in theirs[0]]
     assert [d.similarity.hex() for d in ours[0]] == [d.similarity.hex() for d in theirs[0]]

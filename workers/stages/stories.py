@@ -26,7 +26,6 @@ import hashlib
 import heapq
 from collections.abc import MutableMapping
 from itertools import islice, repeat
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
@@ -49,18 +48,17 @@ from workers.stages.stories_text import (
     Vector,
     add_into,
     article_terms,
-    doc_freq_class,
     entity_weights,
     normalised,
     pack_terms,
+    ranked,
     top,
     unpack_terms,
+    use_native,
 )
 
 if TYPE_CHECKING:
     from workers.settings import Settings
-
-_WEIGHT = itemgetter(1)
 
 
 def story_id_for(article_id: str) -> str:
@@ -79,7 +77,7 @@ class StoryClusterer:
         self.story_state = stories
         self.article_state = articles
         self.hasher = Hasher()
-        self._doc_freq = doc_freq_class(config.native)
+        self._doc_freq = use_native(config.native)
         self.df: Frequencies = self._doc_freq()
         self.stories: dict[str, Story] = {}
         self.index = self._new_index()
@@ -111,7 +109,7 @@ class StoryClusterer:
         self.df.add(terms)
         side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
                          groups, weigh(found.numbers), weigh(found.years), unit=True)
-        return Prepared(side, groups, terms, sorted(side.text.items(), key=_WEIGHT, reverse=True),
+        return Prepared(side, groups, terms, ranked(side.text),
                         names)
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
 from operator import add, itemgetter, mul, not_, sub, truediv
+from types import ModuleType
 from typing import Protocol
 
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -210,7 +211,7 @@ def entity_weights(hasher: Hasher, entities: Iterable[EntityTuple]
 
 class Frequencies(Protocol):
     """What the clusterer needs of its document frequencies (:class:`DocFreq`, or the same
-    in compiled code, ``newsflow_native.DocFreq``: see :func:`doc_freq_class`)."""
+    in compiled code, ``newsflow_native.DocFreq``: see :func:`use_native`)."""
 
     docs: int
 
@@ -227,26 +228,38 @@ class Frequencies(Protocol):
               ) -> Vector: ...
 
 
-def native_doc_freq() -> Callable[[], Frequencies] | None:
-    """``newsflow_native.DocFreq`` (the extension module built from ``native/`` by
-    ``scripts/build-native.sh``), or None when it is not installed."""
+def _native() -> ModuleType | None:
+    """The extension module built from ``native/`` by ``scripts/build-native.sh``, or None."""
     try:
-        module = importlib.import_module("newsflow_native")
+        return importlib.import_module("newsflow_native")
     except ImportError:
+        return None
+
+
+def native_doc_freq() -> Callable[[], Frequencies] | None:
+    """``newsflow_native.DocFreq``, or None when the module is not installed."""
+    module = _native()
+    if module is None:
         return None
     found: Callable[[], Frequencies] = module.DocFreq
     return found
 
 
-def doc_freq_class(native: bool) -> Callable[[], Frequencies]:
-    """The compiled document frequencies when ``native`` and built, else :class:`DocFreq`.
-    Both give the same weights bit for bit (the compiled class does the same floating-point
-    operations in the same order); the compiled one is several times faster on a large table."""
-    found = native_doc_freq() if native else None
-    if found is None:
+def use_native(native: bool) -> Callable[[], Frequencies]:
+    """Choose the compiled parts when ``native`` and built, else the Python ones, and return
+    the document-frequency class. ``dot``, ``normalised`` and ``ranked`` are switched for the
+    whole process (the clusterer built last decides): both versions give the same results bit
+    for bit (the compiled code does the same floating-point operations in the same order), so
+    the choice is one of speed only."""
+    global _dot, _normalised, _ranked
+    module = _native() if native else None
+    if module is None:
         if native:
             _warn_not_built()
+        _dot, _normalised, _ranked = _py_dot, _py_normalised, _py_ranked
         return DocFreq
+    _dot, _normalised, _ranked = module.dot, module.normalised, module.ranked
+    found: Callable[[], Frequencies] = module.DocFreq
     return found
 
 
@@ -349,23 +362,50 @@ def _unit(terms: Iterable[int], values: list[float]) -> Vector:
 
 
 def normalised(vector: Vector) -> Vector:
-    return _unit(vector, list(vector.values()))
+    """``vector`` divided by its L2 norm (``{}`` for a zero vector)."""
+    return _normalised(vector)
 
 
 def dot(a: Vector, b: Vector) -> float:
-    """Sparse dot product over the shared terms (the key intersection and the products run in
-    C; the products are summed in the intersection's order, left to right)."""
+    """Sparse dot product over the shared terms, summed in the order of the smaller vector
+    (the first when both have the same size)."""
+    return _dot(a, b)
+
+
+def _py_normalised(vector: Vector) -> Vector:
+    return _unit(vector, list(vector.values()))
+
+
+def _py_dot(a: Vector, b: Vector) -> float:
     if not a or not b:
         return 0.0
-    shared = a.keys() & b.keys()
+    if len(a) > len(b):
+        a, b = b, a
+    shared = list(filter(b.__contains__, a))  # the look-ups and products run in C
     return sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
+
+
+def ranked(vector: Vector, k: int | None = None) -> list[tuple[int, float]]:
+    """The entries heaviest first (ties in the vector's order); the first ``k`` when given."""
+    return _ranked(vector, k)
+
+
+def _py_ranked(vector: Vector, k: int | None = None) -> list[tuple[int, float]]:
+    entries = sorted(vector.items(), key=_WEIGHT, reverse=True)  # stable: ties keep the order
+    return entries if k is None else entries[:k]
+
+
+# The implementations in use (:func:`use_native` switches them).
+_dot: Callable[[Vector, Vector], float] = _py_dot
+_normalised: Callable[[Vector], Vector] = _py_normalised
+_ranked: Callable[[Vector, int | None], list[tuple[int, float]]] = _py_ranked
 
 
 def top(vector: Vector, k: int) -> Vector:
     """The ``k`` heaviest entries, heaviest first (ties in the vector's order)."""
     if len(vector) <= k:
         return dict(vector)
-    return dict(sorted(vector.items(), key=_WEIGHT, reverse=True)[:k])
+    return dict(_ranked(vector, k))
 
 
 def add_into(total: Vector, vector: Vector) -> None:
@@ -376,7 +416,7 @@ def add_into(total: Vector, vector: Vector) -> None:
 
 def heaviest(vector: Vector, k: int) -> list[int]:
     """The terms of the ``k`` heaviest entries, heaviest first (ties in the vector's order)."""
-    return list(map(_TERM, sorted(vector.items(), key=_WEIGHT, reverse=True)[:k]))
+    return list(map(_TERM, _ranked(vector, k)))
 
 
 _TERM, _WEIGHT = itemgetter(0), itemgetter(1)

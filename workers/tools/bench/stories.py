@@ -21,12 +21,12 @@ the rate of a clusterer that extracts the terms itself (``newsflow eval stories`
 a story agent fed by older tagging processes) is measured beside it:
 ``full_window_extracting_decisions_per_cpu_s``.
 
-**Compiled document frequencies against Python's.** The worker counts document frequencies and
-weighs the article vectors with ``newsflow_native.DocFreq`` (Rust, ``native/``) when it is
-built; the same decisions as the Python ``DocFreq``, bit for bit. A third turn of the
-window-full articles runs the Python class on the same state (the counts are moved across
-between turns, untimed): ``full_window_python_df_decisions_per_cpu_s``, the code the compiled
-class replaces, in the same minutes.
+**Compiled parts against Python.** The worker counts document frequencies, weighs the article
+vectors and computes its cosines and normalisations with ``newsflow_native`` (Rust, ``native/``)
+when it is built; the same decisions as the Python code, bit for bit. A third turn of the
+window-full articles runs the Python code on the same state (the counts are moved across
+between turns, untimed): ``full_window_python_decisions_per_cpu_s``, the code the compiled parts
+replace, in the same minutes.
 
 **Real text beside it** (``--real N``, default 2,000; ``--no-real`` skips it): the synthetic
 events are not real news. Real articles have ~16 tagged entities each (the synthetic ones 3), and
@@ -55,7 +55,7 @@ from pathlib import Path
 from workers.records import StoryArticle
 from workers.settings import Settings
 from workers.stages.stories import make_story_clusterer, packed_terms
-from workers.stages.stories_text import DocFreq, native_doc_freq
+from workers.stages.stories_text import native_doc_freq, use_native
 from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import (
     EntityCache,
@@ -123,9 +123,9 @@ def bench(settings: Settings, window: int, measure: int,
         new += clusterer.decide(article).is_new_story
     fill, fill_cpu = time.perf_counter() - started, time.process_time() - cpu
     # Window full, in turns of a tenth of ``measure`` each: packed terms (the worker), packed
-    # terms with the document frequencies in Python (when the compiled ones run: the same
+    # terms with the Python code in place of the compiled parts (when they are built: the same
     # decisions, the code they replace), terms extracted here (eval stories, older taggers).
-    modes = ["worker", "extracting"] if native is None else ["worker", "python_df", "extracting"]
+    modes = ["worker", "extracting"] if native is None else ["worker", "python", "extracting"]
     wall = dict.fromkeys(modes, 0.0)
     cpu_s = dict.fromkeys(modes, 0.0)
     decided = dict.fromkeys(modes, 0)
@@ -135,8 +135,8 @@ def bench(settings: Settings, window: int, measure: int,
         for mode in modes:
             chunk = (plain if mode == "extracting" else articles)[at:at + n]
             at += n
-            if native is not None:  # move the counts to the class this mode runs (untimed)
-                target = DocFreq if mode == "python_df" else native
+            if native is not None:  # the parts this mode runs; the counts moved across (untimed)
+                target = use_native(mode != "python")
                 if type(clusterer.df) is not target:
                     df = target()
                     df.load(dict(clusterer.df.counts), clusterer.df.docs)
@@ -157,12 +157,12 @@ def bench(settings: Settings, window: int, measure: int,
         "stories": len(stories),
         "words_per_article": round(sum(len(a.text.split()) for a in articles) / len(articles)),
         "new_story_share": round(new / window, 3),
-        "doc_freq": "compiled (newsflow_native)" if native is not None else "python",
+        "compiled_parts": "newsflow_native" if native is not None else "none (Python)",
         "fill_decisions_per_s": round(window / fill),
         "fill_decisions_per_cpu_s": round(window / fill_cpu),
         "full_window_decisions_per_s": round(decided["worker"] / wall["worker"]),
         "full_window_decisions_per_cpu_s": rate["worker"],
-        "full_window_python_df_decisions_per_cpu_s": rate.get("python_df"),
+        "full_window_python_decisions_per_cpu_s": rate.get("python"),
         "full_window_extracting_decisions_per_cpu_s": rate["extracting"],
         "full_window_decided": decided,
         "terms_cpu_ms_per_article": round(1000 * terms_cpu / len(articles), 3),
