@@ -320,10 +320,10 @@ class Settings(BaseSettings):
     )
     story_native: bool = Field(
         True,
-        description="Count the stories' document frequencies and weigh the article vectors in "
-        "compiled code (newsflow_native, built from native/ by scripts/build-native.sh; the "
-        "same decisions bit for bit, faster). When it is not installed the Python code runs, "
-        "with a warning; false chooses the Python code.",
+        description="Run the story stage's document frequencies, TF-IDF weighing, cosines and "
+        "rankings in compiled code (newsflow_native, built from native/ by "
+        "scripts/build-native.sh; the same decisions bit for bit, faster). When it is not "
+        "installed the Python code runs, with a warning; false chooses the Python code.",
     )
 
     # --- Entities --------------------------------------------------------------------------
