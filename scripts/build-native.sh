@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Build newsflow's compiled story parts (native/, a Rust extension module made with PyO3) and
-# install the module into a Python's site-packages as newsflow_native.
+# Build newsflow's compiled story parts (native/: a Rust extension module made with PyO3, for the
+# document frequencies, TF-IDF weighing, cosines and rankings) and install the module into a
+# Python's site-packages as newsflow_native.
 #   scripts/build-native.sh [PYTHON]     (default: .venv/bin/python)
-# Needs cargo and rustc 1.63 or newer (rustup's, or Debian's `cargo`); the crates come from
-# crates.io at the versions in native/Cargo.lock. Without the module newsflow still runs: the
-# story stage then counts document frequencies in Python (the same decisions, slower), and says so
-# in its log.
+# Needs cargo: rustup's (built here with 1.95) or Debian's cargo-web (the image builds with
+# bookworm's, 1.96). The crates come from crates.io at the versions in native/Cargo.lock, chosen
+# to declare Rust 1.63 or newer (not built here with a toolchain that old). Without the module
+# newsflow still runs: the story stage then runs these parts in Python (the same decisions,
+# slower), and says so in its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-.venv/bin/python}

@@ -33,13 +33,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
   touch "$stamp"
 fi
-# The story stage's compiled document frequencies (native/, Rust): a few seconds when built
+# The story stage's compiled parts (native/, Rust): a few seconds when built
 # before, about a minute the first time (crates from crates.io).
 if command -v cargo >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
   scripts/build-native.sh .venv/bin/python
 else
-  echo "setup: cargo not found, so newsflow_native is not built: the story stage will count its" \
-       "document frequencies in Python (the same decisions, slower). Install Rust (rustup, or" \
+  echo "setup: cargo not found, so newsflow_native is not built: the story stage will run its" \
+       "compiled parts in Python (the same decisions, slower). Install Rust (rustup, or" \
        "Debian's cargo) and run scripts/build-native.sh." >&2
 fi
 echo "setup: done. Try: .venv/bin/newsflow --help"
