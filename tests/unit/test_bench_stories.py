@@ -96,3 +96,25 @@ def test_bench_alternates_packed_and_extracted_terms_with_the_window_full(
     assert result["full_window_extracting_decisions_per_cpu_s"] > 0
     assert (result["full_window_python_decisions_per_cpu_s"] or 0) > 0 or not compiled
     assert result["terms_cpu_ms_per_article"] > 0
+
+
+def test_bench_tagged_entities_gives_the_events_their_articles_entities(
+        data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = (("Ada Lovelace", None, "PERSON", 0.5), ("London", "Q84", "GPE", 0.25))
+    monkeypatch.setattr(bench, "tag_entities",
+                        lambda rows, settings: {row["id"]: found for row in rows})
+    result = bench.bench_tagged_entities(Settings(shared_data_dir=data), 30, 10, None)
+    assert result["tagged_entities_per_article"] == 2
+    assert result["tagged_entities_full_window_decisions_per_cpu_s"] > 0
+    assert result["tagged_entities_fill_decisions_per_cpu_s"] > 0
+    assert 0 < result["tagged_entities_stories"] <= 40
+
+
+def test_synthetic_events_take_their_articles_entities_when_given(data: Path) -> None:
+    rows = [json.loads(line) for line in (data / "news-dev.jsonl").read_text().splitlines()]
+    chosen = {rows[0]["id"]: (("Ada Lovelace", None, "PERSON", 0.5),)}
+    articles = bench.synthetic(data / "news-dev.jsonl", 9, step=1.0, entities=chosen)
+    names = {a.entities[0][0] for a in articles}  # the only article given, marked or not
+    assert names <= {"Ada Lovelace"} | {f"Ada Lovelaceq{event:x}" for event in range(3)}
+    assert all(len(a.entities) == 1 and a.entities[0][2:] == ("PERSON", 0.5) for a in articles)
+    assert all(a.title.split()[0].startswith(rows[0]["title"].split()[0]) for a in articles)
