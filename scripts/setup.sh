@@ -34,12 +34,20 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   touch "$stamp"
 fi
 # The story stage's compiled parts (native/, Rust): a few seconds when built
-# before, about a minute the first time (crates from crates.io).
-if command -v cargo >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+# before, about a minute the first time (crates from crates.io). Without cargo, as root on Debian,
+# Debian's current Rust (cargo-web; bookworm's plain cargo is 1.63) is installed first.
+have_cargo() { command -v cargo >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; }
+if ! have_cargo && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "setup: installing Rust (Debian's cargo-web) with apt-get"
+  apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo-web \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo || true
+fi
+if have_cargo; then
   scripts/build-native.sh .venv/bin/python
 else
   echo "setup: cargo not found, so newsflow_native is not built: the story stage will run its" \
        "compiled parts in Python (the same decisions, slower). Install Rust (rustup, or" \
-       "Debian's cargo) and run scripts/build-native.sh." >&2
+       "Debian's cargo-web) and run scripts/build-native.sh." >&2
 fi
 echo "setup: done. Try: .venv/bin/newsflow --help"
