@@ -5,6 +5,8 @@ same decisions."""
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,6 +66,63 @@ def test_sums_as_this_interpreters_sum(native: type) -> None:
     import newsflow_native  # type: ignore[import-not-found,unused-ignore]
 
     assert (sys.version_info >= (3, 12)) == newsflow_native.SUM_COMPENSATED
+
+
+_OTHER_INTERPRETER_CHECK = """
+import math, random, sys
+from itertools import repeat
+from operator import mul, truediv
+sys.path.insert(0, sys.argv[1])
+import newsflow_native as n
+assert n.SUM_COMPENSATED == (sys.version_info >= (3, 12))
+def unit(vector):
+    values = list(vector.values())
+    norm = math.sqrt(sum(map(mul, values, values)))
+    return dict(zip(vector, map(truediv, values, repeat(norm)))) if norm else {}
+def dot(a, b):  # workers.stages.stories_text._py_dot
+    if not a or not b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    shared = list(filter(b.__contains__, a))
+    return sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
+rng = random.Random(1)
+for _ in range(5000):
+    a, b = ({t: rng.choice((rng.random(), 1e-9 * rng.random(), 1e6 * rng.random(), -0.25))
+             for t in rng.sample(range(400), rng.choice((1, 5, 40, 150)))} for _ in range(2))
+    assert n.dot(a, b).hex() == float(dot(a, b)).hex()
+    assert [v.hex() for v in n.normalised(a).values()] == [v.hex() for v in unit(a).values()]
+print("ok")
+"""
+
+
+def _interpreter(version: str) -> str | None:
+    """A working ``python<version>``: on PATH, or one of pyenv's (whose shims fail for a
+    version that is installed but not selected)."""
+    pyenv = Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}")
+    found = [shutil.which(f"python{version}"), *map(str, sorted(pyenv))]
+    for python in filter(None, found):
+        if subprocess.run([python, "-c", "pass"], capture_output=True, check=False).returncode == 0:
+            return python
+    return None
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_other_interpreters_get_their_own_sums(native: type, version: str,
+                                              tmp_path: Path) -> None:
+    """The module is built once for CPython 3.11 and newer (abi3); 3.12 made ``sum`` over
+    floats compensated, so the module must add as the interpreter that loads it does. Run
+    under the other interpreters on this machine, when there are any (the project's own
+    tests run on one)."""
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    python = _interpreter(version)
+    if python is None:
+        pytest.skip(f"no python{version} on this machine")
+    shutil.copy(newsflow_native.__file__, tmp_path)
+    done = subprocess.run([python, "-c", _OTHER_INTERPRETER_CHECK, str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def _vector(rng: random.Random, vocabulary: list[int], size: int) -> dict[int, float]:
