@@ -3,10 +3,11 @@
 //! `DocFreq` is `workers.stages.stories_text.DocFreq` in Rust: the online document frequencies
 //! of the terms of the articles held, and L2-normalised TF-IDF weighing by them; `dot`,
 //! `normalised` and `ranked` are the module's sparse-vector functions of the same names. The
-//! results are bit for bit those of the Python code: the same IEEE operations in the same order (logarithms from
-//! the C library's `log`, as Python's `math.log`; sums as Python's `sum` over floats adds them,
-//! see `PySum`; no fused multiply-add), and an output dictionary holds the input's key objects in
-//! the input's order. `tests/unit/test_stories_native.py` holds both to that.
+//! results are bit for bit those of the Python code: the same IEEE operations in the same order
+//! (logarithms from the C library's `log`, as Python's `math.log`; sums as Python's `sum` over
+//! floats adds them, see `PySum`; no fused multiply-add), and an output dictionary holds the
+//! input's key objects in the input's order. `tests/unit/test_stories_native.py` holds both to
+//! that.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -133,11 +134,6 @@ impl DocFreq {
         self.docs = self.docs.saturating_sub(1);
     }
 
-    /// The document frequency of `term` (0 when no article held has it).
-    fn get(&self, term: u32) -> u64 {
-        u64::from(self.counts.get(&term).copied().unwrap_or(0))
-    }
-
     /// Every counted term with its document frequency, as a dict (for tests and checks).
     #[getter]
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -156,10 +152,6 @@ impl DocFreq {
         self.docs = docs;
     }
 
-    fn __len__(&self) -> usize {
-        self.counts.len()
-    }
-
     /// L2-normalised TF-IDF of `counts` (term -> count or weight), `idf = ln((N + 1) /
     /// (df + 1)) + 1`; `sublinear`: tf -> `1 + ln(tf)` for `tf >= 1`.
     #[pyo3(signature = (counts, sublinear = true))]
@@ -169,11 +161,7 @@ impl DocFreq {
         counts: &Bound<'py, PyDict>,
         sublinear: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let out = PyDict::new(py);
         let n = counts.len();
-        if n == 0 {
-            return Ok(out);
-        }
         let log_n = ((self.docs + 1) as f64).ln() + 1.0;
         let mut keys: Vec<Bound<'py, PyAny>> = Vec::with_capacity(n);
         let mut values: Vec<f64> = Vec::with_capacity(n);
@@ -192,7 +180,8 @@ impl DocFreq {
     }
 }
 
-/// `keys` -> `values / norm` as a dict, in order (`{}` for a zero norm).
+/// `keys` -> `values / norm` as a dict, in order (`{}` for a zero norm, which an empty vector
+/// has: a sum of nothing is 0).
 fn divided<'py>(
     py: Python<'py>,
     keys: &[Bound<'py, PyAny>],
@@ -221,9 +210,6 @@ fn normalised<'py>(py: Python<'py>, vector: &Bound<'py, PyDict>) -> PyResult<Bou
         keys.push(key);
         values.push(x);
     }
-    if keys.is_empty() {
-        return Ok(PyDict::new(py));
-    }
     divided(py, &keys, &values, norm2.value().sqrt())
 }
 
@@ -233,9 +219,6 @@ fn normalised<'py>(py: Python<'py>, vector: &Bound<'py, PyDict>) -> PyResult<Bou
 fn dot(a: &Bound<'_, PyDict>, b: &Bound<'_, PyDict>) -> PyResult<f64> {
     let (small, large) = if a.len() > b.len() { (b, a) } else { (a, b) };
     let mut total = PySum::new();
-    if small.is_empty() {
-        return Ok(0.0);
-    }
     for (key, x) in small.iter() {
         if let Some(y) = large.get_item(&key)? {
             total.add(tf_of(&x)? * tf_of(&y)?);
@@ -284,8 +267,9 @@ fn ranked<'py>(
 #[pymodule]
 fn newsflow_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let version = m.py().version_info();
-    COMPENSATED.store((version.major, version.minor) >= (3, 12), Ordering::Relaxed);
-    m.add("SUM_COMPENSATED", (version.major, version.minor) >= (3, 12))?;
+    let compensated = (version.major, version.minor) >= (3, 12);
+    COMPENSATED.store(compensated, Ordering::Relaxed);
+    m.add("SUM_COMPENSATED", compensated)?;
     m.add_class::<DocFreq>()?;
     m.add_function(wrap_pyfunction!(dot, m)?)?;
     m.add_function(wrap_pyfunction!(normalised, m)?)?;
