@@ -109,8 +109,7 @@ class StoryClusterer:
         self.df.add(terms)
         side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
                          groups, weigh(found.numbers), weigh(found.years), unit=True)
-        return Prepared(side, groups, terms, ranked(side.text),
-                        names)
+        return Prepared(side, groups, terms, ranked(side.text), names)
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
         """Live stories sharing heavy terms or entities with the article, with pair features.

@@ -172,4 +172,4 @@ class StoryConfig:
     top_entities: int = 5
     recent_members: int = 8
     member_terms: int = 40
-    native: bool = True  # compiled document frequencies (newsflow_native) when built
+    native: bool = True  # the compiled parts (newsflow_native) when built: stories_text.use_native
