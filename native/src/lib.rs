@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// Terms are 32-bit CRC values already: one multiplication spreads them over the hash's high
 /// bits, which the table's buckets and tags use (SipHash would cost more than the look-up).
@@ -109,7 +109,10 @@ struct DocFreq {
 impl DocFreq {
     #[new]
     fn new() -> Self {
-        DocFreq { counts: Counts::default(), docs: 0 }
+        DocFreq {
+            counts: Counts::default(),
+            docs: 0,
+        }
     }
 
     /// Count one article's terms (each term once per article).
@@ -217,6 +220,10 @@ fn normalised<'py>(py: Python<'py>, vector: &Bound<'py, PyDict>) -> PyResult<Bou
 /// first when both have the same size).
 #[pyfunction]
 fn dot(a: &Bound<'_, PyDict>, b: &Bound<'_, PyDict>) -> PyResult<f64> {
+    dot_of(a, b)
+}
+
+fn dot_of(a: &Bound<'_, PyDict>, b: &Bound<'_, PyDict>) -> PyResult<f64> {
     let (small, large) = if a.len() > b.len() { (b, a) } else { (a, b) };
     let mut total = PySum::new();
     for (key, x) in small.iter() {
@@ -248,6 +255,20 @@ fn ranked<'py>(
     vector: &Bound<'py, PyDict>,
     k: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
+    let entries = heaviest_entries(vector, k)?;
+    let items = entries
+        .into_iter()
+        .map(|(key, value, _)| PyTuple::new(py, [key, value]))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+/// The entries of `vector` heaviest first, ties in its order (a stable sort); the first `k`.
+#[allow(clippy::type_complexity)]
+fn heaviest_entries<'py>(
+    vector: &Bound<'py, PyDict>,
+    k: Option<usize>,
+) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>, f64)>> {
     let mut entries: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>, f64)> =
         Vec::with_capacity(vector.len());
     for (key, value) in vector.iter() {
@@ -255,13 +276,419 @@ fn ranked<'py>(
         entries.push((key, value, weight));
     }
     entries.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap_or(std::cmp::Ordering::Equal));
-    let keep = k.unwrap_or(entries.len()).min(entries.len());
-    let items = entries
-        .into_iter()
-        .take(keep)
-        .map(|(key, value, _)| PyTuple::new(py, [key, value]))
-        .collect::<PyResult<Vec<_>>>()?;
-    PyList::new(py, items)
+    entries.truncate(k.unwrap_or(entries.len()));
+    Ok(entries)
+}
+
+/// `dict(ranked(vector, k))`, without the tuples: the `k` heaviest entries, heaviest first,
+/// ties in the vector's order.
+#[pyfunction]
+fn top<'py>(
+    py: Python<'py>,
+    vector: &Bound<'py, PyDict>,
+    k: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (key, value, _) in heaviest_entries(vector, Some(k))? {
+        out.set_item(key, value)?;
+    }
+    Ok(out)
+}
+
+/// The terms of the `k` heaviest entries of `vector`, ordered by weight descending and then by
+/// term (the `k` smallest `(-weight, term)` pairs, as `heapq.nsmallest` picks them).
+#[pyfunction]
+fn heaviest_by_term<'py>(
+    py: Python<'py>,
+    vector: &Bound<'py, PyDict>,
+    k: usize,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut entries: Vec<(f64, u64, Bound<'py, PyAny>)> = Vec::with_capacity(vector.len());
+    for (key, value) in vector.iter() {
+        let term: u64 = key.extract()?;
+        entries.push((-tf_of(&value)?, term, key));
+    }
+    entries.sort_by(|a, b| {
+        a.0.partial_cmp(&b.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
+    entries.truncate(k);
+    PyList::new(py, entries.into_iter().map(|(_, _, key)| key))
+}
+
+/// Packed terms (`stories_text.pack_terms`: magic 0x54, title weight, four u32 sizes, then the
+/// u32 terms and u32 counts) back as four dicts term -> count (words, title, numbers, years),
+/// or None when `value` is not packed terms with this `title_weight`.
+#[pyfunction]
+fn unpack_terms<'py>(
+    py: Python<'py>,
+    value: &[u8],
+    title_weight: u32,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    const HEAD: usize = 2 + 4 * 4;
+    if value.len() < HEAD || value[0] != 0x54 || u32::from(value[1]) != title_weight {
+        return Ok(None);
+    }
+    let word =
+        |at: usize| u32::from_le_bytes([value[at], value[at + 1], value[at + 2], value[at + 3]]);
+    let sizes: Vec<usize> = (0..4).map(|i| word(2 + 4 * i) as usize).collect();
+    let total: usize = sizes.iter().sum();
+    if value.len() != HEAD + 8 * total {
+        return Ok(None);
+    }
+    // the terms and counts as `array("I")` wrote them: native byte order
+    let native =
+        |at: usize| u32::from_ne_bytes([value[at], value[at + 1], value[at + 2], value[at + 3]]);
+    let mut parts: Vec<Bound<'py, PyDict>> = Vec::with_capacity(4);
+    let mut start = 0;
+    for size in sizes {
+        let part = PyDict::new(py);
+        for i in start..start + size {
+            part.set_item(native(HEAD + 4 * i), native(HEAD + 4 * (total + i)))?;
+        }
+        parts.push(part);
+        start += size;
+    }
+    Ok(Some(PyTuple::new(py, parts)?))
+}
+
+/// `workers.stages.stories_index.StoryIndex`'s postings in Rust: each live story is listed under
+/// a set of terms (its heaviest centroid terms and entities, chosen by the caller); a query
+/// ranks the stories by the summed weight of the query terms they are listed under. Stories
+/// are held by slot number, so a look-up adds floats into an array instead of a dict keyed by
+/// id strings; the sums are those of the Python code (each story's in query order, plain
+/// additions), and the ranking is the same: weight descending, ties by id.
+#[pyclass(module = "newsflow_native")]
+struct StoryIndex {
+    /// Terms listed for more stories than this are skipped at look-up.
+    max_postings: usize,
+    slots: HashMap<String, u32>,
+    /// Per slot: the story's id (the caller's string object) and the terms it is listed under
+    /// (sorted, distinct); `None` for a free slot.
+    ids: Vec<Option<Py<PyString>>>,
+    names: Vec<String>,
+    listed: Vec<Vec<u32>>,
+    free: Vec<u32>,
+    postings: HashMap<u32, Vec<u32>, BuildHasherDefault<TermHasher>>,
+    /// Look-up scratch: per slot its sum, and whether it was hit.
+    sums: Vec<f64>,
+    hit: Vec<bool>,
+}
+
+#[pymethods]
+impl StoryIndex {
+    #[new]
+    fn new(max_postings: usize) -> Self {
+        StoryIndex {
+            max_postings,
+            slots: HashMap::new(),
+            ids: Vec::new(),
+            names: Vec::new(),
+            listed: Vec::new(),
+            free: Vec::new(),
+            postings: HashMap::default(),
+            sums: Vec::new(),
+            hit: Vec::new(),
+        }
+    }
+
+    /// List the story `story_id` under `terms` (and no longer under the terms it was listed
+    /// under before and `terms` lacks).
+    fn set(&mut self, story_id: &Bound<'_, PyString>, mut terms: Vec<u32>) -> PyResult<()> {
+        terms.sort_unstable();
+        terms.dedup();
+        let name = story_id.to_str()?;
+        let slot = match self.slots.get(name) {
+            Some(&slot) => slot,
+            None => {
+                let slot = match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.ids.push(None);
+                        self.names.push(String::new());
+                        self.listed.push(Vec::new());
+                        self.sums.push(0.0);
+                        self.hit.push(false);
+                        (self.ids.len() - 1) as u32
+                    }
+                };
+                self.ids[slot as usize] = Some(story_id.clone().unbind());
+                self.names[slot as usize] = name.to_owned();
+                self.slots.insert(name.to_owned(), slot);
+                slot
+            }
+        };
+        let old = std::mem::take(&mut self.listed[slot as usize]);
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < terms.len() {
+            if j == terms.len() || (i < old.len() && old[i] < terms[j]) {
+                self.unlist(old[i], slot);
+                i += 1;
+            } else if i == old.len() || terms[j] < old[i] {
+                self.postings.entry(terms[j]).or_default().push(slot);
+                j += 1;
+            } else {
+                i += 1;
+                j += 1;
+            }
+        }
+        self.listed[slot as usize] = terms;
+        Ok(())
+    }
+
+    /// Take the story `story_id` out of the index (nothing when it is not in it).
+    fn remove(&mut self, story_id: &str) {
+        if let Some(slot) = self.slots.remove(story_id) {
+            for term in std::mem::take(&mut self.listed[slot as usize]) {
+                self.unlist(term, slot);
+            }
+            self.ids[slot as usize] = None;
+            self.names[slot as usize] = String::new();
+            self.free.push(slot);
+        }
+    }
+
+    /// Ids of the `limit` stories sharing the most weight of `query` (`(term, weight)` pairs;
+    /// a story listed under a term gets the term's weight each time the term occurs), heaviest
+    /// first, ties by id.
+    fn ranked<'py>(
+        &mut self,
+        py: Python<'py>,
+        query: Vec<(u32, f64)>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut touched: Vec<u32> = Vec::new();
+        for (term, weight) in query {
+            if let Some(slots) = self.postings.get(&term) {
+                if slots.len() <= self.max_postings {
+                    for &slot in slots {
+                        let s = slot as usize;
+                        if self.hit[s] {
+                            self.sums[s] += weight;
+                        } else {
+                            self.hit[s] = true;
+                            self.sums[s] = 0.0 + weight;
+                            touched.push(slot);
+                        }
+                    }
+                }
+            }
+        }
+        // the `limit` best by (weight descending, id), kept sorted by insertion
+        let mut best: Vec<u32> = Vec::with_capacity(limit + 1);
+        for &slot in &touched {
+            let s = slot as usize;
+            self.hit[s] = false;
+            if limit == 0 {
+                continue;
+            }
+            let at = best.partition_point(|&b| self.before(b as usize, s));
+            if at < limit {
+                best.insert(at, slot);
+                best.truncate(limit);
+            }
+        }
+        let ids = best
+            .iter()
+            .map(|&slot| {
+                self.ids[slot as usize]
+                    .as_ref()
+                    .map(|id| id.clone_ref(py))
+                    .ok_or_else(|| PyTypeError::new_err("index slot without a story"))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, ids)
+    }
+
+    /// Every listed term with the ids of the stories listed under it (for tests and checks).
+    #[getter]
+    fn postings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (term, slots) in &self.postings {
+            let ids = pyo3::types::PySet::empty(py)?;
+            for &slot in slots {
+                if let Some(id) = &self.ids[slot as usize] {
+                    ids.add(id.bind(py))?;
+                }
+            }
+            out.set_item(term, ids)?;
+        }
+        Ok(out)
+    }
+
+    fn __len__(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+impl StoryIndex {
+    /// Whether slot `a` ranks before slot `b`: heavier, or as heavy with a smaller id (Python
+    /// orders `(-weight, id)` tuples so; ids compare by code point, as their UTF-8 bytes do).
+    fn before(&self, a: usize, b: usize) -> bool {
+        let (wa, wb) = (-self.sums[a], -self.sums[b]);
+        wa < wb || (wa == wb && self.names[a] < self.names[b])
+    }
+
+    fn unlist(&mut self, term: u32, slot: u32) {
+        if let Some(slots) = self.postings.get_mut(&term) {
+            if let Some(at) = slots.iter().position(|&s| s == slot) {
+                slots.swap_remove(at);
+            }
+            if slots.is_empty() {
+                self.postings.remove(&term);
+            }
+        }
+    }
+}
+
+/// Sparse vectors as bytes: their sizes (u32 each), then every term (u32), then every weight
+/// (f64), in the vectors' order, native byte order: what `array("I", ...)` and `array("d",
+/// ...)` of the same values give.
+#[pyfunction]
+fn pack_vectors<'py>(
+    py: Python<'py>,
+    vectors: Vec<Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let total: usize = vectors.iter().map(|v| v.len()).sum();
+    let mut out: Vec<u8> = Vec::with_capacity(4 * vectors.len() + 12 * total);
+    let mut weights: Vec<u8> = Vec::with_capacity(8 * total);
+    for vector in &vectors {
+        out.extend_from_slice(&(vector.len() as u32).to_ne_bytes());
+    }
+    for vector in &vectors {
+        for (key, value) in vector.iter() {
+            let term: u32 = key.extract()?;
+            out.extend_from_slice(&term.to_ne_bytes());
+            weights.extend_from_slice(&tf_of(&value)?.to_ne_bytes());
+        }
+    }
+    out.extend_from_slice(&weights);
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The entity groups of `stories_score.GROUPS`, in order.
+const GROUPS: [&str; 3] = ["P", "L", "O"];
+
+/// A vector attribute of a `stories_score.Side`.
+fn side_vector<'py>(side: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyDict>> {
+    Ok(side.getattr(name)?.downcast_into::<PyDict>()?)
+}
+
+/// `stories_score._apart`: 1.0 when both sides have terms of the kind but share none.
+fn apart(a: &Bound<'_, PyDict>, b: &Bound<'_, PyDict>, cos: f64) -> f64 {
+    if !a.is_empty() && !b.is_empty() && cos == 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// `stories_score.pair_features`: the feature row of (article, story) without its last
+/// feature, the same floats in the same order.
+#[pyfunction]
+fn pair_features<'py>(
+    py: Python<'py>,
+    article: &Bound<'py, PyAny>,
+    story: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut row: Vec<f64> = Vec::with_capacity(16);
+    row.push(dot_of(
+        &side_vector(article, "text")?,
+        &side_vector(story, "text")?,
+    )?);
+    row.push(dot_of(
+        &side_vector(article, "ents")?,
+        &side_vector(story, "ents")?,
+    )?);
+    let (mine, theirs) = (
+        side_vector(article, "by_group")?,
+        side_vector(story, "by_group")?,
+    );
+    for group in GROUPS {
+        let a = mine.as_any().get_item(group)?.downcast_into::<PyDict>()?;
+        let b = theirs.as_any().get_item(group)?.downcast_into::<PyDict>()?;
+        let cos = dot_of(&a, &b)?;
+        row.push(cos);
+        row.push(apart(&a, &b, cos));
+    }
+    row.push(dot_of(
+        &side_vector(article, "title")?,
+        &side_vector(story, "title")?,
+    )?);
+    for name in ["numbers", "years"] {
+        let (a, b) = (side_vector(article, name)?, side_vector(story, name)?);
+        let cos = dot_of(&a, &b)?;
+        row.push(cos);
+        row.push(apart(&a, &b, cos));
+    }
+    let size: i64 = story.getattr("size")?.extract()?;
+    row.push(if size > 1 {
+        (1.0f64).min((size as f64).ln() / 16.0f64.ln())
+    } else {
+        0.0
+    });
+    PyList::new(py, row)
+}
+
+/// `stories_score.member_feature`: the highest cosine of the article's text with one of the
+/// story's recent members (0.0 without members).
+#[pyfunction]
+fn member_feature(article: &Bound<'_, PyAny>, story: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let text = side_vector(article, "text")?;
+    let mut best: Option<f64> = None;
+    for member in story.getattr("members")?.try_iter()? {
+        let cos = dot_of(&text, &member?.downcast_into::<PyDict>()?)?;
+        // Python's max keeps the first of equals and only replaces on a strictly greater one
+        if best.map_or(true, |b| cos > b) {
+            best = Some(cos);
+        }
+    }
+    Ok(best.unwrap_or(0.0))
+}
+
+/// `stories_score.normalised_groups`: the entries of `vector` split by their group in `groups`
+/// (term -> "P", "L", "O" or another group, which is left out), each part normalised: a dict
+/// from each of the three groups to its unit vector (`{}` when empty or zero), the vector's
+/// own key objects in its order.
+#[pyfunction]
+fn normalised_groups<'py>(
+    py: Python<'py>,
+    vector: &Bound<'py, PyDict>,
+    groups: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut keys: [Vec<Bound<'py, PyAny>>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut values: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut norms = [PySum::new(), PySum::new(), PySum::new()];
+    for (key, value) in vector.iter() {
+        // (matches, not let-else or is_ok_and: Rust 1.63 is the crate's rust-version)
+        let group = match groups.get_item(&key)? {
+            Some(group) => group,
+            None => continue,
+        };
+        let at = match group.downcast::<PyString>() {
+            Ok(name) => {
+                let name = name.to_str()?;
+                match GROUPS.iter().position(|g| *g == name) {
+                    Some(at) => at,
+                    None => continue,
+                }
+            }
+            Err(_) => continue,
+        };
+        let x = tf_of(&value)?;
+        norms[at].add(x * x);
+        keys[at].push(key);
+        values[at].push(x);
+    }
+    let out = PyDict::new(py);
+    for (at, group) in GROUPS.iter().enumerate() {
+        out.set_item(
+            *group,
+            divided(py, &keys[at], &values[at], norms[at].value().sqrt())?,
+        )?;
+    }
+    Ok(out)
 }
 
 #[pymodule]
@@ -271,8 +698,16 @@ fn newsflow_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     COMPENSATED.store(compensated, Ordering::Relaxed);
     m.add("SUM_COMPENSATED", compensated)?;
     m.add_class::<DocFreq>()?;
+    m.add_class::<StoryIndex>()?;
     m.add_function(wrap_pyfunction!(dot, m)?)?;
     m.add_function(wrap_pyfunction!(normalised, m)?)?;
     m.add_function(wrap_pyfunction!(ranked, m)?)?;
+    m.add_function(wrap_pyfunction!(top, m)?)?;
+    m.add_function(wrap_pyfunction!(heaviest_by_term, m)?)?;
+    m.add_function(wrap_pyfunction!(unpack_terms, m)?)?;
+    m.add_function(wrap_pyfunction!(pack_vectors, m)?)?;
+    m.add_function(wrap_pyfunction!(pair_features, m)?)?;
+    m.add_function(wrap_pyfunction!(member_feature, m)?)?;
+    m.add_function(wrap_pyfunction!(normalised_groups, m)?)?;
     Ok(())
 }

@@ -16,6 +16,15 @@ import workers.stages.stories_text as text
 from tests.support import unavailable
 from workers.settings import Settings
 from workers.stages.stories import make_story_clusterer
+from workers.stages.stories_index import CompiledStoryIndex, StoryIndex, story_index
+from workers.stages.stories_score import (
+    Side,
+    make_side,
+    member_feature,
+    pair_features,
+    scorers,
+)
+from workers.stages.stories_state import Story
 from workers.stages.stories_text import (
     DocFreq,
     Frequencies,
@@ -49,13 +58,23 @@ def _same(a: Frequencies, b: Frequencies) -> None:
 def test_use_native_picks_the_compiled_parts_unless_told_not(native: type) -> None:
     import newsflow_native  # type: ignore[import-not-found,unused-ignore]
 
+    def switched() -> tuple[object, ...]:
+        return (text._dot, text._normalised, text._ranked, text._top, text._heaviest_by_term,
+                text._pack_vectors, text._normalised_groups, text._unpack_parts)
+
     try:
         assert use_native(False) is DocFreq
-        assert (text._dot, text._normalised, text._ranked) == (
-            _py_dot, _py_normalised, _py_ranked)
+        assert switched() == (
+            _py_dot, _py_normalised, _py_ranked, text._py_top, text._py_heaviest_by_term,
+            text._py_pack_vectors, text._py_normalised_groups, text._py_unpack_parts)
         assert use_native(True) is native
-        assert (text._dot, text._normalised, text._ranked) == (
-            newsflow_native.dot, newsflow_native.normalised, newsflow_native.ranked)
+        n = newsflow_native
+        assert switched() == (n.dot, n.normalised, n.ranked, n.top, n.heaviest_by_term,
+                              n.pack_vectors, n.normalised_groups, n.unpack_terms)
+        assert scorers(True) == (n.pair_features, n.member_feature)
+        assert scorers(False) == (pair_features, member_feature)
+        assert isinstance(story_index(30, 10, 300, True), CompiledStoryIndex)
+        assert isinstance(story_index(30, 10, 300, False), StoryIndex)
     finally:
         use_native(True)
 
@@ -244,3 +263,117 @@ def test_a_stream_gets_the_same_decisions_and_state(native: type, shared_data: P
     assert [d.similarity.hex() for d in ours[0]] == [d.similarity.hex() for d in theirs[0]]
     assert ours[1:] == theirs[1:]
     assert len({d.story_id for d in ours[0]}) < len(stream) * 0.6  # stories were joined
+
+
+def test_top_heaviest_by_term_and_packing_are_the_pythons(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    rng = random.Random(17)
+    vocabulary = [rng.getrandbits(32) for _ in range(500)]
+    for _ in range(1500):
+        size = rng.choice((0, 1, 3, 30, 150, 300, 460))
+        # few distinct weights: ties are common, and broken differently by the two orders
+        vector = {t: rng.choice((0.1, 0.2, -0.3, rng.random())) for t in rng.sample(vocabulary,
+                                                                                     size)}
+        for k in (0, 1, 5, 40, 300):
+            ours, theirs = newsflow_native.top(vector, k), text._py_top(vector, k)
+            assert list(ours.items()) == list(theirs.items())
+            assert newsflow_native.heaviest_by_term(vector, k) == \
+                text._py_heaviest_by_term(vector, k)
+        vectors = [vector, {t: 1 for t in list(vector)[:3]}, {}, _vector(rng, vocabulary, 40)]
+        assert newsflow_native.pack_vectors(vectors) == text._py_pack_vectors(vectors)
+
+
+def test_normalised_groups_are_the_pythons(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    rng = random.Random(19)
+    vocabulary = [rng.getrandbits(32) for _ in range(300)]
+    for _ in range(1500):
+        vector = _vector(rng, vocabulary, rng.choice((0, 1, 10, 60, 300)))
+        groups = {t: rng.choice("PLOX") for t in vector if rng.random() < 0.9}
+        ours, theirs = (newsflow_native.normalised_groups(vector, groups),
+                        text._py_normalised_groups(vector, groups))
+        assert list(ours) == list(theirs) == ["P", "L", "O"]
+        assert all(_weights(ours[g]) == _weights(theirs[g]) for g in ours)
+
+
+def test_unpacking_terms_is_the_pythons(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    rng = random.Random(23)
+    for _ in range(500):
+        parts = [{rng.getrandbits(32): rng.randint(1, 2**32 - 1)
+                  for _ in range(rng.choice((0, 1, 20, 200)))} for _ in range(4)]
+        value = text.pack_terms(text.Terms(*parts), 2)
+        assert newsflow_native.unpack_terms(value, 2) == text._py_unpack_parts(value, 2)
+        assert [list(p.items()) for p in newsflow_native.unpack_terms(value, 2)] == \
+            [list(p.items()) for p in parts]  # the same order
+        for bad, weight in ((value, 3), (value[:-1], 2), (value + b"\0" * 8, 2),
+                            (b"\x55" + value[1:], 2), (value[:10], 2), (b"", 2)):
+            assert newsflow_native.unpack_terms(bad, weight) is None
+            assert text._py_unpack_parts(bad, weight) is None
+
+
+def _side(rng: random.Random, vocabulary: list[int], size: int) -> Side:
+    def vector() -> dict[int, float]:
+        return _vector(rng, vocabulary, rng.choice((0, 0, 1, 4, 40, len(vocabulary))))
+
+    ents = vector()
+    groups = {t: rng.choice("PLOX") for t in ents}
+    members = tuple(vector() for _ in range(rng.choice((0, 1, 8))))
+    return make_side(vector(), vector(), ents, groups, vector(), vector(), size, members)
+
+
+def test_pair_and_member_features_are_the_pythons(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    rng = random.Random(29)
+    vocabulary = list(range(60))  # a small vocabulary: sides share terms, or share none
+    for k in range(3000):
+        article = _side(rng, vocabulary, 1)
+        story = _side(rng, vocabulary, rng.choice((1, 2, 3, 15, 16, 17, k + 1)))
+        ours = newsflow_native.pair_features(article, story)
+        theirs = pair_features(article, story)
+        assert [x.hex() for x in ours] == [float(x).hex() for x in theirs], k
+        assert newsflow_native.member_feature(article, story).hex() == \
+            float(member_feature(article, story)).hex()
+
+
+def test_the_compiled_index_lists_and_ranks_as_the_pythons(native: type) -> None:
+    """Random stories listed, re-listed and removed; every look-up returns the same ids in
+    the same order (ties in summed weight broken by id), and the postings are the same."""
+    rng = random.Random(31)
+    vocabulary = [rng.getrandbits(32) for _ in range(120)]
+    ours = story_index(6, 3, 5, True)  # terms listed for more than 5 stories are skipped
+    theirs = story_index(6, 3, 5, False)
+    assert isinstance(ours, CompiledStoryIndex)
+    live: dict[str, Story] = {}
+    found = skipped = 0
+    for step in range(4000):
+        roll = rng.random()
+        if live and (roll < 0.15 or len(live) > 60):
+            story = live.pop(rng.choice(sorted(live)))
+            ours.remove(story)
+            theirs.remove(story)
+        else:
+            sid = rng.choice(sorted(live)) if live and roll < 0.5 else f"s-{step:x}"
+            story = live.get(sid) or Story(sid, 0.0, 0.0)
+            story.centroid = {t: rng.choice((0.1, 0.2, rng.random()))
+                              for t in rng.sample(vocabulary, rng.randint(0, 12))}
+            story.entities = {t: rng.random() for t in rng.sample(vocabulary, rng.randint(0, 5))}
+            live[sid] = story
+            heavy = None if rng.random() < 0.5 else text.heaviest(story.centroid, 6)
+            ours.update(story, heavy)  # (only the Python index keeps story.indexed)
+            theirs.update(story, heavy)
+        query = [(t, rng.choice((0.5, 0.25, rng.random()))) for t in rng.choices(vocabulary,
+                                                                                 k=15)]
+        for limit in (0, 1, 4, 50):
+            assert ours.ranked(query, limit) == theirs.ranked(query, limit), step
+        found += len(ours.ranked(query, 4))
+        postings = ours.postings
+        skipped += sum(len(postings.get(t, ())) > 5 for t, _ in query)
+        if step % 100 == 0:
+            assert postings == theirs.postings
+    assert ours.postings == theirs.postings
+    assert found > 4000 and skipped > 1000  # look-ups found stories, and skipped common terms

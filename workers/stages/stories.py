@@ -29,7 +29,7 @@ from itertools import islice, repeat
 from typing import TYPE_CHECKING
 
 from workers.records import StoryArticle, StoryDecision
-from workers.stages.stories_index import StoryIndex
+from workers.stages.stories_index import Index, story_index
 from workers.stages.stories_score import (
     DAY,
     Prepared,
@@ -38,8 +38,7 @@ from workers.stages.stories_score import (
     StoryModel,
     features,
     make_side,
-    member_feature,
-    pair_features,
+    scorers,
 )
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
@@ -78,6 +77,7 @@ class StoryClusterer:
         self.article_state = articles
         self.hasher = Hasher()
         self._doc_freq = use_native(config.native)
+        self._pair_features, self._member_feature = scorers(config.native)
         self.df: Frequencies = self._doc_freq()
         self.stories: dict[str, Story] = {}
         self.index = self._new_index()
@@ -135,15 +135,15 @@ class StoryClusterer:
         upper bound is below the best so far (exact: the bound is computed as the probability
         is, and every step of it is monotone)."""
         side = prepared.side
-        model = self.model
+        model, pair, member = self.model, self._pair_features, self._member_feature
         best: Story | None = None
         best_score = self.config.threshold
         for story in self._live(prepared, now):
             story_side = self._side(story)
-            row = pair_features(side, story_side)
+            row = pair(side, story_side)
             if model.bound(row) < best_score:
                 continue
-            row.append(member_feature(side, story_side))
+            row.append(member(side, story_side))
             probability = model.probability(row)
             if probability >= best_score:
                 best, best_score = story, probability
@@ -317,9 +317,9 @@ class StoryClusterer:
         for article_id in orphans:
             del self.article_state[article_id]
 
-    def _new_index(self) -> StoryIndex:
+    def _new_index(self) -> Index:
         cfg = self.config
-        return StoryIndex(cfg.index_terms, cfg.index_entities, cfg.max_postings)
+        return story_index(cfg.index_terms, cfg.index_entities, cfg.max_postings, cfg.native)
 
     def __len__(self) -> int:
         return len(self.stories)

@@ -8,11 +8,39 @@ skipped at lookup: they find everything and separate nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from operator import neg
+from typing import Any, Protocol
 
 from workers.stages.stories_state import Story
-from workers.stages.stories_text import heaviest
+from workers.stages.stories_text import heaviest, native_module
+
+
+class Index(Protocol):
+    """What the clusterer needs of its inverted index (:class:`StoryIndex`, or
+    :class:`CompiledStoryIndex` over ``newsflow_native.StoryIndex``)."""
+
+    @property
+    def index_terms(self) -> int: ...
+
+    @property
+    def postings(self) -> dict[int, set[str]]: ...
+
+    def update(self, story: Story, heavy: list[int] | None = None) -> None: ...
+
+    def remove(self, story: Story) -> None: ...
+
+    def ranked(self, query: Iterable[tuple[int, float]], limit: int) -> list[str]: ...
+
+
+def story_index(index_terms: int, index_entities: int, max_postings: int,
+                native: bool) -> Index:
+    """The compiled index when ``native`` and ``newsflow_native`` is built, else the Python
+    one; both list and rank the same stories in the same order."""
+    module = native_module() if native else None
+    if module is None:
+        return StoryIndex(index_terms, index_entities, max_postings)
+    return CompiledStoryIndex(index_terms, index_entities, module.StoryIndex(max_postings))
 
 
 class StoryIndex:
@@ -59,3 +87,31 @@ class StoryIndex:
                     hits[sid] = get(sid, 0.0) + weight
         # (-weight, id) tuples sort as the key (-weight, id) does, without a Python key call
         return [sid for _, sid in sorted(zip(map(neg, hits.values()), hits, strict=True))[:limit]]
+
+
+class CompiledStoryIndex:
+    """:class:`StoryIndex` with its postings and look-ups in ``newsflow_native.StoryIndex``:
+    stories held by slot number, a look-up's sums in an array instead of a dict keyed by id;
+    the same stories ranked in the same order (summed weight descending, ties by id). The
+    terms a story is listed under are chosen here, as there."""
+
+    def __init__(self, index_terms: int, index_entities: int, compiled: Any) -> None:
+        self.index_terms = index_terms
+        self.index_entities = index_entities
+        self._compiled = compiled
+        self.ranked: Callable[[Iterable[tuple[int, float]], int], list[str]] = compiled.ranked
+
+    @property
+    def postings(self) -> dict[int, set[str]]:
+        """Every listed term with the ids listed under it (a copy, for tests and checks)."""
+        found: dict[int, set[str]] = self._compiled.postings
+        return found
+
+    def update(self, story: Story, heavy: list[int] | None = None) -> None:
+        if heavy is None:
+            heavy = heaviest(story.centroid, self.index_terms)
+        self._compiled.set(story.story_id,
+                           [*heavy, *heaviest(story.entities, self.index_entities)])
+
+    def remove(self, story: Story) -> None:
+        self._compiled.remove(story.story_id)

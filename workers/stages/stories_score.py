@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import mul
 from pathlib import Path
 
-from workers.stages.stories_text import Vector, dot, normalised
+from workers.stages.stories_text import (
+    GROUPS,
+    Vector,
+    dot,
+    native_module,
+    normalised,
+    normalised_groups,
+)
 
-GROUPS = ("P", "L", "O")
 FEATURES = ("text", "ents", *(f"{g}{k}" for g in GROUPS for k in ("cos", "apart")), "title",
             "num", "numapart", "year", "yearapart", "size",
             "member")
@@ -37,15 +44,6 @@ MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "story_model.json
 def _apart(a: Vector, b: Vector, cos: float) -> float:
     """1.0 when both sides have terms of the kind but share none (a contradiction)."""
     return 1.0 if a and b and cos == 0.0 else 0.0
-
-
-def split_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
-    out: dict[str, Vector] = {g: {} for g in GROUPS}
-    for term, weight in vector.items():
-        group = groups.get(term)
-        if group in out:
-            out[group][term] = weight
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +70,7 @@ def make_side(text: Vector, title: Vector, ents: Vector, groups: dict[int, str],
               unit_members: bool = False) -> Side:
     """A side from raw vectors; ``unit``: all but the entity groups are already normalised;
     ``unit_members``: the members are."""
-    by_group = {g: normalised(v) for g, v in split_groups(ents, groups).items()}
+    by_group = normalised_groups(ents, groups)
     if unit:
         return Side(text, title, ents, by_group, numbers, years, size, members)
     return Side(normalised(text), normalised(title), normalised(ents), by_group,
@@ -106,6 +104,16 @@ def member_feature(article: Side, story: Side) -> float:
     """The highest cosine of the article with one of the story's recent members."""
     text = article.text
     return max([dot(text, m) for m in story.members], default=0.0)
+
+
+def scorers(native: bool) -> tuple[Callable[[Side, Side], list[float]],
+                                  Callable[[Side, Side], float]]:
+    """:func:`pair_features` and :func:`member_feature`, compiled (``newsflow_native``) when
+    ``native`` and built: the same floats, from the same operations in the same order."""
+    module = native_module() if native else None
+    if module is None:
+        return pair_features, member_feature
+    return module.pair_features, module.member_feature
 
 
 _LOG16 = math.log(16)

@@ -21,18 +21,16 @@ starts with ``{`` is a story in the JSON format used before (still read; written
 
 from __future__ import annotations
 
-import heapq
 import struct
 from array import array
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import neg
+from itertools import repeat
 
 import orjson
 
 from workers.records import StorySummary
 from workers.stages.stories_score import Side
-from workers.stages.stories_text import Vector
+from workers.stages.stories_text import Vector, heaviest_by_term, pack_vectors
 
 _MAGIC = 0x5A
 _HEAD = struct.Struct("<BH")
@@ -72,10 +70,8 @@ class Story:
             self.sources.append(source)
 
     def summary(self, top_entities: int) -> StorySummary:
-        # the top_entities smallest (-weight, term): heaviest first, ties by term
-        heaviest = heapq.nsmallest(top_entities, zip(map(neg, self.entities.values()),
-                                                      self.entities, strict=True))
-        names = tuple(self.names[t] for _, t in heaviest if t in self.names)
+        names = tuple(self.names[t] for t in heaviest_by_term(self.entities, top_entities)
+                      if t in self.names)
         return StorySummary(
             story_id=self.story_id, title=self.title, top_entities=names,
             article_count=self.count, duplicate_count=self.duplicates,
@@ -88,16 +84,13 @@ class Story:
         profiles = (self.centroid, self.entities, self.titles, self.numbers, self.years,
                     *self.recent)
         text = orjson.dumps([self.title, self.sources,
-                             [self.names.get(t, "") for t in self.entities],
-                             [self.groups.get(t, "X") for t in self.entities]])
-        sizes = array("I", map(len, profiles))
+                             [*map(self.names.get, self.entities, repeat(""))],
+                             [*map(self.groups.get, self.entities, repeat("X"))]])
         return b"".join((
             _STORY_HEAD.pack(_STORY_MAGIC, len(text), len(self.recent), self.count,
                              self.duplicates, self.first_seen, self.last_seen,
                              self.title_score),
-            text, sizes.tobytes(),
-            array("I", [*chain.from_iterable(profiles)]).tobytes(),  # (a list converts faster)
-            array("d", [*chain.from_iterable(map(dict.values, profiles))]).tobytes(),
+            text, pack_vectors(profiles),
         ))
 
     @classmethod

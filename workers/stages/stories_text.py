@@ -14,6 +14,7 @@ sublinear term frequency.
 from __future__ import annotations
 
 import functools
+import heapq
 import importlib
 import logging
 import math
@@ -22,10 +23,10 @@ import struct
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
-from operator import add, itemgetter, mul, not_, sub, truediv
+from operator import add, itemgetter, mul, neg, not_, sub, truediv
 from types import ModuleType
 from typing import Protocol
 
@@ -133,6 +134,11 @@ def pack_terms(terms: Terms, title_weight: int) -> bytes:
 def unpack_terms(value: bytes, title_weight: int) -> Terms | None:
     """The :class:`Terms` packed in ``value``; None when it was packed with another title
     weight or is not packed terms at all (the caller then extracts them from the text)."""
+    parts = _unpack_parts(value, title_weight)
+    return None if parts is None else Terms(*parts)
+
+
+def _py_unpack_parts(value: bytes, title_weight: int) -> tuple[dict[int, int], ...] | None:
     if len(value) < _TERMS_HEAD.size:
         return None
     magic, weight, *sizes = _TERMS_HEAD.unpack_from(value)
@@ -150,7 +156,7 @@ def unpack_terms(value: bytes, title_weight: int) -> Terms | None:
         out.append(dict(zip(hashes[start:start + size], counts[start:start + size],
                             strict=True)))
         start += size
-    return Terms(*out)
+    return tuple(out)
 
 
 def _classified(counts: Counter[str]) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
@@ -228,7 +234,7 @@ class Frequencies(Protocol):
               ) -> Vector: ...
 
 
-def _native() -> ModuleType | None:
+def native_module() -> ModuleType | None:
     """The extension module built from ``native/`` by ``scripts/build-native.sh``, or None."""
     try:
         return importlib.import_module("newsflow_native")
@@ -238,7 +244,7 @@ def _native() -> ModuleType | None:
 
 def native_doc_freq() -> Callable[[], Frequencies] | None:
     """``newsflow_native.DocFreq``, or None when the module is not installed."""
-    module = _native()
+    module = native_module()
     if module is None:
         return None
     found: Callable[[], Frequencies] = module.DocFreq
@@ -251,14 +257,21 @@ def use_native(native: bool) -> Callable[[], Frequencies]:
     whole process (the clusterer built last decides): both versions give the same results bit
     for bit (the compiled code does the same floating-point operations in the same order), so
     the choice is one of speed only."""
-    global _dot, _normalised, _ranked
-    module = _native() if native else None
+    global _dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors
+    global _normalised_groups, _unpack_parts
+    module = native_module() if native else None
     if module is None:
         if native:
             _warn_not_built()
-        _dot, _normalised, _ranked = _py_dot, _py_normalised, _py_ranked
+        (_dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors,
+         _normalised_groups, _unpack_parts) = (
+            _py_dot, _py_normalised, _py_ranked, _py_top, _py_heaviest_by_term,
+            _py_pack_vectors, _py_normalised_groups, _py_unpack_parts)
         return DocFreq
-    _dot, _normalised, _ranked = module.dot, module.normalised, module.ranked
+    (_dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors, _normalised_groups,
+     _unpack_parts) = (
+        module.dot, module.normalised, module.ranked, module.top, module.heaviest_by_term,
+        module.pack_vectors, module.normalised_groups, module.unpack_terms)
     found: Callable[[], Frequencies] = module.DocFreq
     return found
 
@@ -373,6 +386,24 @@ def dot(a: Vector, b: Vector) -> float:
     return _dot(a, b)
 
 
+GROUPS = ("P", "L", "O")  # the entity groups the story features compare
+
+
+def normalised_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
+    """The entries of ``vector`` split by their group in ``groups`` (:data:`GROUPS`; terms of
+    other groups left out), each part normalised."""
+    return _normalised_groups(vector, groups)
+
+
+def _py_normalised_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
+    out: dict[str, Vector] = {g: {} for g in GROUPS}
+    for term, weight in vector.items():
+        group = groups.get(term)
+        if group in out:
+            out[group][term] = weight
+    return {g: _normalised(v) for g, v in out.items()}
+
+
 def _py_normalised(vector: Vector) -> Vector:
     return _unit(vector, list(vector.values()))
 
@@ -396,17 +427,53 @@ def _py_ranked(vector: Vector, k: int | None = None) -> list[tuple[int, float]]:
     return entries if k is None else entries[:k]
 
 
+def _py_top(vector: Vector, k: int) -> Vector:
+    return dict(_py_ranked(vector, k))
+
+
+def heaviest_by_term(vector: Vector, k: int) -> list[int]:
+    """The terms of the ``k`` heaviest entries, heaviest first, ties by term (not by the
+    vector's order, as :func:`heaviest`)."""
+    return _heaviest_by_term(vector, k)
+
+
+def _py_heaviest_by_term(vector: Vector, k: int) -> list[int]:
+    # the k smallest (-weight, term)
+    return [t for _, t in heapq.nsmallest(k, zip(map(neg, vector.values()), vector,
+                                                  strict=True))]
+
+
+def pack_vectors(vectors: Sequence[Vector]) -> bytes:
+    """``vectors`` as bytes: their sizes (u32), then all their terms (u32), then all their
+    weights (f64), in order, native byte order (``array("I")``, ``array("d")``)."""
+    return _pack_vectors(vectors)
+
+
+def _py_pack_vectors(vectors: Sequence[Vector]) -> bytes:
+    return b"".join((
+        array("I", map(len, vectors)).tobytes(),
+        array("I", [*chain.from_iterable(vectors)]).tobytes(),  # (a list converts faster)
+        array("d", [*chain.from_iterable(map(dict.values, vectors))]).tobytes(),
+    ))
+
+
 # The implementations in use (:func:`use_native` switches them).
 _dot: Callable[[Vector, Vector], float] = _py_dot
 _normalised: Callable[[Vector], Vector] = _py_normalised
 _ranked: Callable[[Vector, int | None], list[tuple[int, float]]] = _py_ranked
+_top: Callable[[Vector, int], Vector] = _py_top
+_heaviest_by_term: Callable[[Vector, int], list[int]] = _py_heaviest_by_term
+_unpack_parts: Callable[[bytes, int], tuple[dict[int, int], ...] | None] = _py_unpack_parts
+_pack_vectors: Callable[[Sequence[Vector]], bytes] = _py_pack_vectors
+_normalised_groups: Callable[[Vector, dict[int, str]], dict[str, Vector]] = (
+    _py_normalised_groups)
 
 
 def top(vector: Vector, k: int) -> Vector:
     """The ``k`` heaviest entries, heaviest first (ties in the vector's order)."""
     if len(vector) <= k:
         return dict(vector)
-    return dict(_ranked(vector, k))
+    return _top(vector, k)
 
 
 def add_into(total: Vector, vector: Vector) -> None:
