@@ -377,3 +377,25 @@ def test_the_compiled_index_lists_and_ranks_as_the_pythons(native: type) -> None
             assert postings == theirs.postings
     assert ours.postings == theirs.postings
     assert found > 4000 and skipped > 1000  # look-ups found stories, and skipped common terms
+
+
+def test_switching_parts_midstream_keeps_the_decisions(native: type, shared_data: Path) -> None:
+    """``choose_parts`` moves a live clusterer between the compiled parts and the Python code
+    (the benchmark's turns): the decisions are those of a clusterer that never switched."""
+    settings = Settings(story_quiet_period=1.0)
+    articles, _ = with_terms(synthetic(shared_data / "news-dev.jsonl", 1200,
+                                       step=86_400.0 / 400))
+    runs = []
+    for switching in (False, True):
+        clusterer = make_story_clusterer(settings, {}, {})
+        decisions = []
+        for k, article in enumerate(articles):
+            if switching and k % 100 == 0:
+                clusterer.choose_parts(k % 200 == 0)
+                assert isinstance(clusterer.index, CompiledStoryIndex) == (k % 200 == 0)
+            decisions.append(clusterer.decide(article))
+            if k % 150 == 149:
+                clusterer.expire(article.time)
+        runs.append([(d.story_id, d.similarity.hex(), d.story) for d in decisions])
+    use_native(True)
+    assert runs[0] == runs[1]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import MutableMapping
+from dataclasses import replace
 from itertools import islice, repeat
 from typing import TYPE_CHECKING
 
@@ -316,6 +317,25 @@ class StoryClusterer:
                 self.df.add(entry.terms)
         for article_id in orphans:
             del self.article_state[article_id]
+
+    def choose_parts(self, native: bool) -> None:
+        """Switch to the compiled parts (``native``, when built) or to the Python code, keeping
+        the state: the document frequencies are moved across and the index is rebuilt from
+        the stories. The decisions are the same either way (for benchmarks and checks; the
+        worker chooses once, with ``story_native``)."""
+        self.config = replace(self.config, native=native)
+        self._doc_freq = use_native(native)
+        if type(self.df) is not self._doc_freq:
+            df = self._doc_freq()
+            df.load(dict(self.df.counts), self.df.docs)
+            self.df = df
+        self._pair_features, self._member_feature = scorers(native)
+        index = self._new_index()
+        if type(index) is not type(self.index):
+            for story in self.stories.values():
+                story.indexed = frozenset()  # (what the Python index has listed it under)
+                index.update(story)
+            self.index = index
 
     def _new_index(self) -> Index:
         cfg = self.config

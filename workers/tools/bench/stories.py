@@ -62,8 +62,8 @@ from pathlib import Path
 
 from workers.records import StoryArticle
 from workers.settings import Settings
-from workers.stages.stories import make_story_clusterer, packed_terms
-from workers.stages.stories_text import native_doc_freq, use_native
+from workers.stages.stories import StoryClusterer, make_story_clusterer, packed_terms
+from workers.stages.stories_text import native_doc_freq
 from workers.tools.bench import tag_cache
 from workers.tools.evaluation.stories import (
     EntityCache,
@@ -130,6 +130,35 @@ def with_terms(articles: list[StoryArticle]) -> tuple[list[StoryArticle], float]
     return out, time.process_time() - cpu
 
 
+def _turns(clusterer: StoryClusterer, streams: dict[str, list[StoryArticle]], at: int,
+           measure: int, slices: int) -> tuple[dict[str, int], dict[str, float],
+                                                dict[str, float]]:
+    """Decide ``measure`` articles per mode from position ``at`` on, in ``slices`` turns per
+    mode, each mode's from its own stream (``streams``, in turn order; the position moves on
+    after every turn); the mode "python" runs the Python code in place of the compiled parts,
+    every other mode the parts the settings chose. Articles decided, CPU and wall seconds per
+    mode."""
+    modes = list(streams)
+    native = clusterer.config.native
+    wall, cpu_s = dict.fromkeys(modes, 0.0), dict.fromkeys(modes, 0.0)
+    decided = dict.fromkeys(modes, 0)
+    for k in range(slices):
+        n = (k + 1) * measure // slices - k * measure // slices
+        for mode in modes:
+            chunk = streams[mode][at:at + n]
+            at += n
+            if "python" in streams:  # the parts this mode runs, on the same state (untimed)
+                clusterer.choose_parts(native and mode != "python")
+            started, cpu = time.perf_counter(), time.process_time()
+            for article in chunk:
+                clusterer.decide(article)
+            wall[mode] += time.perf_counter() - started
+            cpu_s[mode] += time.process_time() - cpu
+            decided[mode] += len(chunk)
+    clusterer.choose_parts(native)  # back to the settings' parts
+    return decided, cpu_s, wall
+
+
 def bench(settings: Settings, window: int, measure: int,
           slices: int = 10) -> dict[str, object]:
     path = settings.shared_data_dir / "news-dev.jsonl"
@@ -149,27 +178,8 @@ def bench(settings: Settings, window: int, measure: int,
     # terms with the Python code in place of the compiled parts (when they are built: the same
     # decisions, the code they replace), terms extracted here (eval stories, older taggers).
     modes = ["worker", "extracting"] if native is None else ["worker", "python", "extracting"]
-    wall = dict.fromkeys(modes, 0.0)
-    cpu_s = dict.fromkeys(modes, 0.0)
-    decided = dict.fromkeys(modes, 0)
-    at = window
-    for k in range(slices):
-        n = (k + 1) * measure // slices - k * measure // slices
-        for mode in modes:
-            chunk = (plain if mode == "extracting" else articles)[at:at + n]
-            at += n
-            if native is not None:  # the parts this mode runs; the counts moved across (untimed)
-                target = use_native(mode != "python")
-                if type(clusterer.df) is not target:
-                    df = target()
-                    df.load(dict(clusterer.df.counts), clusterer.df.docs)
-                    clusterer.df = df
-            started, cpu = time.perf_counter(), time.process_time()
-            for article in chunk:
-                clusterer.decide(article)
-            wall[mode] += time.perf_counter() - started
-            cpu_s[mode] += time.process_time() - cpu
-            decided[mode] += len(chunk)
+    streams = {mode: plain if mode == "extracting" else articles for mode in modes}
+    decided, cpu_s, wall = _turns(clusterer, streams, window, measure, slices)
     state_bytes = sum(len(k) + len(v) for m in (stories, held) for k, v in m.items())
     started, cpu = time.perf_counter(), time.process_time()
     clusterer.rebuild()
@@ -249,7 +259,7 @@ def bench_real(settings: Settings, background: int, tags: Path | None,
 
 
 def bench_tagged_entities(settings: Settings, window: int, measure: int,
-                        tags: Path | None) -> dict[str, float]:
+                        tags: Path | None) -> dict[str, float | None]:
     """The window-full rate again, the synthetic events carrying the tagged entities of the
     real articles they are drawn from (~16 per article; half of them made event-specific, as
     half of the words are, the rest shared across articles as real names are) instead of three
@@ -258,23 +268,27 @@ def bench_tagged_entities(settings: Settings, window: int, measure: int,
     # the real stream's tagged entities (cached in ``tags``), 2,000 news-dev articles among them
     tagged = {a.id: a.entities for a in real_stream(settings, 2_000, tags)}
     quiet = settings.story_quiet_period * 86_400.0
+    compiled = settings.story_native and native_doc_freq() is not None
+    # (the first window + measure articles and their clock as before the Python turns came)
     articles, _ = with_terms(synthetic(settings.shared_data_dir / "news-dev.jsonl",
-                                       window + measure, step=0.5 * quiet / (window + measure),
-                                       entities=tagged))
+                                       window + (2 if compiled else 1) * measure,
+                                       step=0.5 * quiet / (window + measure), entities=tagged))
     clusterer = make_story_clusterer(settings, {}, {})
     cpu = time.process_time()
     for article in articles[:window]:
         clusterer.decide(article)
     fill_cpu = time.process_time() - cpu
-    cpu = time.process_time()
-    for article in articles[window:]:
-        clusterer.decide(article)
-    full_cpu = time.process_time() - cpu
+    # window full: the compiled parts in turns with the Python code when they are built
+    streams = {"worker": articles, **({"python": articles} if compiled else {})}
+    decided, cpu_s, _ = _turns(clusterer, streams, window, measure, 10)
     return {
         "tagged_entities_per_article": round(
             statistics.mean(len(a.entities) for a in articles), 1),
         "tagged_entities_fill_decisions_per_cpu_s": round(window / fill_cpu),
-        "tagged_entities_full_window_decisions_per_cpu_s": round(measure / full_cpu),
+        "tagged_entities_full_window_decisions_per_cpu_s": round(
+            decided["worker"] / cpu_s["worker"]),
+        "tagged_entities_full_window_python_decisions_per_cpu_s": (
+            round(decided["python"] / cpu_s["python"]) if compiled else None),
         "tagged_entities_stories": len(clusterer.stories),
     }
 
