@@ -219,19 +219,168 @@ fn normalised<'py>(py: Python<'py>, vector: &Bound<'py, PyDict>) -> PyResult<Bou
 /// Sparse dot product over the shared terms, summed in the order of the smaller vector (the
 /// first when both have the same size).
 #[pyfunction]
-fn dot(a: &Bound<'_, PyDict>, b: &Bound<'_, PyDict>) -> PyResult<f64> {
-    dot_of(a, b)
+fn dot(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<f64> {
+    dot_of(&Sparse::of(a)?, &Sparse::of(b)?)
 }
 
-fn dot_of(a: &Bound<'_, PyDict>, b: &Bound<'_, PyDict>) -> PyResult<f64> {
+/// A sparse vector as the functions here take it: a dict (term -> weight) or a `Unit`.
+enum Sparse<'a, 'py> {
+    Dict(Bound<'py, PyDict>),
+    Unit(PyRef<'a, Unit>),
+}
+
+impl<'a, 'py> Sparse<'a, 'py> {
+    fn of(object: &'a Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(unit) = object.downcast::<Unit>() {
+            return Ok(Sparse::Unit(unit.borrow()));
+        }
+        Ok(Sparse::Dict(object.downcast::<PyDict>()?.clone()))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Sparse::Dict(d) => d.len(),
+            Sparse::Unit(u) => u.keys.len(),
+        }
+    }
+}
+
+/// Sparse dot product over the shared terms, summed in the order of the smaller vector (the
+/// first when both have the same size), each product the smaller vector's weight times the
+/// larger one's.
+fn dot_of(a: &Sparse<'_, '_>, b: &Sparse<'_, '_>) -> PyResult<f64> {
     let (small, large) = if a.len() > b.len() { (b, a) } else { (a, b) };
     let mut total = PySum::new();
-    for (key, x) in small.iter() {
-        if let Some(y) = large.get_item(&key)? {
-            total.add(tf_of(&x)? * tf_of(&y)?);
+    match (small, large) {
+        (Sparse::Unit(x), Sparse::Unit(y)) => {
+            for (key, value) in x.keys.iter().zip(&x.values) {
+                if let Some(&at) = y.index.get(key) {
+                    total.add(value * y.values[at as usize]);
+                }
+            }
+        }
+        (Sparse::Dict(x), Sparse::Unit(y)) => {
+            for (key, value) in x.iter() {
+                let term: u32 = match key.extract() {
+                    Ok(term) => term,
+                    Err(_) => continue, // not a term: in no unit vector
+                };
+                if let Some(&at) = y.index.get(&term) {
+                    total.add(tf_of(&value)? * y.values[at as usize]);
+                }
+            }
+        }
+        (Sparse::Unit(x), Sparse::Dict(y)) => {
+            for (key, value) in x.keys.iter().zip(&x.values) {
+                if let Some(other) = y.get_item(key)? {
+                    total.add(value * tf_of(&other)?);
+                }
+            }
+        }
+        (Sparse::Dict(x), Sparse::Dict(y)) => {
+            for (key, value) in x.iter() {
+                if let Some(other) = y.get_item(&key)? {
+                    total.add(tf_of(&value)? * tf_of(&other)?);
+                }
+            }
         }
     }
     Ok(total.value())
+}
+
+/// A normalised sparse vector held in Rust (terms in their order, weights, and a hash index
+/// of the terms): what `normalised` returns as a dict, for scoring. Cosines against it read
+/// contiguous arrays instead of a dict's scattered int and float objects.
+#[pyclass(module = "newsflow_native", frozen)]
+struct Unit {
+    keys: Vec<u32>,
+    values: Vec<f64>,
+    index: HashMap<u32, u32, BuildHasherDefault<TermHasher>>,
+}
+
+impl Unit {
+    fn new(keys: Vec<u32>, values: Vec<f64>) -> Self {
+        let mut index = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
+        for (at, key) in keys.iter().enumerate() {
+            index.insert(*key, at as u32);
+        }
+        Unit {
+            keys,
+            values,
+            index,
+        }
+    }
+
+    /// `vector`'s terms and weights divided by its L2 norm, as `normalised` divides them
+    /// (empty for a zero vector).
+    fn normalising(vector: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let mut keys: Vec<u32> = Vec::with_capacity(vector.len());
+        let mut values: Vec<f64> = Vec::with_capacity(vector.len());
+        let mut norm2 = PySum::new();
+        for (key, value) in vector.iter() {
+            let x = tf_of(&value)?;
+            norm2.add(x * x);
+            keys.push(key.extract()?);
+            values.push(x);
+        }
+        let norm = norm2.value().sqrt();
+        if norm == 0.0 {
+            return Ok(Unit::new(Vec::new(), Vec::new()));
+        }
+        for value in values.iter_mut() {
+            *value /= norm;
+        }
+        Ok(Unit::new(keys, values))
+    }
+}
+
+#[pymethods]
+impl Unit {
+    fn __len__(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The vector as a dict (for tests and checks).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (key, value) in self.keys.iter().zip(&self.values) {
+            out.set_item(key, value)?;
+        }
+        Ok(out)
+    }
+}
+
+/// `normalised(vector)` as a `Unit`.
+#[pyfunction]
+fn unit(vector: &Bound<'_, PyDict>) -> PyResult<Unit> {
+    Unit::normalising(vector)
+}
+
+/// A vector that is normalised already (an article's weighed vectors), as a `Unit`, unchanged.
+#[pyfunction]
+fn as_unit(vector: &Bound<'_, PyDict>) -> PyResult<Unit> {
+    let mut keys: Vec<u32> = Vec::with_capacity(vector.len());
+    let mut values: Vec<f64> = Vec::with_capacity(vector.len());
+    for (key, value) in vector.iter() {
+        keys.push(key.extract()?);
+        values.push(tf_of(&value)?);
+    }
+    Ok(Unit::new(keys, values))
+}
+
+/// `normalised_groups(vector, groups)` with each group's vector a `Unit`.
+#[pyfunction]
+fn unit_groups<'py>(
+    py: Python<'py>,
+    vector: &Bound<'py, PyDict>,
+    groups: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let split = normalised_groups(py, vector, groups)?;
+    let out = PyDict::new(py);
+    for (group, part) in split.iter() {
+        out.set_item(group, as_unit(part.downcast::<PyDict>()?)?)?;
+    }
+    Ok(out)
 }
 
 /// A term count (int) or weight (float) as a float, as Python's arithmetic converts it.
@@ -570,22 +719,33 @@ fn pack_vectors<'py>(
 /// The entity groups of `stories_score.GROUPS`, in order.
 const GROUPS: [&str; 3] = ["P", "L", "O"];
 
-/// A vector attribute of a `stories_score.Side`.
-fn side_vector<'py>(side: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyDict>> {
-    Ok(side.getattr(name)?.downcast_into::<PyDict>()?)
-}
-
 /// `stories_score._apart`: 1.0 when both sides have terms of the kind but share none.
-fn apart(a: &Bound<'_, PyDict>, b: &Bound<'_, PyDict>, cos: f64) -> f64 {
-    if !a.is_empty() && !b.is_empty() && cos == 0.0 {
+fn apart(a: &Sparse<'_, '_>, b: &Sparse<'_, '_>, cos: f64) -> f64 {
+    if a.len() > 0 && b.len() > 0 && cos == 0.0 {
         1.0
     } else {
         0.0
     }
 }
 
+/// The cosine of two vectors (dicts or `Unit`s), and whether they contradict (`apart`).
+fn cosine(
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    row: &mut Vec<f64>,
+    with_apart: bool,
+) -> PyResult<()> {
+    let (a, b) = (Sparse::of(a)?, Sparse::of(b)?);
+    let cos = dot_of(&a, &b)?;
+    row.push(cos);
+    if with_apart {
+        row.push(apart(&a, &b, cos));
+    }
+    Ok(())
+}
+
 /// `stories_score.pair_features`: the feature row of (article, story) without its last
-/// feature, the same floats in the same order.
+/// feature, the same floats in the same order; the sides' vectors are dicts or `Unit`s.
 #[pyfunction]
 fn pair_features<'py>(
     py: Python<'py>,
@@ -593,34 +753,36 @@ fn pair_features<'py>(
     story: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
     let mut row: Vec<f64> = Vec::with_capacity(16);
-    row.push(dot_of(
-        &side_vector(article, "text")?,
-        &side_vector(story, "text")?,
-    )?);
-    row.push(dot_of(
-        &side_vector(article, "ents")?,
-        &side_vector(story, "ents")?,
-    )?);
-    let (mine, theirs) = (
-        side_vector(article, "by_group")?,
-        side_vector(story, "by_group")?,
-    );
-    for group in GROUPS {
-        let a = mine.as_any().get_item(group)?.downcast_into::<PyDict>()?;
-        let b = theirs.as_any().get_item(group)?.downcast_into::<PyDict>()?;
-        let cos = dot_of(&a, &b)?;
-        row.push(cos);
-        row.push(apart(&a, &b, cos));
+    for name in ["text", "ents"] {
+        cosine(
+            &article.getattr(name)?,
+            &story.getattr(name)?,
+            &mut row,
+            false,
+        )?;
     }
-    row.push(dot_of(
-        &side_vector(article, "title")?,
-        &side_vector(story, "title")?,
-    )?);
+    let (mine, theirs) = (article.getattr("by_group")?, story.getattr("by_group")?);
+    for group in GROUPS {
+        cosine(
+            &mine.get_item(group)?,
+            &theirs.get_item(group)?,
+            &mut row,
+            true,
+        )?;
+    }
+    cosine(
+        &article.getattr("title")?,
+        &story.getattr("title")?,
+        &mut row,
+        false,
+    )?;
     for name in ["numbers", "years"] {
-        let (a, b) = (side_vector(article, name)?, side_vector(story, name)?);
-        let cos = dot_of(&a, &b)?;
-        row.push(cos);
-        row.push(apart(&a, &b, cos));
+        cosine(
+            &article.getattr(name)?,
+            &story.getattr(name)?,
+            &mut row,
+            true,
+        )?;
     }
     let size: i64 = story.getattr("size")?.extract()?;
     row.push(if size > 1 {
@@ -635,10 +797,12 @@ fn pair_features<'py>(
 /// story's recent members (0.0 without members).
 #[pyfunction]
 fn member_feature(article: &Bound<'_, PyAny>, story: &Bound<'_, PyAny>) -> PyResult<f64> {
-    let text = side_vector(article, "text")?;
+    let text = article.getattr("text")?;
+    let text = Sparse::of(&text)?;
     let mut best: Option<f64> = None;
     for member in story.getattr("members")?.try_iter()? {
-        let cos = dot_of(&text, &member?.downcast_into::<PyDict>()?)?;
+        let member = member?;
+        let cos = dot_of(&text, &Sparse::of(&member)?)?;
         // Python's max keeps the first of equals and only replaces on a strictly greater one
         if best.map_or(true, |b| cos > b) {
             best = Some(cos);
@@ -709,5 +873,9 @@ fn newsflow_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pair_features, m)?)?;
     m.add_function(wrap_pyfunction!(member_feature, m)?)?;
     m.add_function(wrap_pyfunction!(normalised_groups, m)?)?;
+    m.add_class::<Unit>()?;
+    m.add_function(wrap_pyfunction!(unit, m)?)?;
+    m.add_function(wrap_pyfunction!(as_unit, m)?)?;
+    m.add_function(wrap_pyfunction!(unit_groups, m)?)?;
     Ok(())
 }

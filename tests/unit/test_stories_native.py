@@ -60,17 +60,22 @@ def test_use_native_picks_the_compiled_parts_unless_told_not(native: type) -> No
 
     def switched() -> tuple[object, ...]:
         return (text._dot, text._normalised, text._ranked, text._top, text._heaviest_by_term,
-                text._pack_vectors, text._normalised_groups, text._unpack_parts)
+                text._pack_vectors, text._normalised_groups, text._unpack_parts,
+                text._unit_vector, text._as_unit, text._unit_groups)
 
     try:
         assert use_native(False) is DocFreq
         assert switched() == (
             _py_dot, _py_normalised, _py_ranked, text._py_top, text._py_heaviest_by_term,
-            text._py_pack_vectors, text._py_normalised_groups, text._py_unpack_parts)
+            text._py_pack_vectors, text._py_normalised_groups, text._py_unpack_parts,
+            _py_normalised, text._py_as_unit, text._py_normalised_groups)
+        assert not text.units_compiled()
         assert use_native(True) is native
         n = newsflow_native
         assert switched() == (n.dot, n.normalised, n.ranked, n.top, n.heaviest_by_term,
-                              n.pack_vectors, n.normalised_groups, n.unpack_terms)
+                              n.pack_vectors, n.normalised_groups, n.unpack_terms, n.unit,
+                              n.as_unit, n.unit_groups)
+        assert text.units_compiled()
         assert scorers(True) == (n.pair_features, n.member_feature)
         assert scorers(False) == (pair_features, member_feature)
         assert isinstance(story_index(30, 10, 300, True), CompiledStoryIndex)
@@ -325,19 +330,58 @@ def _side(rng: random.Random, vocabulary: list[int], size: int) -> Side:
     return make_side(vector(), vector(), ents, groups, vector(), vector(), size, members)
 
 
-def test_pair_and_member_features_are_the_pythons(native: type) -> None:
+def _units(side: Side) -> Side:
+    """``side`` with every vector a compiled ``Unit`` (as the story sides are held)."""
     import newsflow_native  # type: ignore[import-not-found,unused-ignore]
 
-    rng = random.Random(29)
-    vocabulary = list(range(60))  # a small vocabulary: sides share terms, or share none
-    for k in range(3000):
-        article = _side(rng, vocabulary, 1)
-        story = _side(rng, vocabulary, rng.choice((1, 2, 3, 15, 16, 17, k + 1)))
-        ours = newsflow_native.pair_features(article, story)
-        theirs = pair_features(article, story)
-        assert [x.hex() for x in ours] == [float(x).hex() for x in theirs], k
-        assert newsflow_native.member_feature(article, story).hex() == \
-            float(member_feature(article, story)).hex()
+    unit = newsflow_native.as_unit
+    return Side(unit(side.text), unit(side.title), unit(side.ents),
+                {g: unit(v) for g, v in side.by_group.items()}, unit(side.numbers),
+                unit(side.years), side.size, tuple(map(unit, side.members)))
+
+
+def test_pair_and_member_features_are_the_pythons(native: type) -> None:
+    """Over dict sides, unit sides and one of each (the article's dicts against a story's
+    units, as training scores them), the compiled features are the Python ones'."""
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    use_native(False)  # make_side's story vectors as dicts, the Python code's
+    try:
+        rng = random.Random(29)
+        vocabulary = list(range(60))  # a small vocabulary: sides share terms, or share none
+        for k in range(3000):
+            article = _side(rng, vocabulary, 1)
+            story = _side(rng, vocabulary, rng.choice((1, 2, 3, 15, 16, 17, k + 1)))
+            theirs = [float(x).hex() for x in pair_features(article, story)]
+            their_member = float(member_feature(article, story)).hex()
+            for a, b in ((article, story), (_units(article), _units(story)),
+                         (article, _units(story)), (_units(article), story)):
+                assert [x.hex() for x in newsflow_native.pair_features(a, b)] == theirs, k
+                assert newsflow_native.member_feature(a, b).hex() == their_member
+    finally:
+        use_native(True)
+
+
+def test_units_hold_the_normalised_weights(native: type) -> None:
+    import newsflow_native  # type: ignore[import-not-found,unused-ignore]
+
+    n = newsflow_native
+    rng = random.Random(37)
+    vocabulary = list(range(1, 200)) + [2**32 - 1]
+    for _ in range(2000):
+        a = _vector(rng, vocabulary, rng.choice((0, 1, 5, 40, 150)))
+        b = _vector(rng, vocabulary, rng.choice((0, 1, 5, 40, 150)))
+        assert _weights(n.unit(a).to_dict()) == _weights(_py_normalised(a))
+        assert len(n.unit(a)) == len(_py_normalised(a))
+        assert _weights(n.as_unit(a).to_dict()) == _weights(a)
+        ua, ub = _py_normalised(a), _py_normalised(b)
+        expected = float(_py_dot(ua, ub)).hex()
+        for x, y in ((ua, ub), (n.unit(a), n.unit(b)), (ua, n.unit(b)), (n.unit(a), ub)):
+            assert n.dot(x, y).hex() == expected
+        groups = {t: rng.choice("PLOX") for t in a}
+        assert {g: _weights(v.to_dict()) for g, v in n.unit_groups(a, groups).items()} == \
+            {g: _weights(v) for g, v in text._py_normalised_groups(a, groups).items()}
+    assert len(n.unit({7: 0.0})) == 0 and not n.unit({})
 
 
 def test_the_compiled_index_lists_and_ranks_as_the_pythons(native: type) -> None:

@@ -38,6 +38,7 @@ from workers.stages.stories_score import (
     StoryConfig,
     StoryModel,
     features,
+    for_scoring,
     make_side,
     scorers,
 )
@@ -49,10 +50,10 @@ from workers.stages.stories_text import (
     add_into,
     article_terms,
     entity_weights,
-    normalised,
     pack_terms,
     ranked,
     top,
+    unit_vector,
     unpack_terms,
     use_native,
 )
@@ -110,7 +111,7 @@ class StoryClusterer:
         self.df.add(terms)
         side = make_side(weigh(found.words), weigh(found.title), weigh(ents, sublinear=False),
                          groups, weigh(found.numbers), weigh(found.years), unit=True)
-        return Prepared(side, groups, terms, ranked(side.text), names)
+        return Prepared(side, groups, terms, ranked(side.text), names, for_scoring(side))
 
     def candidates(self, prepared: Prepared, now: float) -> list[tuple[Story, list[float]]]:
         """Live stories sharing heavy terms or entities with the article, with pair features.
@@ -119,7 +120,7 @@ class StoryClusterer:
         for more than ``max_postings`` stories are too common to help and are skipped); the
         ``max_candidates`` best get the full features.
         """
-        side = prepared.side
+        side = prepared.scoring
         return [(story, features(side, self._side(story))) for story in self._live(prepared, now)]
 
     def _live(self, prepared: Prepared, now: float) -> list[Story]:
@@ -135,7 +136,7 @@ class StoryClusterer:
         candidates that cannot win: the model's probability with the member feature at its
         upper bound is below the best so far (exact: the bound is computed as the probability
         is, and every step of it is monotone)."""
-        side = prepared.side
+        side = prepared.scoring
         model, pair, member = self.model, self._pair_features, self._member_feature
         best: Story | None = None
         best_score = self.config.threshold
@@ -218,7 +219,7 @@ class StoryClusterer:
         normalised vectors are kept apart: each is normalised once, when it joins)."""
         if story.side is None:
             if len(story.unit_recent) != len(story.recent):
-                story.unit_recent = [normalised(m) for m in story.recent]
+                story.unit_recent = [unit_vector(m) for m in story.recent]
             story.side = make_side(story.centroid, story.titles, story.entities, story.groups,
                                    story.numbers, story.years, story.count,
                                    tuple(story.unit_recent), unit_members=True)
@@ -255,7 +256,7 @@ class StoryClusterer:
         story.recent = [*story.recent[-(cfg.recent_members - 1):], member]
         if aligned:
             story.unit_recent = [*story.unit_recent[-(cfg.recent_members - 1):],
-                                 normalised(member)]
+                                 unit_vector(member)]
         story.add_source(article.source)
         if score > story.title_score:
             story.title, story.title_score = article.title, score
@@ -330,6 +331,8 @@ class StoryClusterer:
             df.load(dict(self.df.counts), self.df.docs)
             self.df = df
         self._pair_features, self._member_feature = scorers(native)
+        for story in self.stories.values():  # their scoring vectors, held the other way
+            story.side, story.unit_recent = None, []
         index = self._new_index()
         if type(index) is not type(self.index):
             for story in self.stories.values():

@@ -28,10 +28,13 @@ from pathlib import Path
 from workers.stages.stories_text import (
     GROUPS,
     Vector,
+    as_unit,
     dot,
     native_module,
-    normalised,
     normalised_groups,
+    unit_groups,
+    unit_vector,
+    units_compiled,
 )
 
 FEATURES = ("text", "ents", *(f"{g}{k}" for g in GROUPS for k in ("cos", "apart")), "title",
@@ -68,14 +71,28 @@ def make_side(text: Vector, title: Vector, ents: Vector, groups: dict[int, str],
               numbers: Vector, years: Vector, size: int = 1,
               members: tuple[Vector, ...] = (), unit: bool = False,
               unit_members: bool = False) -> Side:
-    """A side from raw vectors; ``unit``: all but the entity groups are already normalised;
-    ``unit_members``: the members are."""
-    by_group = normalised_groups(ents, groups)
+    """A side from raw vectors; ``unit``: all but the entity groups are already normalised
+    (an article's: dicts); ``unit_members``: the members are. Otherwise (a story's) the
+    vectors are normalised into :func:`unit_vector`'s form, for scoring only."""
     if unit:
-        return Side(text, title, ents, by_group, numbers, years, size, members)
-    return Side(normalised(text), normalised(title), normalised(ents), by_group,
-                normalised(numbers), normalised(years), size,
-                members if unit_members else tuple(normalised(m) for m in members))
+        return Side(text, title, ents, normalised_groups(ents, groups), numbers, years, size,
+                    members)
+    unit_of = unit_vector
+    return Side(unit_of(text), unit_of(title), unit_of(ents), unit_groups(ents, groups),
+                unit_of(numbers), unit_of(years), size,
+                members if unit_members else tuple(map(unit_of, members)))
+
+
+def for_scoring(side: Side) -> Side:
+    """An article's side with its vectors held as :func:`make_side` holds a story's (compiled
+    ``Unit``s when the compiled parts run: cosines between two of them stay in Rust); the
+    side itself otherwise."""
+    if not units_compiled():
+        return side
+    unit = as_unit
+    return Side(unit(side.text), unit(side.title), unit(side.ents),
+                {g: unit(v) for g, v in side.by_group.items()}, unit(side.numbers),
+                unit(side.years), side.size, tuple(map(unit, side.members)))
 
 
 def features(article: Side, story: Side) -> list[float]:
@@ -153,14 +170,15 @@ class StoryModel:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """An article's vectors (``Side``), entity groups, the terms it adds to the DF, its text
-    vector's entries heaviest first (ties in the vector's order), and its entities' names
-    (hashed key -> the first canonical name under it)."""
+    vector's entries heaviest first (ties in the vector's order), its entities' names
+    (hashed key -> the first canonical name under it), and its side for scoring."""
 
     side: Side
     groups: dict[int, str]
     terms: tuple[int, ...]
     ranked: list[tuple[int, float]]
     names: dict[int, str]
+    scoring: Side  # ``side`` as the features take it (:func:`for_scoring`)
 
 
 @dataclass(frozen=True, slots=True)

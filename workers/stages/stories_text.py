@@ -258,20 +258,22 @@ def use_native(native: bool) -> Callable[[], Frequencies]:
     for bit (the compiled code does the same floating-point operations in the same order), so
     the choice is one of speed only."""
     global _dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors
-    global _normalised_groups, _unpack_parts
+    global _normalised_groups, _unpack_parts, _unit_vector, _as_unit, _unit_groups
     module = native_module() if native else None
     if module is None:
         if native:
             _warn_not_built()
         (_dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors,
-         _normalised_groups, _unpack_parts) = (
+         _normalised_groups, _unpack_parts, _unit_vector, _as_unit, _unit_groups) = (
             _py_dot, _py_normalised, _py_ranked, _py_top, _py_heaviest_by_term,
-            _py_pack_vectors, _py_normalised_groups, _py_unpack_parts)
+            _py_pack_vectors, _py_normalised_groups, _py_unpack_parts, _py_normalised,
+            _py_as_unit, _py_normalised_groups)
         return DocFreq
     (_dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors, _normalised_groups,
-     _unpack_parts) = (
+     _unpack_parts, _unit_vector, _as_unit, _unit_groups) = (
         module.dot, module.normalised, module.ranked, module.top, module.heaviest_by_term,
-        module.pack_vectors, module.normalised_groups, module.unpack_terms)
+        module.pack_vectors, module.normalised_groups, module.unpack_terms, module.unit,
+        module.as_unit, module.unit_groups)
     found: Callable[[], Frequencies] = module.DocFreq
     return found
 
@@ -404,6 +406,33 @@ def _py_normalised_groups(vector: Vector, groups: dict[int, str]) -> dict[str, V
     return {g: _normalised(v) for g, v in out.items()}
 
 
+def unit_vector(vector: Vector) -> Vector:
+    """``normalised(vector)`` for scoring only (cosines, ``len``, truth): with the compiled
+    parts a ``newsflow_native.Unit`` (the same weights, held in Rust arrays, so that cosines
+    against it read contiguous memory), else the normalised dict."""
+    return _unit_vector(vector)
+
+
+def as_unit(vector: Vector) -> Vector:
+    """A vector that is normalised already, held as :func:`unit_vector` holds its result
+    (unchanged)."""
+    return _as_unit(vector)
+
+
+def unit_groups(vector: Vector, groups: dict[int, str]) -> dict[str, Vector]:
+    """:func:`normalised_groups`, each group's vector held as :func:`unit_vector` holds it."""
+    return _unit_groups(vector, groups)
+
+
+def units_compiled() -> bool:
+    """Whether :func:`unit_vector` gives compiled vectors (not dicts) in this process."""
+    return _unit_vector is not _py_normalised
+
+
+def _py_as_unit(vector: Vector) -> Vector:
+    return vector
+
+
 def _py_normalised(vector: Vector) -> Vector:
     return _unit(vector, list(vector.values()))
 
@@ -464,6 +493,9 @@ _ranked: Callable[[Vector, int | None], list[tuple[int, float]]] = _py_ranked
 _top: Callable[[Vector, int], Vector] = _py_top
 _heaviest_by_term: Callable[[Vector, int], list[int]] = _py_heaviest_by_term
 _unpack_parts: Callable[[bytes, int], tuple[dict[int, int], ...] | None] = _py_unpack_parts
+_unit_vector: Callable[[Vector], Vector] = _py_normalised
+_as_unit: Callable[[Vector], Vector] = _py_as_unit
+_unit_groups: Callable[[Vector, dict[int, str]], dict[str, Vector]] = _py_normalised_groups
 _pack_vectors: Callable[[Sequence[Vector]], bytes] = _py_pack_vectors
 _normalised_groups: Callable[[Vector, dict[int, str]], dict[str, Vector]] = (
     _py_normalised_groups)
