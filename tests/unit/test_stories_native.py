@@ -367,7 +367,7 @@ def test_units_hold_the_normalised_weights(native: type) -> None:
 
     n = newsflow_native
     rng = random.Random(37)
-    vocabulary = list(range(1, 200)) + [2**32 - 1]
+    vocabulary = [*range(1, 200), 2**32 - 1]
     for _ in range(2000):
         a = _vector(rng, vocabulary, rng.choice((0, 1, 5, 40, 150)))
         b = _vector(rng, vocabulary, rng.choice((0, 1, 5, 40, 150)))

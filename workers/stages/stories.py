@@ -39,6 +39,8 @@ from workers.stages.stories_score import (
     StoryModel,
     features,
     for_scoring,
+    held_as,
+    hold,
     make_side,
     scorers,
 )
@@ -54,6 +56,7 @@ from workers.stages.stories_text import (
     ranked,
     top,
     unit_vector,
+    units_compiled,
     unpack_terms,
     use_native,
 )
@@ -331,8 +334,11 @@ class StoryClusterer:
             df.load(dict(self.df.counts), self.df.docs)
             self.df = df
         self._pair_features, self._member_feature = scorers(native)
-        for story in self.stories.values():  # their scoring vectors, held the other way
-            story.side, story.unit_recent = None, []
+        units = units_compiled()
+        for story in self.stories.values():  # their scoring vectors, held the new way
+            if story.side is not None:
+                story.side = held_as(story.side, units)
+            story.unit_recent = [hold(m, units) for m in story.unit_recent]
         index = self._new_index()
         if type(index) is not type(self.index):
             for story in self.stories.values():

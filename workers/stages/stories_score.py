@@ -87,12 +87,23 @@ def for_scoring(side: Side) -> Side:
     """An article's side with its vectors held as :func:`make_side` holds a story's (compiled
     ``Unit``s when the compiled parts run: cosines between two of them stay in Rust); the
     side itself otherwise."""
-    if not units_compiled():
-        return side
-    unit = as_unit
-    return Side(unit(side.text), unit(side.title), unit(side.ents),
-                {g: unit(v) for g, v in side.by_group.items()}, unit(side.numbers),
-                unit(side.years), side.size, tuple(map(unit, side.members)))
+    return held_as(side, units=True) if units_compiled() else side
+
+
+def held_as(side: Side, units: bool) -> Side:
+    """``side`` with its vectors as compiled ``Unit``s (``units``; the compiled parts must be
+    in use) or as dicts, the same weights either way."""
+    return Side(hold(side.text, units), hold(side.title, units), hold(side.ents, units),
+                {g: hold(v, units) for g, v in side.by_group.items()},
+                hold(side.numbers, units), hold(side.years, units), side.size,
+                tuple(hold(m, units) for m in side.members))
+
+
+def hold(vector: Vector, units: bool) -> Vector:
+    """One normalised vector as a compiled ``Unit`` (``units``) or as a dict."""
+    if isinstance(vector, dict):
+        return as_unit(vector) if units else vector
+    return vector if units else vector.to_dict()  # (a Unit: not a dict, whatever the type says)
 
 
 def features(article: Side, story: Side) -> list[float]:
