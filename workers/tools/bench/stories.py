@@ -51,6 +51,7 @@ Run: ``python -m workers.tools.bench.stories [--window 100000] [--measure 5000] 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import statistics
@@ -149,6 +150,7 @@ def _turns(clusterer: StoryClusterer, streams: dict[str, list[StoryArticle]], at
             at += n
             if "python" in streams:  # the parts this mode runs, on the same state (untimed)
                 clusterer.choose_parts(native and mode != "python")
+                gc.collect()  # the switch's garbage (converted vectors), not the turn's
             started, cpu = time.perf_counter(), time.process_time()
             for article in chunk:
                 clusterer.decide(article)
