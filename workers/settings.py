@@ -320,10 +320,12 @@ class Settings(BaseSettings):
     )
     story_native: bool = Field(
         True,
-        description="Run the story stage's document frequencies, TF-IDF weighing, cosines and "
-        "rankings in compiled code (newsflow_native, built from native/ by "
-        "scripts/build-native.sh; the same decisions bit for bit, faster). When it is not "
-        "installed the Python code runs, with a warning; false chooses the Python code.",
+        description="Run the story stage's hot parts (document frequencies and TF-IDF "
+        "weighing, the candidate index, cosines and pair features, rankings, packing of the "
+        "state) in compiled code (newsflow_native, built from native/ by "
+        "scripts/build-native.sh; the same decisions bit for bit, about 2.5 times as fast). "
+        "When it is not installed the Python code runs, with a warning; false chooses the "
+        "Python code.",
     )
 
     # --- Entities --------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 //! Compiled parts of newsflow's story stage, as a Python extension module.
 //!
 //! `DocFreq` is `workers.stages.stories_text.DocFreq` in Rust: the online document frequencies
-//! of the terms of the articles held, and L2-normalised TF-IDF weighing by them; `dot`,
-//! `normalised` and `ranked` are the module's sparse-vector functions of the same names. The
+//! of the terms of the articles held, and L2-normalised TF-IDF weighing by them; `StoryIndex`
+//! is `workers.stages.stories_index.StoryIndex`'s postings and look-up; `Unit` holds a
+//! normalised vector for scoring; `pair_features` and `member_feature` are the functions of
+//! `workers.stages.stories_score`; `dot`, `normalised`, `ranked`, `top` and the others are the
+//! sparse-vector and packing functions of `workers.stages.stories_text` of the same names. The
 //! results are bit for bit those of the Python code: the same IEEE operations in the same order
 //! (logarithms from the C library's `log`, as Python's `math.log`; sums as Python's `sum` over
 //! floats adds them, see `PySum`; no fused multiply-add), and an output dictionary holds the

@@ -33,7 +33,7 @@ def test_check_builds_the_app_and_starts_a_tagging_process(tmp_path: Path) -> No
     assert "HTML extractor ready" in lines
     assert "event loop uvloop.Loop" in lines  # the default, NEWSFLOW_EVENT_LOOP=uvloop
     # the default, NEWSFLOW_STORY_NATIVE=true, and setup builds it
-    assert "story document frequencies: compiled (newsflow_native)" in lines
+    assert "story stage: compiled parts (newsflow_native)" in lines
     assert lines[-1].startswith("tagging process ready: model ner-news (en_ner_news ")
     assert "knowledge base " in lines[-1]
 
@@ -47,7 +47,7 @@ def test_check_fails_when_the_compiled_story_part_is_asked_for_and_missing(
     with pytest.raises(RuntimeError, match="newsflow_native is not installed"):
         check_worker(settings)
     lines = check_worker(settings.model_copy(update={"story_native": False}))
-    assert "story document frequencies: Python (NEWSFLOW_STORY_NATIVE=false)" in lines
+    assert "story stage: Python code (NEWSFLOW_STORY_NATIVE=false)" in lines
 
 
 @pytest.mark.parametrize(("name", "loop"), [

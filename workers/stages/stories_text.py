@@ -281,8 +281,9 @@ def use_native(native: bool) -> Callable[[], Frequencies]:
 @functools.cache
 def _warn_not_built() -> None:
     logging.getLogger(__name__).warning(
-        "newsflow_native is not installed: the story stage's document frequencies, weighing, "
-        "cosines and rankings run in Python (the same decisions, about half the rate); run "
+        "newsflow_native is not installed: the story stage's compiled parts (document "
+        "frequencies, candidate index, cosines, rankings) run in Python (the same decisions, "
+        "about 40 % of the rate); run "
         "scripts/build-native.sh (needs cargo), or set NEWSFLOW_STORY_NATIVE=false to choose "
         "this")
 

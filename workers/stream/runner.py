@@ -92,10 +92,10 @@ def check_worker(settings: Settings) -> list[str]:
         if native_doc_freq() is None:
             raise RuntimeError("NEWSFLOW_STORY_NATIVE is true but newsflow_native is not "
                                "installed: run scripts/build-native.sh (needs cargo), or set "
-                               "NEWSFLOW_STORY_NATIVE=false for the Python document frequencies")
-        done.append("story document frequencies: compiled (newsflow_native)")
+                               "NEWSFLOW_STORY_NATIVE=false for the story stage's Python code")
+        done.append("story stage: compiled parts (newsflow_native)")
     else:
-        done.append("story document frequencies: Python (NEWSFLOW_STORY_NATIVE=false)")
+        done.append("story stage: Python code (NEWSFLOW_STORY_NATIVE=false)")
     built = provenance(settings)
     done.append(f"tagging process ready: model {settings.spacy_model} "
                 f"({built['ner_model']['name']} {built['ner_model']['version']}), "
