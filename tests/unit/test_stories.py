@@ -20,6 +20,7 @@ from workers.stages.stories import (
     packed_terms,
     story_id_for,
 )
+from workers.stages.stories_score import StoryModel
 from workers.stages.stories_state import ArticleEntry, Story
 from workers.stages.stories_text import (
     DocFreq,
@@ -42,6 +43,7 @@ from workers.tools.evaluation.stories_train import (
     leave_topics_out,
     stacked_rows,
     story_half,
+    train,
 )
 
 T0 = 1_800_000_000.0
@@ -379,6 +381,17 @@ def test_eval_on_ecb_dev_with_bbc_traffic(shared_data: Path) -> None:
     alone = result["alone"]
     assert alone["articles"] == result["articles"] == 439 and "bbc_joined_ecb" not in alone
     assert alone["bcubed"]["f1"] >= 0.885  # measured 0.901
+
+
+def test_training_reproduces_the_shipped_model(shared_data: Path) -> None:
+    """``newsflow train stories ../shared/data/ecb-dev.jsonl`` gives the model that ships: when
+    the entities change (NER model, knowledge base) or the features do, the model must be
+    retrained and shipped with them, or the stage runs a model nobody can rebuild."""
+    model, pairs, positives = train([shared_data / "ecb-dev.jsonl"], Settings())
+    shipped = StoryModel.load()
+    assert (pairs, positives) == (2160, 401)
+    assert model.weights == pytest.approx(shipped.weights, abs=1e-5)
+    assert model.bias == pytest.approx(shipped.bias, abs=1e-5)
 
 
 def test_leave_topics_out_check_runs(shared_data: Path) -> None:
