@@ -204,19 +204,65 @@ fn divided<'py>(
     Ok(out)
 }
 
+/// A vector's entries in order (key objects and float weights) and its L2 norm, summed as
+/// Python's `sum` adds the squares: what `normalised`, in either form, divides by.
+struct Entries<'py> {
+    keys: Vec<Bound<'py, PyAny>>,
+    values: Vec<f64>,
+    norm2: PySum,
+}
+
+impl<'py> Entries<'py> {
+    fn new() -> Self {
+        Entries {
+            keys: Vec::new(),
+            values: Vec::new(),
+            norm2: PySum::new(),
+        }
+    }
+
+    fn push(&mut self, key: Bound<'py, PyAny>, x: f64) {
+        self.norm2.add(x * x);
+        self.keys.push(key);
+        self.values.push(x);
+    }
+
+    fn of(vector: &Bound<'py, PyDict>) -> PyResult<Self> {
+        let mut entries = Entries::new();
+        for (key, value) in vector.iter() {
+            let x = tf_of(&value)?;
+            entries.push(key, x);
+        }
+        Ok(entries)
+    }
+
+    /// Divided by the norm, as a dict (`{}` for a zero vector).
+    fn divided(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        divided(py, &self.keys, &self.values, self.norm2.value().sqrt())
+    }
+
+    /// Divided by the norm, as a `Unit` (empty for a zero vector).
+    fn unit(&self) -> PyResult<Unit> {
+        let norm = self.norm2.value().sqrt();
+        if norm == 0.0 {
+            return Ok(Unit::new(Vec::new(), Vec::new()));
+        }
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| k.extract())
+            .collect::<PyResult<Vec<u32>>>()?;
+        Ok(Unit::new(
+            keys,
+            self.values.iter().map(|v| v / norm).collect(),
+        ))
+    }
+}
+
 /// `vector` divided by its L2 norm (`{}` for a zero vector).
 #[pyfunction]
 fn normalised<'py>(py: Python<'py>, vector: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
-    let mut keys: Vec<Bound<'py, PyAny>> = Vec::with_capacity(vector.len());
-    let mut values: Vec<f64> = Vec::with_capacity(vector.len());
-    let mut norm2 = PySum::new();
-    for (key, value) in vector.iter() {
-        let x = tf_of(&value)?;
-        norm2.add(x * x);
-        keys.push(key);
-        values.push(x);
-    }
-    divided(py, &keys, &values, norm2.value().sqrt())
+    Entries::of(vector)?.divided(py)
 }
 
 /// Sparse dot product over the shared terms, summed in the order of the smaller vector (the
@@ -313,28 +359,6 @@ impl Unit {
             index,
         }
     }
-
-    /// `vector`'s terms and weights divided by its L2 norm, as `normalised` divides them
-    /// (empty for a zero vector).
-    fn normalising(vector: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let mut keys: Vec<u32> = Vec::with_capacity(vector.len());
-        let mut values: Vec<f64> = Vec::with_capacity(vector.len());
-        let mut norm2 = PySum::new();
-        for (key, value) in vector.iter() {
-            let x = tf_of(&value)?;
-            norm2.add(x * x);
-            keys.push(key.extract()?);
-            values.push(x);
-        }
-        let norm = norm2.value().sqrt();
-        if norm == 0.0 {
-            return Ok(Unit::new(Vec::new(), Vec::new()));
-        }
-        for value in values.iter_mut() {
-            *value /= norm;
-        }
-        Ok(Unit::new(keys, values))
-    }
 }
 
 #[pymethods]
@@ -356,7 +380,7 @@ impl Unit {
 /// `normalised(vector)` as a `Unit`.
 #[pyfunction]
 fn unit(vector: &Bound<'_, PyDict>) -> PyResult<Unit> {
-    Unit::normalising(vector)
+    Entries::of(vector)?.unit()
 }
 
 /// A vector that is normalised already (an article's weighed vectors), as a `Unit`, unchanged.
@@ -378,10 +402,9 @@ fn unit_groups<'py>(
     vector: &Bound<'py, PyDict>,
     groups: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let split = normalised_groups(py, vector, groups)?;
     let out = PyDict::new(py);
-    for (group, part) in split.iter() {
-        out.set_item(group, as_unit(part.downcast::<PyDict>()?)?)?;
+    for (group, entries) in GROUPS.iter().zip(grouped(vector, groups)?) {
+        out.set_item(*group, entries.unit()?)?;
     }
     Ok(out)
 }
@@ -824,9 +847,20 @@ fn normalised_groups<'py>(
     vector: &Bound<'py, PyDict>,
     groups: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut keys: [Vec<Bound<'py, PyAny>>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-    let mut values: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-    let mut norms = [PySum::new(), PySum::new(), PySum::new()];
+    let out = PyDict::new(py);
+    for (group, entries) in GROUPS.iter().zip(grouped(vector, groups)?) {
+        out.set_item(*group, entries.divided(py)?)?;
+    }
+    Ok(out)
+}
+
+/// The entries of `vector` split by their group in `groups` (term -> "P", "L", "O"; other
+/// groups and terms without one left out), in `GROUPS`' order.
+fn grouped<'py>(
+    vector: &Bound<'py, PyDict>,
+    groups: &Bound<'py, PyDict>,
+) -> PyResult<[Entries<'py>; 3]> {
+    let mut parts = [Entries::new(), Entries::new(), Entries::new()];
     for (key, value) in vector.iter() {
         // (matches, not let-else or is_ok_and: Rust 1.63 is the crate's rust-version)
         let group = match groups.get_item(&key)? {
@@ -844,18 +878,9 @@ fn normalised_groups<'py>(
             Err(_) => continue,
         };
         let x = tf_of(&value)?;
-        norms[at].add(x * x);
-        keys[at].push(key);
-        values[at].push(x);
+        parts[at].push(key, x);
     }
-    let out = PyDict::new(py);
-    for (at, group) in GROUPS.iter().enumerate() {
-        out.set_item(
-            *group,
-            divided(py, &keys[at], &values[at], norms[at].value().sqrt())?,
-        )?;
-    }
-    Ok(out)
+    Ok(parts)
 }
 
 #[pymodule]
