@@ -328,6 +328,7 @@ class StoryClusterer:
         the stories. The decisions are the same either way (for benchmarks and checks; the
         worker chooses once, with ``story_native``)."""
         self.config = replace(self.config, native=native)
+        held_units = units_compiled()
         self._doc_freq = use_native(native)
         if type(self.df) is not self._doc_freq:
             df = self._doc_freq()
@@ -335,10 +336,11 @@ class StoryClusterer:
             self.df = df
         self._pair_features, self._member_feature = scorers(native)
         units = units_compiled()
-        for story in self.stories.values():  # their scoring vectors, held the new way
-            if story.side is not None:
-                story.side = held_as(story.side, units)
-            story.unit_recent = [hold(m, units) for m in story.unit_recent]
+        if units != held_units:
+            for story in self.stories.values():  # their scoring vectors, held the new way
+                if story.side is not None:
+                    story.side = held_as(story.side, units)
+                story.unit_recent = [hold(m, units) for m in story.unit_recent]
         index = self._new_index()
         if type(index) is not type(self.index):
             for story in self.stories.values():

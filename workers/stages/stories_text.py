@@ -253,27 +253,17 @@ def native_doc_freq() -> Callable[[], Frequencies] | None:
 
 def use_native(native: bool) -> Callable[[], Frequencies]:
     """Choose the compiled parts when ``native`` and built, else the Python ones, and return
-    the document-frequency class. ``dot``, ``normalised`` and ``ranked`` are switched for the
+    the document-frequency class. The vector functions of :data:`_PARTS` are switched for the
     whole process (the clusterer built last decides): both versions give the same results bit
     for bit (the compiled code does the same floating-point operations in the same order), so
     the choice is one of speed only."""
-    global _dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors
-    global _normalised_groups, _unpack_parts, _unit_vector, _as_unit, _unit_groups
     module = native_module() if native else None
+    if module is None and native:
+        _warn_not_built()
+    for name, (python, compiled) in _PARTS.items():
+        globals()[name] = python if module is None else getattr(module, compiled)
     if module is None:
-        if native:
-            _warn_not_built()
-        (_dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors,
-         _normalised_groups, _unpack_parts, _unit_vector, _as_unit, _unit_groups) = (
-            _py_dot, _py_normalised, _py_ranked, _py_top, _py_heaviest_by_term,
-            _py_pack_vectors, _py_normalised_groups, _py_unpack_parts, _py_normalised,
-            _py_as_unit, _py_normalised_groups)
         return DocFreq
-    (_dot, _normalised, _ranked, _top, _heaviest_by_term, _pack_vectors, _normalised_groups,
-     _unpack_parts, _unit_vector, _as_unit, _unit_groups) = (
-        module.dot, module.normalised, module.ranked, module.top, module.heaviest_by_term,
-        module.pack_vectors, module.normalised_groups, module.unpack_terms, module.unit,
-        module.as_unit, module.unit_groups)
     found: Callable[[], Frequencies] = module.DocFreq
     return found
 
@@ -500,6 +490,20 @@ _unit_groups: Callable[[Vector, dict[int, str]], dict[str, Vector]] = _py_normal
 _pack_vectors: Callable[[Sequence[Vector]], bytes] = _py_pack_vectors
 _normalised_groups: Callable[[Vector, dict[int, str]], dict[str, Vector]] = (
     _py_normalised_groups)
+# Each switched function: its Python implementation, and its name in newsflow_native.
+_PARTS: dict[str, tuple[Callable[..., object], str]] = {
+    "_dot": (_py_dot, "dot"),
+    "_normalised": (_py_normalised, "normalised"),
+    "_ranked": (_py_ranked, "ranked"),
+    "_top": (_py_top, "top"),
+    "_heaviest_by_term": (_py_heaviest_by_term, "heaviest_by_term"),
+    "_unpack_parts": (_py_unpack_parts, "unpack_terms"),
+    "_unit_vector": (_py_normalised, "unit"),
+    "_as_unit": (_py_as_unit, "as_unit"),
+    "_unit_groups": (_py_normalised_groups, "unit_groups"),
+    "_pack_vectors": (_py_pack_vectors, "pack_vectors"),
+    "_normalised_groups": (_py_normalised_groups, "normalised_groups"),
+}
 
 
 def top(vector: Vector, k: int) -> Vector:

@@ -24,8 +24,9 @@ a story agent fed by older tagging processes) is measured beside it:
 **Compiled parts against Python.** The worker counts document frequencies, weighs the article
 vectors and computes its cosines and normalisations with ``newsflow_native`` (Rust, ``native/``)
 when it is built; the same decisions as the Python code, bit for bit. A third turn of the
-window-full articles runs the Python code on the same state (the counts are moved across
-between turns, untimed): ``full_window_python_decisions_per_cpu_s``, the code the compiled parts
+window-full articles runs the Python code on the same state (``StoryClusterer.choose_parts``
+between turns, untimed, then a garbage collection, so that the switch's garbage is not collected
+inside a timed turn): ``full_window_python_decisions_per_cpu_s``, the code the compiled parts
 replace, in the same minutes.
 
 **Real text beside it** (``--real N``, default 2,000; ``--no-real`` skips it): the synthetic
