@@ -108,3 +108,21 @@ def test_load_levels_are_shares_of_the_median_round() -> None:
     rounds = [{"inputs_per_s": v} for v in (49.0, 46.4, 46.7)]
     assert load_rate_base(capacity, rounds) == 46.7
     assert load_rate_base(capacity, None) == 49.0  # one drain: its own rate
+
+
+def test_a_given_rate_overrides_the_measured_capacity() -> None:
+    capacity = {"inputs_per_s": 49.0}
+    rounds = [{"inputs_per_s": v} for v in (49.0, 46.4, 46.7)]
+    assert load_rate_base(capacity, rounds, 100.0) == 100.0
+    assert load_rate_base(capacity, None, 100.0) == 100.0
+    assert load_rate_base(capacity, rounds, None) == 46.7
+
+
+def test_stand_in_ner_is_a_pipeline_the_tag_stage_loads(tmp_path: Path) -> None:
+    from workers.stages.entities import load_pipeline
+    from workers.tools.bench.pipeline import stand_in_ner
+
+    folder = stand_in_ner(tmp_path / "stand-in" / "ner")
+    nlp = load_pipeline(str(folder))
+    assert nlp.pipe_names == ["ner"]
+    assert list(nlp("Tony Blair spoke in London on Monday.").ents) == []

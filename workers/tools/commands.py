@@ -116,9 +116,20 @@ def register(
         out: Path = typer.Option(Path("var/bench/pipeline"), help="Folder for JSON and PNG."),
         record: bool = typer.Option(
             True, help="Append a row to BENCHMARKS.md (never in --quick mode)."),
+        rate: float | None = typer.Option(
+            None, help="Load levels as shares of this many inputs/s instead of the measured "
+            "capacity, so that runs pace the same rates."),
+        stand_in_ner: bool = typer.Option(
+            False, help="Tag with an entity ruler without patterns instead of the NER model: "
+            "the worker's and broker's own CPU per article without the model's load and drift "
+            "(the ratio to the bare model means nothing then; no BENCHMARKS.md row)."),
     ) -> None:
         """End-to-end capacity vs the bare model, latency and lag under load, where time goes."""
         module = import_module("workers.tools.bench.pipeline")
+        chosen = settings()
+        if stand_in_ner:
+            chosen = chosen.model_copy(update={"spacy_model": str(module.stand_in_ner())})
+            record = False
         plan = module.Plan(
             articles=150 if quick else articles,
             seconds=8.0 if quick else seconds,
@@ -129,9 +140,10 @@ def register(
             warmup=min(warmup, 50) if quick else warmup,
             bare_again=not quick,
             rounds=rounds,
+            rate=rate,
         )
         benchmarks = REPO_ROOT / "BENCHMARKS.md" if record and not quick else None
-        module.bench_pipeline(settings(), plan, out, benchmarks)
+        module.bench_pipeline(chosen, plan, out, benchmarks)
 
     @bench_app.command("soak")
     def bench_soak(

@@ -363,8 +363,13 @@ def round_figures(capacity: dict[str, Any], pool: dict[str, Any]) -> dict[str, A
     }
 
 
-def load_rate_base(capacity: dict[str, Any], rounds: list[dict[str, Any]] | None) -> float:
-    """Inputs/s the load levels are shares of: the median round's, or the one drain's."""
+def load_rate_base(capacity: dict[str, Any], rounds: list[dict[str, Any]] | None,
+                   fixed: float | None = None) -> float:
+    """Inputs/s the load levels are shares of: ``fixed`` when given (``--rate``: the same
+    paced rates in every run, so that runs compare), else the median round's, or the one
+    drain's."""
+    if fixed:
+        return fixed
     if rounds:
         return round(statistics.median(r["inputs_per_s"] for r in rounds), 2) or 1.0
     return capacity["inputs_per_s"] or 1.0
@@ -471,6 +476,7 @@ class Plan:
     warmup: int = 1500
     bare_again: bool = True  # the bare pool once more at the end (not in --quick)
     rounds: int = 1  # capacity and bare pool measured this many times, alternately
+    rate: float | None = None  # the load levels' base in inputs/s (None: the measured capacity)
 
 
 async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -486,6 +492,9 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
                  "workers": plan.workers, "tag_workers": tag_workers, "quick": plan.quick,
                  "tag_batch_size": settings.tag_batch_size,
                  "tag_batch_window": settings.tag_batch_window,
+                 "stage_batch_window": settings.stage_batch_window,
+                 "producer_linger": settings.producer_linger,
+                 "rate": plan.rate,
                  "model": settings.spacy_model},
         "broker_cpu_measured": broker_pid is not None,
     }
@@ -522,7 +531,7 @@ async def _bench(settings: Settings, plan: Plan) -> dict[str, Any]:
     # The load levels are shares of the capacity: with rounds, of their median (one fast
     # round would set every level too high, and 90 % of it would be more than the
     # pipeline's usual capacity), else of the one drain.
-    rate_base = load_rate_base(capacity, result.get("rounds"))
+    rate_base = load_rate_base(capacity, result.get("rounds"), plan.rate)
     result["load_rate_base_inputs_per_s"] = rate_base
     result["loads"] = await load_levels(settings, plan, tag_workers, docs, len(batch),
                                         rate_base, broker_pid) if plan.loads else []
@@ -565,6 +574,22 @@ async def load_levels(settings: Settings, plan: Plan, tag_workers: int,
     finally:
         await run.stop()
     return levels
+
+
+STAND_IN_NER = Path("var/bench/stand-in-ner")
+
+
+def stand_in_ner(folder: Path = STAND_IN_NER) -> Path:
+    """A spaCy pipeline whose ``ner`` is an entity ruler without patterns (no entities, next
+    to no CPU), for ``--stand-in-ner``: the worker's and the broker's own cost per article
+    measured without the model's processes taking both cores (and drifting with them)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler", name="ner")
+    folder.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(folder)
+    return folder.resolve()
 
 
 def bench_pipeline(settings: Settings, plan: Plan, out: Path,
