@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         description="Most seconds such an agent waits for stage_batch_size events before it "
         "handles what it has (the added latency per agent when traffic is light). Each batch "
         "costs a produce round trip and a fetch whatever its size, so at 45 articles/s 0.05 "
-        "takes ~3 ms less worker CPU per article than 0.01, for ~0.13 s more latency "
+        "takes ~3 ms less worker and broker CPU per article than 0.01, for ~0.13 s more latency "
         "(BENCHMARKS.md, \"What a paced article costs\").",
     )
 
