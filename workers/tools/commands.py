@@ -117,8 +117,8 @@ def register(
         record: bool = typer.Option(
             True, help="Append a row to BENCHMARKS.md (never in --quick mode)."),
         rate: float | None = typer.Option(
-            None, help="Load levels as shares of this many inputs/s instead of the measured "
-            "capacity, so that runs pace the same rates."),
+            None, min=0.01, help="Load levels as shares of this many inputs/s instead of the "
+            "measured capacity, so that runs pace the same rates."),
         stand_in_ner: bool = typer.Option(
             False, help="Tag with an entity ruler without patterns instead of the NER model: "
             "the worker's and broker's own CPU per article without the model's load and drift "

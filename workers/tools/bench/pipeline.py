@@ -368,7 +368,7 @@ def load_rate_base(capacity: dict[str, Any], rounds: list[dict[str, Any]] | None
     """Inputs/s the load levels are shares of: ``fixed`` when given (``--rate``: the same
     paced rates in every run, so that runs compare), else the median round's, or the one
     drain's."""
-    if fixed:
+    if fixed is not None:
         return fixed
     if rounds:
         return round(statistics.median(r["inputs_per_s"] for r in rounds), 2) or 1.0
