@@ -45,7 +45,8 @@ async def round_trips(settings: Settings, messages: int, size: int) -> dict[str,
         await admin.create_topics([NewTopic(topic, 1, settings.replication_factor)])
     finally:
         await admin.close()
-    # as the worker's producer: every replica acknowledges, no linger (settings.producer_linger)
+    # every replica acknowledges, as the worker's producer; no linger (the worker's is
+    # settings.producer_linger): each value here is awaited alone, so a linger would only wait
     producer = AIOKafkaProducer(**client_kwargs(settings), acks="all", linger_ms=0)
     consumer = AIOKafkaConsumer(topic, **client_kwargs(settings), group_id=None,
                                 auto_offset_reset="earliest")
